@@ -1,0 +1,170 @@
+"""Ingest: upsert by natural key, change history, nothing lost, idempotent re-ingest."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tracker.ingest import ingest_bills
+from tracker.models import Action, Bill, BillSource, Change, Hearing, Run, Sponsorship, Version
+
+
+def synthetic_bill(**over: Any) -> dict[str, Any]:
+    """A made-up bill (synthetic: not from any real source) in ScrapedBill shape."""
+    bill: dict[str, Any] = {
+        "state": "ny",
+        "legislative_session": "2025-2026",
+        "identifier": "S 1234",
+        "title": "Establishes the synthetic universal health plan",
+        "chamber": "upper",
+        "actions": [
+            {"date": "2025-01-08", "description": "Referred to health", "chamber": "upper"},
+        ],
+        "sponsorships": [{"name": "Jane Example", "primary": True, "classification": "primary"}],
+        "versions": [{"note": "Introduced", "links": [{"url": "https://example.org/s1234.pdf"}]}],
+        "sources": [{"url": "https://example.org/s1234"}],
+    }
+    bill.update(over)
+    return bill
+
+
+def count(engine, model) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as c:
+        return c.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def changes(engine) -> list[tuple[str, Any, Any]]:  # type: ignore[no-untyped-def]
+    with engine.connect() as c:
+        rows = c.execute(select(Change.kind, Change.old, Change.new).order_by(Change.id)).all()
+    return [tuple(r) for r in rows]
+
+
+def test_new_bill_then_identical_reingest_writes_nothing(engine) -> None:
+    r1 = ingest_bills(engine, [synthetic_bill()], source="test")
+    assert r1.summary() == {"new": 1, "updated": 0, "unchanged": 0, "errors": 0}
+    before = (count(engine, Change), count(engine, Action), count(engine, Bill))
+    r2 = ingest_bills(engine, [synthetic_bill()], source="test")
+    assert r2.summary() == {"new": 0, "updated": 0, "unchanged": 1, "errors": 0}
+    assert (count(engine, Change), count(engine, Action), count(engine, Bill)) == before
+    assert [k for k, *_ in changes(engine)] == ["bill_new"]
+    with engine.connect() as c:
+        bill = c.execute(select(Bill)).one()._mapping
+        assert bill["identifier"] == "S 1234" and bill["identifier_norm"] == "S1234"
+        assert bill["stage"] and bill["topic"]
+        runs = c.execute(select(Run.status, Run.counts).order_by(Run.id)).all()
+    assert [r.status for r in runs] == ["ok", "ok"]
+    assert runs[1].counts["unchanged"] == 1
+
+
+def test_identifier_forms_are_one_bill(engine) -> None:
+    ingest_bills(engine, [synthetic_bill(identifier="S1234")], source="a")
+    ingest_bills(engine, [synthetic_bill(identifier="S 01234")], source="b")
+    ingest_bills(engine, [synthetic_bill(identifier="S1234-B")], source="c")
+    assert count(engine, Bill) == 1
+    assert count(engine, BillSource) == 3
+
+
+def test_changes_are_recorded_and_nothing_is_lost(engine) -> None:
+    ingest_bills(engine, [synthetic_bill()], source="test")
+    second = synthetic_bill(
+        title="Establishes the synthetic universal health plan, as amended",
+        actions=[
+            {"date": "2025-01-08", "description": "Referred to health", "chamber": "upper"},
+            {"date": "2025-03-02", "description": "Reported favorably", "chamber": "upper"},
+        ],
+        sponsorships=[
+            {"name": "Jane Example", "primary": True, "classification": "primary"},
+            {"name": "Sam Cosponsor", "primary": False},
+        ],
+        versions=[
+            {"note": "Introduced", "links": [{"url": "https://example.org/s1234.pdf"}]},
+            {"note": "Amended", "links": [{"url": "https://example.org/s1234a.pdf"}]},
+        ],
+        hearings=[{"date": "2025-03-10T10:00", "committee": "Health", "location": "Room 1"}],
+    )
+    r = ingest_bills(engine, [second], source="test")
+    assert r.summary()["updated"] == 1
+    kinds = [k for k, *_ in changes(engine)]
+    for kind in ("field_changed", "action_new", "sponsor_added", "version_new", "hearing_scheduled"):
+        assert kind in kinds, kind
+
+    # The source comes back short: no title, the last action and the cosponsor gone.
+    short = copy.deepcopy(second)
+    short["title"] = ""
+    short["actions"] = short["actions"][:1]
+    short["sponsorships"] = short["sponsorships"][:1]
+    ingest_bills(engine, [short], source="test")
+    with engine.connect() as c:
+        bill = c.execute(select(Bill.title)).scalar_one()
+        actions = c.execute(select(Action.description, Action.removed_at)).all()
+        sponsors = c.execute(select(Sponsorship.name, Sponsorship.removed_at)).all()
+    assert bill.endswith("as amended")
+    assert len(actions) == 2 and any(a.removed_at is not None for a in actions)
+    assert len(sponsors) == 2 and any(s.removed_at is not None for s in sponsors)
+    kinds = [k for k, *_ in changes(engine)]
+    assert "action_removed" in kinds and "sponsor_removed" in kinds
+
+
+def test_two_sources_do_not_flap(engine) -> None:
+    a = synthetic_bill()
+    b = synthetic_bill(actions=[{"date": "2025-01-08", "description": "REFERRED TO HEALTH"}])
+    ingest_bills(engine, [a], source="scrape:ny")
+    ingest_bills(engine, [b], source="import:legiscan")
+    n = count(engine, Change)
+    for _ in range(2):
+        ingest_bills(engine, [a], source="scrape:ny")
+        ingest_bills(engine, [b], source="import:legiscan")
+    assert count(engine, Change) == n
+    with engine.connect() as c:
+        assert c.execute(select(Bill.primary_source)).scalar_one() == "scrape:ny"
+
+
+def test_stage_change_is_a_change(engine) -> None:
+    ingest_bills(engine, [synthetic_bill()], source="test")
+    passed = synthetic_bill(
+        actions=[
+            {"date": "2025-01-08", "description": "Referred to health", "chamber": "upper",
+             "classification": ["referral-committee"]},
+            {"date": "2025-04-01", "description": "Passed Senate", "chamber": "upper",
+             "classification": ["passage"]},
+        ]
+    )
+    ingest_bills(engine, [passed], source="test")
+    stage_changes = [(o, n) for k, o, n in changes(engine) if k == "stage_changed"]
+    assert stage_changes and stage_changes[-1][1] == "passed_one_chamber"
+
+
+def test_bad_records_are_reported_and_the_rest_goes_on(engine) -> None:
+    good = synthetic_bill(identifier="S 1")
+    bad = synthetic_bill(identifier="S 2", actions=[{"date": "yesterday", "description": "x"}])
+    unknown = synthetic_bill(identifier="S 3", colour="red")
+    r = ingest_bills(engine, [bad, good, unknown], source="test")
+    assert r.new == 1 and len(r.errors) == 2
+    assert "date" in str(r.errors[0]) and "colour" in str(r.errors[1])
+    with engine.connect() as c:
+        assert c.execute(select(Run.status)).scalar_one() == "partial"
+
+
+def test_hearing_moved_is_a_change(engine) -> None:
+    first = synthetic_bill(hearings=[{"date": "2025-03-10T10:00", "committee": "Health",
+                                      "location": "Room 1"}])
+    moved = synthetic_bill(hearings=[{"date": "2025-03-10T10:00", "committee": "Health",
+                                      "location": "Room 9"}])
+    ingest_bills(engine, [first], source="test")
+    ingest_bills(engine, [moved], source="test")
+    assert "hearing_changed" in [k for k, *_ in changes(engine)]
+    with engine.connect() as c:
+        assert c.execute(select(Hearing.location)).scalar_one() == "Room 9"
+        assert c.execute(select(func.count()).select_from(Version)).scalar_one() == 1
+
+
+@pytest.mark.parametrize("n", [1201])
+def test_batches_and_duplicates_in_one_stream(engine, n: int) -> None:
+    bills = [synthetic_bill(identifier=f"A {i}") for i in range(n)]
+    bills.append(synthetic_bill(identifier="A 0", title="Renamed synthetic bill"))
+    r = ingest_bills(engine, bills, source="test", batch_size=500)
+    assert r.new == n and r.updated == 1
+    assert count(engine, Bill) == n

@@ -1,0 +1,40 @@
+"""The `tracker` command. Each group lives in its own module; this file only wires them."""
+
+from __future__ import annotations
+
+import typer
+
+from tracker.cli import core
+
+app = typer.Typer(
+    name="tracker",
+    help="Single-Payer Tracker: collect, understand and report state single-payer legislation.\n\n"
+    "Example: tracker import openstates ../shared/data/openstates",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+)
+
+core.register(app)
+
+# Command groups, one module each (name, module path). Registration order is help order.
+GROUPS: list[tuple[str, str]] = [
+    ("actions", "tracker.cli.actions"),
+    ("topics", "tracker.cli.topics"),
+    ("scrapers", "tracker.cli.scrapers"),
+]
+
+
+def _register_groups() -> None:
+    import importlib
+
+    for name, module_path in GROUPS:
+        module = importlib.import_module(module_path)
+        app.add_typer(module.app, name=name)
+
+
+_register_groups()
+
+
+def main() -> None:
+    app()

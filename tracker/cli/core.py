@@ -1,0 +1,118 @@
+"""Core commands: `db upgrade`, `import openstates|legiscan`, `status`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tracker.db import make_engine, upgrade
+
+console = Console(stderr=True)
+
+db_app = typer.Typer(help="Database commands.\n\nExample: tracker db upgrade", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Import Open States or LegiScan data through ingest.\n\n"
+    "Example: tracker import legiscan ../shared/data/legiscan/bulk_csv",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+    app.add_typer(import_app, name="import")
+
+
+def engine_ready():  # type: ignore[no-untyped-def]
+    """An engine for the configured database, migrated to the latest schema."""
+    engine = make_engine()
+    upgrade(engine)
+    return engine
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision")) -> None:
+    """Create or migrate the database to the latest schema.
+
+    Example: TRACKER_DATABASE_URL=postgresql://localhost/test tracker db upgrade
+    """
+    engine = make_engine()
+    upgrade(engine, revision)
+    console.print(f"database at {engine.url.render_as_string(hide_password=True)} is at {revision}")
+
+
+PathsArg = Annotated[list[Path], typer.Argument(help="files, folders, .tar.gz or .zip archives")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the summary as JSON")]
+
+
+def _run_import(source: str, items: Iterable[Any], as_json: bool, total_bytes: int) -> None:
+    from tracker.ingest import ingest_bills
+
+    engine = engine_ready()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("bills"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json or not console.is_terminal,
+    ) as progress:
+        task = progress.add_task(f"import {source}", total=None)
+        report = ingest_bills(
+            engine,
+            items,
+            source=f"import:{source}",
+            kind="import",
+            progress=lambda n: progress.advance(task, n),
+        )
+    for err in report.errors[:50]:
+        console.print(f"[yellow]skipped[/] {err}")
+    if len(report.errors) > 50:
+        console.print(f"[yellow]... and {len(report.errors) - 50} more skipped records[/]")
+    if as_json:
+        print(json.dumps(report.summary()))
+    else:
+        print(report.line())
+    if report.errors:
+        raise typer.Exit(1)
+
+
+def _check_paths(paths: list[Path]) -> int:
+    total = 0
+    for p in paths:
+        if not p.exists():
+            console.print(f"[red]error:[/] {p}: no such file or folder")
+            raise typer.Exit(2)
+        total += p.stat().st_size if p.is_file() else 0
+    return total
+
+
+@import_app.command("openstates")
+def import_openstates(paths: PathsArg, as_json: JsonOpt = False) -> None:
+    """Import Open States scrape JSON (bill_*.json, metadata.json, folders, .tar.gz) or old CSV.
+
+    Example: tracker import openstates ../shared/data/openstates/windy_civi_2025 --json
+    """
+    from scrapers.importers.openstates import iter_openstates
+
+    size = _check_paths(paths)
+    _run_import("openstates", iter_openstates(paths), as_json, size)
+
+
+@import_app.command("legiscan")
+def import_legiscan(paths: PathsArg, as_json: JsonOpt = False) -> None:
+    """Import LegiScan weekly bulk CSV zips (or folders of them) and API bill JSON.
+
+    Example: tracker import legiscan ../shared/data/legiscan/bulk_csv --json
+    """
+    from scrapers.importers.legiscan import iter_legiscan
+
+    size = _check_paths(paths)
+    _run_import("legiscan", iter_legiscan(paths), as_json, size)
+

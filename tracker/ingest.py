@@ -1,0 +1,696 @@
+"""Ingest: the one path into the database for scrapers, importers and API sources.
+
+``ingest_bills`` takes validated :class:`~tracker.scraped.ScrapedBill` objects, upserts each by
+its natural key (state, session, normalised identifier), diffs its children against what the
+*same source* said before, and writes a ``change`` row for every difference. It works in
+batches with SQLAlchemy Core so a national year of legislation imports in minutes, and a
+re-import of identical data is recognised by a content hash and writes nothing.
+
+Nothing already stored is lost: an empty title never blanks a stored one, and an action,
+sponsor, version or hearing that disappears upstream is marked ``removed_at`` with a change
+row, never deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlmodel import Session
+
+from tracker import understand
+from tracker.identifiers import display_identifier, normalize_identifier
+from tracker.models import (
+    Action,
+    Bill,
+    BillSource,
+    Change,
+    Hearing,
+    LegislativeSession,
+    Run,
+    Sponsorship,
+    State,
+    Version,
+    Vote,
+)
+from tracker.scraped import ScrapedBill
+from tracker.sessions import guess_session_dates
+from tracker.vocab import state_name
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+_B, _A, _S, _V, _H, _VO = (
+    Bill.__table__,
+    Action.__table__,
+    Sponsorship.__table__,
+    Version.__table__,
+    Hearing.__table__,
+    Vote.__table__,
+)
+_C, _BS = Change.__table__, BillSource.__table__
+
+# Scalar bill columns that ingest compares (column name -> how to read it off a ScrapedBill).
+_FIELDS: dict[str, Callable[[ScrapedBill], Any]] = {
+    "title": lambda b: b.title,
+    "chamber": lambda b: b.chamber,
+    "classification": lambda b: list(b.classification),
+    "subjects": lambda b: list(b.subject),
+    "abstracts": lambda b: [a.model_dump() for a in b.abstracts],
+    "other_titles": lambda b: [t.model_dump() for t in b.other_titles],
+    "other_identifiers": lambda b: list(b.other_identifiers),
+    "related_bills": lambda b: [r.model_dump() for r in b.related_bills],
+    "sources": lambda b: [s.model_dump() for s in b.sources],
+    "text": lambda b: b.text,
+    "extras": lambda b: dict(b.extras),
+}
+# Fields whose change is news (the rest are updated quietly).
+_NEWS_FIELDS = {"title", "abstracts", "subjects", "text"}
+
+
+@dataclass
+class IngestError:
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class IngestReport:
+    source: str
+    run_id: int | None = None
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    changes: int = 0
+    actions: int = 0
+    errors: list[IngestError] = field(default_factory=list)
+    bill_ids: set[int] = field(default_factory=set, repr=False)
+
+    @property
+    def total(self) -> int:
+        return self.new + self.updated + self.unchanged
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "errors": len(self.errors),
+        }
+
+    def line(self) -> str:
+        s = self.summary()
+        return (
+            f"{self.source}: {s['new']} new, {s['updated']} updated, {s['unchanged']} unchanged, "
+            f"{s['errors']} errors, {self.changes} changes"
+        )
+
+
+def content_hash(bill: ScrapedBill) -> str:
+    return hashlib.sha1(bill.model_dump_json().encode(), usedforsecurity=False).hexdigest()
+
+
+def source_rank(source: str) -> int:
+    """Lower is preferred: a state's own scraper, then Open States, then LegiScan."""
+    if source.startswith("scrape"):
+        return 0
+    if "openstates" in source:
+        return 1
+    if "legiscan" in source:
+        return 2
+    return 3
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def start_run(engine: Engine, *, source: str, kind: str, state: str | None = None) -> int:
+    with engine.begin() as conn:
+        return conn.execute(
+            insert(Run.__table__).returning(Run.__table__.c.id),
+            {
+                "source": source,
+                "kind": kind,
+                "state": state,
+                "status": "running",
+                "started_at": _now(),
+                "counts": {},
+                "errors": [],
+                "message": "",
+            },
+        ).scalar_one()
+
+
+def finish_run(
+    engine: Engine,
+    run_id: int,
+    *,
+    status: str,
+    counts: dict[str, Any],
+    errors: list[dict[str, Any]] | None = None,
+    message: str = "",
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(Run.__table__)
+            .where(Run.__table__.c.id == run_id)
+            .values(
+                status=status,
+                finished_at=_now(),
+                counts=counts,
+                errors=(errors or [])[:200],
+                message=message,
+            )
+        )
+
+
+def ingest_bills(
+    target: Engine | Session,
+    bills: Iterable[ScrapedBill | dict[str, Any] | Any],
+    *,
+    source: str,
+    kind: str = "import",
+    state: str | None = None,
+    run_id: int | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+    finish: bool = True,
+    allow_empty: bool = True,
+) -> IngestReport:
+    """Upsert `bills` from `source`, write changes, and record the run.
+
+    Items may be ``ScrapedBill``, plain dicts (validated here) or error records from an
+    importer (anything else with a ``__str__``), which are counted as errors. Each batch is
+    one transaction, so an interrupted import keeps what it finished.
+    """
+    engine = target.get_bind() if isinstance(target, Session) else target
+    assert isinstance(engine, Engine)
+    if run_id is None:
+        run_id = start_run(engine, source=source, kind=kind, state=state)
+    report = IngestReport(source=source, run_id=run_id)
+    try:
+        for batch in _batches(_validated(bills, report), batch_size):
+            with engine.begin() as conn:
+                _ingest_batch(conn, batch, report, run_id=run_id, source=source)
+            if progress:
+                progress(len(batch))
+    except BaseException as exc:
+        if finish:
+            finish_run(
+                engine,
+                run_id,
+                status="failed",
+                counts=report.summary(),
+                errors=[{"where": e.where, "message": e.message} for e in report.errors],
+                message=f"{type(exc).__name__}: {exc}",
+            )
+        raise
+    if finish:
+        status = "ok"
+        if report.errors:
+            status = "partial"
+        if report.total == 0 and not allow_empty:
+            status = "empty"
+        finish_run(
+            engine,
+            run_id,
+            status=status,
+            counts={**report.summary(), "changes": report.changes, "actions": report.actions},
+            errors=[{"where": e.where, "message": e.message} for e in report.errors],
+            message=report.line(),
+        )
+    return report
+
+
+def _validated(items: Iterable[Any], report: IngestReport) -> Iterator[ScrapedBill]:
+    for n, item in enumerate(items, 1):
+        if isinstance(item, ScrapedBill):
+            yield item
+        elif isinstance(item, dict):
+            try:
+                yield ScrapedBill.model_validate(item)
+            except ValidationError as exc:
+                report.errors.append(IngestError(f"item {n}", _short_validation(exc)))
+        else:
+            report.errors.append(IngestError(getattr(item, "path", f"item {n}"), str(item)))
+
+
+def _short_validation(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _batches(items: Iterator[ScrapedBill], size: int) -> Iterator[list[ScrapedBill]]:
+    """Batches of at most `size`, never holding two bills with the same key in one batch."""
+    batch: list[ScrapedBill] = []
+    keys: set[tuple[str, str, str]] = set()
+    for bill in items:
+        key = (bill.state, bill.legislative_session, normalize_identifier(bill.identifier))
+        if key in keys or len(batch) >= size:
+            yield batch
+            batch, keys = [], set()
+        batch.append(bill)
+        keys.add(key)
+    if batch:
+        yield batch
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def _ingest_batch(
+    conn: Connection, batch: list[ScrapedBill], report: IngestReport, *, run_id: int, source: str
+) -> None:
+    now = _now()
+    _ensure_states_and_sessions(conn, batch)
+    hashes = [content_hash(b) for b in batch]
+    existing = _existing(conn, batch, source)
+    new_bills: list[tuple[ScrapedBill, str]] = []
+    changed: list[tuple[ScrapedBill, str, int, bool]] = []
+    for bill, h in zip(batch, hashes, strict=True):
+        key = (bill.state, bill.legislative_session, normalize_identifier(bill.identifier))
+        found = existing.get(key)
+        if found is None:
+            new_bills.append((bill, h))
+        elif found[1] == h:
+            report.unchanged += 1
+        else:
+            changed.append((bill, h, found[0], found[1] is not None))
+    if new_bills:
+        _insert_new(conn, new_bills, report, run_id=run_id, source=source, now=now)
+    for bill, h, bill_id, had_source in changed:
+        _update_existing(
+            conn, bill, h, bill_id, had_source, report, run_id=run_id, source=source, now=now
+        )
+
+
+def _ensure_states_and_sessions(conn: Connection, batch: list[ScrapedBill]) -> None:
+    cache: set[tuple[str, str]] = conn.info.setdefault("tracker_known_sessions", set())
+    wanted = {(b.state, b.legislative_session) for b in batch} - cache
+    if not wanted:
+        return
+    st, ls = State.__table__, LegislativeSession.__table__
+    states = {s for s, _ in wanted}
+    have_states = set(conn.execute(select(st.c.code).where(st.c.code.in_(states))).scalars())
+    for code in sorted(states - have_states):
+        conn.execute(insert(st), {"code": code, "name": state_name(code)})
+    for state, session in sorted(wanted):
+        exists = conn.execute(
+            select(ls.c.id).where(and_(ls.c.state == state, ls.c.identifier == session))
+        ).first()
+        if not exists:
+            start, end = guess_session_dates(session, state)
+            conn.execute(
+                insert(ls),
+                {
+                    "state": state,
+                    "identifier": session,
+                    "name": session,
+                    "classification": "special" if "s" in session.lower() else "primary",
+                    "start_date": start,
+                    "end_date": end,
+                },
+            )
+        cache.add((state, session))
+
+
+def _existing(
+    conn: Connection, batch: list[ScrapedBill], source: str
+) -> dict[tuple[str, str, str], tuple[int, str | None]]:
+    """Map natural key -> (bill id, this source's last content hash or None)."""
+    groups: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for b in batch:
+        groups[(b.state, b.legislative_session)].add(normalize_identifier(b.identifier))
+    found: dict[tuple[str, str, str], tuple[int, str | None]] = {}
+    for (state, session), norms in groups.items():
+        q = (
+            select(_B.c.id, _B.c.identifier_norm, _BS.c.content_hash)
+            .select_from(
+                _B.outerjoin(_BS, and_(_BS.c.bill_id == _B.c.id, _BS.c.source == source))
+            )
+            .where(_B.c.state == state, _B.c.session == session, _B.c.identifier_norm.in_(norms))
+        )
+        for bill_id, norm, h in conn.execute(q):
+            found[(state, session, norm)] = (bill_id, h)
+    return found
+
+
+# --------------------------------------------------------------------------- new bills
+
+
+def _bill_row(bill: ScrapedBill, source: str, now: datetime) -> dict[str, Any]:
+    row = {name: get(bill) for name, get in _FIELDS.items()}
+    row.update(
+        state=bill.state,
+        session=bill.legislative_session,
+        identifier=display_identifier(bill.identifier),
+        identifier_norm=normalize_identifier(bill.identifier),
+        primary_source=source,
+        first_seen=now,
+        last_checked=now,
+        last_changed=now,
+        stage_reason={},
+        topic_evidence=[],
+    )
+    return row
+
+
+def _insert_new(
+    conn: Connection,
+    items: list[tuple[ScrapedBill, str]],
+    report: IngestReport,
+    *,
+    run_id: int,
+    source: str,
+    now: datetime,
+) -> None:
+    rows = []
+    for bill, _h in items:
+        row = _bill_row(bill, source, now)
+        actions = understand.classified_actions(bill)
+        row.update(understand.bill_facts(bill, actions, session_end=_session_end(conn, bill)))
+        rows.append((row, actions))
+    ids = conn.execute(
+        insert(_B).returning(_B.c.id, sort_by_parameter_order=True), [r for r, _ in rows]
+    ).scalars().all()
+    child: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    sources, changes = [], []
+    for bill_id, (bill, h), (row, actions) in zip(ids, items, rows, strict=True):
+        _child_rows(child, bill, actions, bill_id, source, now)
+        sources.append(
+            {"bill_id": bill_id, "source": source, "content_hash": h, "stage": row["stage"],
+             "first_seen": now, "last_seen": now}
+        )
+        changes.append(
+            _change(bill_id, run_id, source, "bill_new", None,
+                    {"title": row["title"], "stage": row["stage"], "topic": row["topic"],
+                     "relevant": row["relevant"]},
+                    actions[0]["date"] if actions else None, now)
+        )
+        report.bill_ids.add(bill_id)
+        report.actions += len(actions)
+    for table, child_rows in ((_A, "action"), (_S, "sponsor"), (_V, "version"), (_H, "hearing"),
+                              (_VO, "vote")):
+        if child[child_rows]:
+            conn.execute(insert(table), child[child_rows])
+    conn.execute(insert(_BS), sources)
+    conn.execute(insert(_C), changes)
+    report.new += len(items)
+    report.changes += len(changes)
+
+
+def _child_rows(
+    out: dict[str, list[dict[str, Any]]],
+    bill: ScrapedBill,
+    actions: list[dict[str, Any]],
+    bill_id: int,
+    source: str,
+    now: datetime,
+) -> None:
+    base = {"bill_id": bill_id, "source": source, "first_seen": now, "removed_at": None}
+    for i, a in enumerate(actions):
+        out["action"].append({**base, "position": i, **a})
+    for s in bill.sponsorships:
+        out["sponsor"].append({**base, **_sponsor_values(s)})
+    for kind, versions in (("version", bill.versions), ("document", bill.documents)):
+        for v in versions:
+            out["version"].extend({**base, **r} for r in _version_values(kind, v))
+    for h in bill.hearings:
+        out["hearing"].append({**base, **h.model_dump()})
+    for v in bill.votes:
+        out["vote"].append({**base, **v.model_dump()})
+
+
+def _sponsor_values(s: Any) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "primary": s.primary,
+        "classification": s.classification,
+        "entity_type": s.entity_type,
+        "chamber": s.chamber,
+    }
+
+
+def _version_values(kind: str, v: Any) -> list[dict[str, Any]]:
+    links = v.links or [None]
+    return [
+        {
+            "kind": kind,
+            "note": v.note,
+            "date": v.date,
+            "classification": v.classification,
+            "url": link.url if link else "",
+            "media_type": link.media_type if link else "",
+        }
+        for link in links
+    ]
+
+
+def _change(
+    bill_id: int,
+    run_id: int | None,
+    source: str,
+    kind: str,
+    old: Any,
+    new: Any,
+    effective_date: str | None,
+    now: datetime,
+    field_name: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "bill_id": bill_id,
+        "run_id": run_id,
+        "source": source,
+        "kind": kind,
+        "field": field_name,
+        "old": old,
+        "new": new,
+        "effective_date": effective_date,
+        "seen_at": now,
+    }
+
+
+def _session_end(conn: Connection, bill: ScrapedBill) -> str | None:
+    cache: dict[tuple[str, str], str | None] = conn.info.setdefault("tracker_session_end", {})
+    key = (bill.state, bill.legislative_session)
+    if key not in cache:
+        ls = LegislativeSession.__table__
+        cache[key] = conn.execute(
+            select(ls.c.end_date).where(ls.c.state == key[0], ls.c.identifier == key[1])
+        ).scalar()
+    return cache[key]
+
+
+# --------------------------------------------------------------------------- updates
+
+
+def _key_action(a: dict[str, Any]) -> tuple[Any, ...]:
+    return (a["date"][:10], " ".join(a["description"].lower().split()), a.get("chamber"))
+
+
+def _key_sponsor(s: dict[str, Any]) -> tuple[Any, ...]:
+    return (" ".join(s["name"].lower().split()), bool(s["primary"]))
+
+
+def _key_version(v: dict[str, Any]) -> tuple[Any, ...]:
+    return (v["kind"], v["url"] or f"{v['note']}|{v['date']}")
+
+
+def _key_hearing(h: dict[str, Any]) -> tuple[Any, ...]:
+    return (h["date"], (h.get("committee") or "").lower())
+
+
+def _key_vote(v: dict[str, Any]) -> tuple[Any, ...]:
+    return (v.get("date"), (v.get("motion") or "").lower(), v.get("chamber"))
+
+
+def _update_existing(
+    conn: Connection,
+    bill: ScrapedBill,
+    h: str,
+    bill_id: int,
+    had_source: bool,
+    report: IngestReport,
+    *,
+    run_id: int,
+    source: str,
+    now: datetime,
+) -> None:
+    changes: list[dict[str, Any]] = []
+    stored = conn.execute(select(_B).where(_B.c.id == bill_id)).mappings().one()
+    actions = understand.classified_actions(bill)
+    new_child: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    _child_rows(new_child, bill, actions, bill_id, source, now)
+
+    values: dict[str, Any] = {}
+    for name, get in _FIELDS.items():
+        new_value, old_value = get(bill), stored[name]
+        if name == "sources":
+            new_value = _union(old_value, new_value)
+        if new_value in (None, "", [], {}) and old_value not in (None, "", [], {}):
+            continue  # a short source never blanks what we know
+        if new_value != old_value:
+            values[name] = new_value
+            if name in _NEWS_FIELDS:
+                changes.append(_change(bill_id, run_id, source, "field_changed", old_value,
+                                       new_value, None, now, name))
+
+    spec = (
+        ("action", _A, _key_action, "action_new", "action_removed"),
+        ("sponsor", _S, _key_sponsor, "sponsor_added", "sponsor_removed"),
+        ("version", _V, _key_version, None, None),
+        ("hearing", _H, _key_hearing, "hearing_scheduled", "hearing_removed"),
+        ("vote", _VO, _key_vote, "vote_new", None),
+    )
+    for name, table, keyf, new_kind, removed_kind in spec:
+        changes.extend(
+            _diff_children(conn, table, new_child[name], keyf, new_kind, removed_kind,
+                           bill_id=bill_id, run_id=run_id, source=source, now=now,
+                           had_source=had_source)
+        )
+
+    prefer = source_rank(source) <= source_rank(stored["primary_source"] or "zz")
+    if prefer:
+        values["primary_source"] = source
+        primary_actions = actions
+    else:
+        primary_actions = _stored_actions(conn, bill_id, stored["primary_source"])
+    facts = understand.bill_facts(
+        bill, primary_actions, session_end=_session_end(conn, bill),
+        title=values.get("title", stored["title"]),
+    )
+    for name in ("stage", "topic", "relevant"):
+        if facts[name] != stored[name]:
+            kind = {"stage": "stage_changed", "topic": "topic_changed"}.get(name, "became_relevant")
+            if name == "relevant" and not facts[name]:
+                kind = "topic_changed"
+            if name != "relevant" or facts[name]:
+                changes.append(_change(bill_id, run_id, source, kind, stored[name], facts[name],
+                                       facts.get("stage_date") if name == "stage" else None, now,
+                                       name))
+    values.update({k: v for k, v in facts.items() if v != stored[k]})
+    values["last_checked"] = now
+    if changes:
+        values["last_changed"] = now
+    conn.execute(update(_B).where(_B.c.id == bill_id).values(**values))
+
+    stage_seen = understand.bill_facts(bill, actions, session_end=_session_end(conn, bill))["stage"]
+    if had_source:
+        conn.execute(
+            update(_BS)
+            .where(_BS.c.bill_id == bill_id, _BS.c.source == source)
+            .values(content_hash=h, last_seen=now, stage=stage_seen)
+        )
+    else:
+        conn.execute(insert(_BS), {"bill_id": bill_id, "source": source, "content_hash": h,
+                                   "stage": stage_seen, "first_seen": now, "last_seen": now})
+    if changes:
+        conn.execute(insert(_C), changes)
+    report.changes += len(changes)
+    report.actions += len(actions)
+    report.bill_ids.add(bill_id)
+    if changes or not had_source:
+        report.updated += 1
+    else:
+        report.unchanged += 1
+
+
+def _union(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen = {d.get("url") for d in old}
+    return list(old) + [d for d in new if d.get("url") not in seen]
+
+
+def _stored_actions(conn: Connection, bill_id: int, source: str) -> list[dict[str, Any]]:
+    q = (
+        select(_A.c.date, _A.c.description, _A.c.chamber, _A.c.committee, _A.c.classification)
+        .where(_A.c.bill_id == bill_id, _A.c.source == source, _A.c.removed_at.is_(None))
+        .order_by(_A.c.position)
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def _diff_children(
+    conn: Connection,
+    table: Any,
+    new_rows: list[dict[str, Any]],
+    keyf: Callable[[dict[str, Any]], tuple[Any, ...]],
+    new_kind: str | None,
+    removed_kind: str | None,
+    *,
+    bill_id: int,
+    run_id: int,
+    source: str,
+    now: datetime,
+    had_source: bool,
+) -> list[dict[str, Any]]:
+    """Insert rows this source reports for the first time, mark vanished ones removed.
+
+    Change rows are written only for news: a row another source already reported is stored
+    for this source without a change.
+    """
+    stored = [dict(r) for r in conn.execute(select(table).where(table.c.bill_id == bill_id)).mappings()]
+    mine: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    others: set[tuple[Any, ...]] = set()
+    for row in stored:
+        if row["source"] == source:
+            mine[keyf(row)].append(row)
+        elif row["removed_at"] is None:
+            others.add(keyf(row))
+    changes: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
+    matched: set[int] = set()
+    for row in new_rows:
+        key = keyf(row)
+        candidates = [r for r in mine.get(key, []) if r["id"] not in matched]
+        if candidates:
+            old = candidates[0]
+            matched.add(old["id"])
+            updates = {
+                k: v for k, v in row.items()
+                if k not in ("first_seen", "bill_id", "source") and old.get(k) != v
+            }
+            if updates:
+                conn.execute(update(table).where(table.c.id == old["id"]).values(**updates))
+                if table is _H and old["removed_at"] is None and new_kind:
+                    changes.append(_change(bill_id, run_id, source, "hearing_changed",
+                                           _public(old), _public(row), row["date"], now))
+            continue
+        inserts.append(row)
+        if key in others:
+            continue
+        kind = new_kind or f"{row['kind']}_new"
+        changes.append(_change(bill_id, run_id, source, kind, None, _public(row),
+                               row.get("date"), now))
+    if inserts:
+        conn.execute(insert(table), inserts)
+    if removed_kind or table is _V:
+        for rows in mine.values():
+            for old in rows:
+                if old["id"] in matched or old["removed_at"] is not None:
+                    continue
+                conn.execute(update(table).where(table.c.id == old["id"]).values(removed_at=now))
+                if removed_kind:
+                    changes.append(_change(bill_id, run_id, source, removed_kind, _public(old),
+                                           None, old.get("date"), now))
+    return changes
+
+
+_PRIVATE = {"id", "bill_id", "source", "first_seen", "removed_at", "position"}
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in _PRIVATE}

@@ -1,0 +1,105 @@
+"""Typed settings from TRACKER_* environment variables (and a .env file).
+
+Built by :func:`get_settings`, never at import time, so tests and commands can change the
+environment first.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tracker.paths import config_dir
+
+DEV_SECRET = "dev-insecure-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TRACKER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: str = Field("development", description="development, test or production")
+    data_dir: Path = Field(Path("data"), description="where the SQLite file, page archive and builds live")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite in data_dir")
+    shared_dir: Path | None = Field(None, description="the ../shared folder with real fixtures and data")
+    config_dir: Path | None = Field(None, description="override the bundled config/ folder")
+    base_url: str = Field("http://127.0.0.1:8000", description="public address used in links and mails")
+    contact_email: str = Field("tracker@example.org", description="in the User-Agent and mail Reply-To")
+    user_agent: str | None = None
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: str = Field("none", description="none, starttls or ssl")
+    smtp_rate_per_second: float = 50.0
+    mail_from: str = "Single-Payer Tracker <digest@example.org>"
+    mail_reply_to: str | None = None
+    org_postal_address: str = "Single-Payer Tracker, PO Box 0000, Anytown, USA"
+    maintainer_emails: list[str] = Field(default_factory=list)
+
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+
+    openstates_api_key: SecretStr | None = None
+    openstates_api_url: str = "https://v3.openstates.org"
+    legiscan_api_key: SecretStr | None = None
+    legiscan_api_url: str = "https://api.legiscan.com/"
+
+    http_timeout: float = 30.0
+    http_max_bytes: int = 20_000_000
+    http_default_delay: float = 1.0
+
+    digest_day: str = "mon"
+    digest_hour: int = 7
+    digest_timezone: str = "America/New_York"
+    alert_after_failures: int = 3
+
+    @field_validator("database_url")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return v or None
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tracker.db').resolve()}"
+
+    @property
+    def resolved_config_dir(self) -> Path:
+        return self.config_dir or config_dir()
+
+    @property
+    def resolved_user_agent(self) -> str:
+        from tracker import __version__
+
+        return self.user_agent or (
+            f"SinglePayerTracker/{__version__} (+{self.base_url}; {self.contact_email})"
+        )
+
+    def resolved_shared_dir(self) -> Path | None:
+        if self.shared_dir:
+            return self.shared_dir
+        guess = Path(__file__).resolve().parent.parent.parent / "shared"
+        return guess if guess.is_dir() else None
+
+    def check_secrets(self) -> None:
+        """Refuse the placeholder signing key outside development and tests."""
+        if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
+            raise RuntimeError(
+                "TRACKER_SECRET_KEY is the development placeholder; set a real secret in production"
+            )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

@@ -1,0 +1,76 @@
+"""Glue between ingest and the understanding rules: classify actions, derive stage and topic.
+
+The rules themselves live in :mod:`tracker.actions`, :mod:`tracker.stages` and
+:mod:`tracker.topics`; this module only shapes a bill's data for them and their answers for
+the ``bill`` table.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from tracker.actions import classify_action
+from tracker.scraped import ScrapedBill
+from tracker.stages import compute_stage
+from tracker.topics import classify_topic
+
+
+def classified_actions(bill: ScrapedBill) -> list[dict[str, Any]]:
+    """The bill's actions as rows, in order; our rules fill classifications a source left empty."""
+    rows = []
+    for a in bill.actions:
+        classification = list(a.classification) or classify_action(
+            a.description, a.chamber, bill.state
+        )
+        rows.append(
+            {
+                "date": a.date,
+                "description": a.description,
+                "chamber": a.chamber,
+                "committee": a.committee,
+                "classification": classification,
+            }
+        )
+    return rows
+
+
+def bill_facts(
+    bill: ScrapedBill,
+    actions: list[dict[str, Any]],
+    *,
+    session_end: str | None,
+    title: str | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """Stage, topic and latest action for the ``bill`` row."""
+    stage = compute_stage(
+        actions,
+        bill_chamber=bill.chamber,
+        session_end=session_end,
+        today=today,
+        bill_classification=list(bill.classification),
+    )
+    description = " ".join(a.abstract for a in bill.abstracts)
+    topic = classify_topic(
+        title=title if title is not None else bill.title,
+        description=description,
+        subjects=bill.subject,
+        text=bill.text,
+        state=bill.state,
+        identifier=bill.identifier,
+        session=bill.legislative_session,
+    )
+    latest = max(actions, key=lambda a: a["date"], default=None) if actions else None
+    return {
+        "stage": stage.stage,
+        "stage_date": stage.date,
+        "stage_reason": {"reason": stage.reason, "action_index": stage.action_index},
+        "topic": topic.topic,
+        "topic_score": topic.score,
+        "topic_evidence": topic.evidence,
+        "topic_pinned": any(e.get("pinned") for e in topic.evidence),
+        "relevant": topic.relevant,
+        "latest_action_date": latest["date"] if latest else None,
+        "latest_action_description": latest["description"] if latest else None,
+    }
