@@ -72,8 +72,8 @@ def alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database to `revision` (Alembic)."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Migrate the database to `revision` (Alembic; default every head, one per feature branch)."""
     from alembic import command
 
     cfg = alembic_config(engine)

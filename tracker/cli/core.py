@@ -36,7 +36,7 @@ def engine_ready():  # type: ignore[no-untyped-def]
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision")) -> None:
+def db_upgrade(revision: str = typer.Argument("heads", help="Alembic revision")) -> None:
     """Create or migrate the database to the latest schema.
 
     Example: TRACKER_DATABASE_URL=postgresql://localhost/test tracker db upgrade
