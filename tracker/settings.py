@@ -29,34 +29,34 @@ class Settings(BaseSettings):
     config_dir: Path | None = Field(None, description="override the bundled config/ folder")
     base_url: str = Field("http://127.0.0.1:8000", description="public address used in links and mails")
     contact_email: str = Field("tracker@example.org", description="in the User-Agent and mail Reply-To")
-    user_agent: str | None = None
+    user_agent: str | None = Field(None, description="override the honest default User-Agent")
 
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
-    smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
+    smtp_host: str = Field("127.0.0.1", description="SMTP server for digests and alerts")
+    smtp_port: int = Field(25, description="SMTP port (587 for STARTTLS, 465 for SSL)")
+    smtp_user: str | None = Field(None, description="SMTP login, if the server needs one")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (environment only)")
     smtp_security: str = Field("none", description="none, starttls or ssl")
-    smtp_rate_per_second: float = 50.0
-    mail_from: str = "Single-Payer Tracker <digest@example.org>"
-    mail_reply_to: str | None = None
-    org_postal_address: str = "Single-Payer Tracker, PO Box 0000, Anytown, USA"
-    maintainer_emails: list[str] = Field(default_factory=list)
+    smtp_rate_per_second: float = Field(50.0, description="messages per second at most")
+    mail_from: str = Field("Single-Payer Tracker <digest@example.org>", description="From header of every mail")
+    mail_reply_to: str | None = Field(None, description="Reply-To header; default the contact address")
+    org_postal_address: str = Field("Single-Payer Tracker, PO Box 0000, Anytown, USA", description="postal address in every mail footer")
+    maintainer_emails: list[str] = Field(default_factory=list, description='JSON list of addresses that get scraper alerts, e.g. ["ops@example.org"]')
 
-    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    secret_key: SecretStr = Field(SecretStr(DEV_SECRET), description="signs links and CSRF tokens (environment only)")
 
-    openstates_api_key: SecretStr | None = None
-    openstates_api_url: str = "https://v3.openstates.org"
-    legiscan_api_key: SecretStr | None = None
-    legiscan_api_url: str = "https://api.legiscan.com/"
+    openstates_api_key: SecretStr | None = Field(None, description="Open States API v3 key (environment only)")
+    openstates_api_url: str = Field("https://v3.openstates.org", description="Open States API base address")
+    legiscan_api_key: SecretStr | None = Field(None, description="LegiScan API key (environment only)")
+    legiscan_api_url: str = Field("https://api.legiscan.com/", description="LegiScan API base address")
 
-    http_timeout: float = 30.0
-    http_max_bytes: int = 20_000_000
-    http_default_delay: float = 1.0
+    http_timeout: float = Field(30.0, description="seconds to wait for a response")
+    http_max_bytes: int = Field(20_000_000, description="largest response body accepted")
+    http_default_delay: float = Field(1.0, description="seconds between requests to one host unless a state config says otherwise")
 
-    digest_day: str = "mon"
-    digest_hour: int = 7
-    digest_timezone: str = "America/New_York"
-    alert_after_failures: int = 3
+    digest_day: str = Field("mon", description="weekday the digest goes out")
+    digest_hour: int = Field(7, description="hour the digest goes out")
+    digest_timezone: str = Field("America/New_York", description="time zone of digest_day/digest_hour")
+    alert_after_failures: int = Field(3, description="consecutive failed or empty runs before maintainers get an email")
 
     @field_validator("database_url")
     @classmethod
