@@ -19,6 +19,8 @@ from sqlalchemy import create_engine, text
 from tracker.db import make_engine, normalize_url, upgrade
 from tracker.settings import reset_settings
 
+pytest_plugins = ["httpserver"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("TRACKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlmodel import Session
 
-from tracker import understand
+from tracker import search, understand
 from tracker.identifiers import display_identifier, normalize_identifier
 from tracker.models import (
     Action,
@@ -95,6 +95,7 @@ class IngestReport:
     actions: int = 0
     errors: list[IngestError] = field(default_factory=list)
     bill_ids: set[int] = field(default_factory=set, repr=False)
+    batch_ids: list[int] = field(default_factory=list, repr=False)
 
     @property
     def total(self) -> int:
@@ -202,7 +203,10 @@ def ingest_bills(
     try:
         for batch in _batches(_validated(bills, report), batch_size):
             with engine.begin() as conn:
+                report.batch_ids = []
                 _ingest_batch(conn, batch, report, run_id=run_id, source=source)
+                if report.batch_ids:
+                    search.reindex_bills(conn, report.batch_ids)
             if progress:
                 progress(len(batch))
     except BaseException as exc:
@@ -402,6 +406,7 @@ def _insert_new(
                     actions[0]["date"] if actions else None, now)
         )
         report.bill_ids.add(bill_id)
+        report.batch_ids.append(bill_id)
         report.actions += len(actions)
     for table, child_rows in ((_A, "action"), (_S, "sponsor"), (_V, "version"), (_H, "hearing"),
                               (_VO, "vote")):
@@ -603,6 +608,7 @@ def _update_existing(
     report.changes += len(changes)
     report.actions += len(actions)
     report.bill_ids.add(bill_id)
+    report.batch_ids.append(bill_id)
     if changes or not had_source:
         report.updated += 1
     else:

@@ -1,0 +1,764 @@
+"""The polite HTTP client: the only way anything in the project fetches from the network.
+
+It rate-limits per host, obeys robots.txt (Crawl-delay included), sends an honest User-Agent,
+retries transient failures with exponential backoff and jitter, honours ``Retry-After``, caps body
+sizes, never turns TLS verification off, follows redirects itself (so every hop is checked against
+robots.txt and the rate limit), and with a :class:`~scrapers.archive.PageArchive` makes conditional
+requests and flags pages whose content did not change.
+
+Example::
+
+    from scrapers.archive import PageArchive
+    from scrapers.http import HttpClient
+
+    with HttpClient(archive=PageArchive()) as client:
+        client.set_host_delay("www.nmlegis.gov", 2.0)
+        page = client.get("https://www.nmlegis.gov/Legislation/Legislation_List", params={"Session": 57})
+        if not page.unchanged:
+            parse(page.text)
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import cached_property
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+from protego import Protego
+from requests.structures import CaseInsensitiveDict
+
+from scrapers.archive import ArchivedPage, PageArchive, sha256_hex
+
+log = logging.getLogger("scrapers.http")
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# 501 Not Implemented and 505 HTTP Version Not Supported will not change on a retry.
+PERMANENT_5XX = frozenset({501, 505})
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: crawlers must parse at least 500 KiB
+ROBOTS_RECHECK_SECONDS = 300.0  # an unreachable robots.txt is asked for again after this
+ROBOTS_MAX_REDIRECTS = 5
+MAX_BACKOFF_SECONDS = 60.0
+CHUNK_BYTES = 64 * 1024
+# Headers of a 304 that describe the (empty) 304 message itself, not the archived representation.
+_HOP_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection"})
+
+
+class FetchError(Exception):
+    """A fetch failed; ``url``, ``reason`` and (when a response came) ``status`` say why."""
+
+    def __init__(self, url: str, reason: str, *, status: int | None = None) -> None:
+        self.url = url
+        self.reason = reason
+        self.status = status
+        message = reason if url in reason else f"{reason}: {url}"
+        super().__init__(message)
+
+
+class RobotsDisallowed(FetchError):
+    """robots.txt of the host forbids this URL for our User-Agent."""
+
+
+class TooLarge(FetchError):
+    """The body is larger than the client's ``max_bytes``."""
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with a status that is not retried (4xx other than 429, 501, ...)."""
+
+
+class RetriesExhausted(FetchError):
+    """Every attempt failed with a transient error (connection, timeout, 5xx, 429)."""
+
+
+@dataclass
+class Page:
+    """One fetched document. ``body`` is always the full content, also when answered by a 304."""
+
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    content_hash: str
+    fetched_at: datetime
+    from_cache: bool = False
+    not_modified: bool = False
+    unchanged: bool = False
+    elapsed: float = 0.0
+    requested_url: str = ""
+    method: str = "GET"
+    request_digest: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.requested_url:
+            self.requested_url = self.url
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """A response header, looked up case-insensitively."""
+        return CaseInsensitiveDict(self.headers).get(name, default)
+
+    @cached_property
+    def encoding(self) -> str:
+        """BOM, then the Content-Type charset, then a <meta>/XML declaration, then UTF-8."""
+        return sniff_encoding(self.body, self.header("Content-Type"))
+
+    @cached_property
+    def text(self) -> str:
+        codec = "utf-8-sig" if self.encoding == "utf-8" else self.encoding
+        return self.body.decode(codec, errors="replace")
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.text)
+        except ValueError as exc:
+            raise FetchError(self.url, f"response is not valid JSON ({exc})") from exc
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]{0,100}?encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""")
+_HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([^;"'\s]+)""", re.I)
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _codec(name: str | bytes | None) -> str | None:
+    if not name:
+        return None
+    if isinstance(name, bytes):
+        name = name.decode("ascii", "ignore")
+    try:
+        canonical = codecs.lookup(name.strip()).name
+    except LookupError:
+        return None
+    # As browsers do (WHATWG Encoding): pages labelled Latin-1 or ASCII are really windows-1252.
+    return "cp1252" if canonical in {"iso8859-1", "ascii"} else canonical
+
+
+def sniff_encoding(body: bytes, content_type: str | None) -> str:
+    for bom, name in _BOMS:
+        if body.startswith(bom):
+            return name
+    declared = _HEADER_CHARSET.search(content_type or "")
+    head = body[:4096]
+    for candidate in (
+        declared.group(1) if declared else None,
+        (m.group(1) if (m := _XML_ENCODING.search(head)) else None),
+        (m.group(1) if (m := _META_CHARSET.search(head)) else None),
+    ):
+        if codec := _codec(candidate):
+            return codec
+    return "utf-8"
+
+
+@dataclass
+class _Response:
+    url: str
+    status: int
+    reason: str
+    headers: dict[str, str]
+    body: bytes
+    elapsed: float
+
+
+@dataclass
+class _Host:
+    turn: threading.Lock = field(default_factory=threading.Lock)  # held while waiting our turn
+    state: threading.Lock = field(default_factory=threading.Lock)  # guards the two times
+    last_start: float = float("-inf")  # when the last request to this host was sent
+    not_before: float = float("-inf")  # set by backoff and Retry-After
+
+
+@dataclass
+class _Robots:
+    rules: Protego | None  # None: allow everything
+    recheck_at: float | None  # monotonic time to ask again (after a failure), or None: keep
+
+
+def host_key(url: str) -> str:
+    """``host`` or ``host:port`` of a URL, lower-cased; the unit of rate limiting."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise FetchError(url, f"invalid port in URL ({exc})") from None
+    host = (parts.hostname or "").lower()
+    return f"{host}:{port}" if port else host
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _retryable_exception(exc: requests.RequestException) -> bool:
+    # A bad certificate or a malformed URL will fail the same way every time.
+    if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.InvalidURL):
+        return False
+    return isinstance(
+        exc,
+        requests.exceptions.ConnectionError
+        | requests.exceptions.Timeout
+        | requests.exceptions.ChunkedEncodingError
+        | requests.exceptions.ContentDecodingError,
+    )
+
+
+def _chunks(resp: requests.Response) -> Iterator[bytes]:
+    """The decoded body in pieces as they arrive (``read1``), so slow bodies are noticed.
+
+    ``iter_content`` blocks until a whole chunk is in, which lets a dripping server hide from
+    the deadline; urllib3 errors are mapped to the requests exceptions ``iter_content`` raises.
+    """
+    read1 = getattr(resp.raw, "read1", None)
+    if read1 is None:  # not a urllib3 response (a test double or an adapter of another kind)
+        yield from resp.iter_content(CHUNK_BYTES)
+        return
+    try:
+        while chunk := read1(CHUNK_BYTES, decode_content=True):
+            yield chunk
+    except urllib3.exceptions.SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from exc
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ConnectionError(exc) from exc
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from exc
+    except urllib3.exceptions.ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+
+
+def _retryable_status(status: int) -> bool:
+    return status == 429 or (500 <= status <= 599 and status not in PERMANENT_5XX)
+
+
+def _from_settings(value: Any, name: str) -> Any:
+    """``value``, or the named attribute of the settings (read only when needed)."""
+    if value is not None:
+        return value
+    from tracker.settings import get_settings
+
+    return getattr(get_settings(), name)
+
+
+class HttpClient:
+    """Rate-limited, robots-obeying, retrying HTTP client; share one per scrape (thread-safe)."""
+
+    def __init__(
+        self,
+        *,
+        user_agent: str | None = None,
+        timeout: float | tuple[float, float] | None = None,
+        max_bytes: int | None = None,
+        default_delay: float | None = None,
+        delays: Mapping[str, float] | None = None,
+        max_retries: int = 4,
+        backoff_base: float = 1.0,
+        max_retry_after: float = 120.0,
+        archive: PageArchive | None = None,
+        respect_robots: bool = True,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        max_redirects: int = 10,
+        max_seconds: float = 300.0,
+    ) -> None:
+        self.user_agent: str = _from_settings(user_agent, "resolved_user_agent")
+        if timeout is None:
+            read = float(_from_settings(None, "http_timeout"))
+            timeout = (min(10.0, read), read)
+        self.timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        self.max_bytes: int = _from_settings(max_bytes, "http_max_bytes")
+        self.default_delay: float = _from_settings(default_delay, "http_default_delay")
+        if max_retries < 0 or backoff_base < 0 or self.default_delay < 0 or self.max_bytes <= 0:
+            raise ValueError("max_retries, backoff_base and delays must be >= 0, max_bytes > 0")
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.max_retry_after = max_retry_after
+        self.max_redirects = max_redirects
+        self.max_seconds = max_seconds
+        self.archive = archive
+        self.respect_robots = respect_robots
+        self._own_session = session is None
+        self.session = session or requests.Session()
+        self._check_tls()
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._delays: dict[str, float] = {k.lower(): float(v) for k, v in (delays or {}).items()}
+        self._crawl_delays: dict[str, float] = {}
+        self._hosts: dict[str, _Host] = {}
+        self._robots: dict[str, _Robots] = {}
+        self._robots_locks: dict[str, threading.Lock] = {}
+        self._registry_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
+        self._totals: Counter[str] = Counter()
+        self._per_host: defaultdict[str, Counter[str]] = defaultdict(Counter)
+
+    # lifecycle ----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._own_session:
+            self.session.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # public API ---------------------------------------------------------------------------------
+
+    def get(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        conditional: bool = True,
+    ) -> Page:
+        """Fetch ``url`` (with ``params`` added to its query); raises a :class:`FetchError`."""
+        full = self._prepare_url(url, params)
+        return self._fetch("GET", full, data=None, headers=headers, conditional=conditional)
+
+    def post(
+        self,
+        url: str,
+        data: bytes | str | Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Page:
+        """POST (for SOAP and form services that only read); robots, rate limit and retries apply."""
+        full = self._prepare_url(url, params)
+        return self._fetch("POST", full, data=data, headers=headers, conditional=False)
+
+    def set_host_delay(self, host: str, seconds: float) -> None:
+        """Seconds between requests to ``host`` (``example.org`` or ``example.org:8080``)."""
+        if seconds < 0:
+            raise ValueError(f"delay for {host} must be >= 0, got {seconds}")
+        self._delays[host.lower()] = float(seconds)
+
+    def delay_for(self, host: str) -> float:
+        """The effective delay for a host key: configured delay, raised to robots' Crawl-delay."""
+        hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        base = self._delays.get(host, self._delays.get(hostname, self.default_delay))
+        return max(base, self._crawl_delays.get(host, 0.0))
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: requests, bytes, not_modified, retries, errors; totals and per host."""
+        names = ("requests", "bytes", "not_modified", "retries", "errors")
+        with self._stats_lock:
+            totals = {n: self._totals[n] for n in names}
+            hosts = {h: {n: c[n] for n in names} for h, c in sorted(self._per_host.items())}
+        return {**totals, "hosts": hosts}
+
+    # the fetch ----------------------------------------------------------------------------------
+
+    def _prepare_url(self, url: str, params: Mapping[str, Any] | None) -> str:
+        prepared = requests.models.PreparedRequest()
+        try:
+            prepared.prepare_url(url, params)
+        except requests.RequestException as exc:
+            raise FetchError(url, f"invalid URL ({exc})") from None
+        full = prepared.url or url
+        if urlsplit(full).scheme not in ("http", "https"):
+            raise FetchError(url, "only http and https URLs can be fetched")
+        return full
+
+    def _fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: Any,
+        headers: Mapping[str, str] | None,
+        conditional: bool,
+    ) -> Page:
+        requested = url
+        digest = self._request_digest(method, url, data)
+        extra = dict(headers or {})
+        for _hop in range(self.max_redirects + 1):
+            if self.respect_robots:
+                self._check_robots(url)
+            cached = self._validators(url) if conditional and method == "GET" else None
+            resp = self._exchange(
+                method,
+                url,
+                data=data,
+                headers=self._headers(extra, cached),
+                max_bytes=self.max_bytes,
+            )
+            location = resp.headers.get("Location") or resp.headers.get("location")
+            if resp.status not in REDIRECT_STATUSES or not location:
+                return self._to_page(resp, requested, method, digest, cached)
+            target = self._prepare_url(urljoin(url, location), None)
+            if host_key(target) != host_key(url):
+                # Caller headers may carry API keys meant for the first host only.
+                extra = {}
+            if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
+                method, data, digest = "GET", None, ""
+            log.debug("%s redirects (%d) to %s", url, resp.status, target)
+            url = target
+        raise FetchError(requested, f"more than {self.max_redirects} redirects")
+
+    @staticmethod
+    def _request_digest(method: str, url: str, data: Any) -> str:
+        if method == "GET" or data is None:
+            return ""
+        body = requests.Request(method, url, data=data).prepare().body or b""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if not isinstance(body, bytes):  # a file or generator: not replayable, not comparable
+            raise FetchError(url, "POST data must be bytes, str or a mapping")
+        return sha256_hex(body)
+
+    def _headers(self, extra: Mapping[str, str], cached: ArchivedPage | None) -> dict[str, str]:
+        headers = CaseInsensitiveDict(extra)
+        if cached is not None:
+            if cached.etag and "If-None-Match" not in headers:
+                headers["If-None-Match"] = cached.etag
+            if cached.last_modified and "If-Modified-Since" not in headers:
+                headers["If-Modified-Since"] = cached.last_modified
+        headers["User-Agent"] = self.user_agent  # honesty is not optional
+        return dict(headers)
+
+    def _validators(self, url: str) -> ArchivedPage | None:
+        """The archived fetch to revalidate, if it has a validator and its body is on disk."""
+        if self.archive is None:
+            return None
+        entry = self.archive.latest(url)
+        if (
+            entry
+            and (entry.etag or entry.last_modified)
+            and self.archive.has_body(entry.content_hash)
+        ):
+            return entry
+        return None
+
+    def _to_page(
+        self,
+        resp: _Response,
+        requested: str,
+        method: str,
+        digest: str,
+        cached: ArchivedPage | None,
+    ) -> Page:
+        common: dict[str, Any] = dict(
+            url=resp.url,
+            fetched_at=datetime.now(UTC),
+            elapsed=resp.elapsed,
+            requested_url=requested,
+            method=method,
+            request_digest=digest,
+        )
+        if resp.status == 304 and cached is not None and self.archive is not None:
+            self._count(host_key(resp.url), "not_modified")
+            merged = CaseInsensitiveDict(cached.headers)
+            merged.update({k: v for k, v in resp.headers.items() if k.lower() not in _HOP_HEADERS})
+            page = Page(
+                status=cached.status,
+                headers=dict(merged),
+                body=self.archive.body(cached.content_hash),
+                content_hash=cached.content_hash,
+                from_cache=True,
+                not_modified=True,
+                unchanged=True,
+                **common,
+            )
+        elif 200 <= resp.status < 300:
+            content_hash = sha256_hex(resp.body)
+            previous = (
+                self.archive.latest(resp.url, method=method, request_digest=digest)
+                if self.archive is not None
+                else None
+            )
+            page = Page(
+                status=resp.status,
+                headers=resp.headers,
+                body=resp.body,
+                content_hash=content_hash,
+                unchanged=previous is not None and previous.content_hash == content_hash,
+                **common,
+            )
+        else:
+            self._count(host_key(resp.url), "errors")
+            raise HTTPStatusError(
+                resp.url, f"HTTP {resp.status} {resp.reason}".strip(), status=resp.status
+            )
+        if self.archive is not None:
+            self.archive.record(page)
+        return page
+
+    # retries ------------------------------------------------------------------------------------
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: Any,
+        headers: dict[str, str],
+        max_bytes: int,
+        truncate: bool = False,
+        retries: int | None = None,
+    ) -> _Response:
+        """One request with retries; returns the first non-retryable response."""
+        host = host_key(url)
+        attempts = (self.max_retries if retries is None else retries) + 1
+        last_error, last_status = "", None
+        for attempt in range(attempts):
+            if attempt:
+                self._count(host, "retries")
+            self._wait_turn(host)
+            try:
+                resp = self._send_once(method, url, data, headers, max_bytes, truncate)
+            except requests.RequestException as exc:
+                if not _retryable_exception(exc):
+                    self._count(host, "errors")
+                    raise FetchError(url, f"request failed ({_describe(exc)})") from exc
+                last_error, last_status = _describe(exc), None
+                wait = self._backoff(attempt)
+            else:
+                if not _retryable_status(resp.status):
+                    return resp
+                last_error, last_status = f"HTTP {resp.status} {resp.reason}".strip(), resp.status
+                wait = self._retry_wait(url, resp, attempt)
+            if attempt + 1 < attempts:
+                log.info(
+                    "retrying %s in %.1fs after %s (attempt %d of %d)",
+                    url, wait, last_error, attempt + 2, attempts,
+                )  # fmt: skip
+                self._defer(host, wait)
+        self._count(host, "errors")
+        raise RetriesExhausted(
+            url,
+            f"gave up on {url} after {attempts} attempts; last: {last_error}",
+            status=last_status,
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        # Jitter keeps parallel workers from retrying in lock-step.
+        base = min(MAX_BACKOFF_SECONDS, self.backoff_base * (2**attempt))
+        return base + self._rng.uniform(0, self.backoff_base)
+
+    def _retry_wait(self, url: str, resp: _Response, attempt: int) -> float:
+        if resp.status in RETRY_AFTER_STATUSES:
+            raw = CaseInsensitiveDict(resp.headers).get("Retry-After")
+            seconds = parse_retry_after(raw)
+            if seconds is not None:
+                if seconds > self.max_retry_after:
+                    log.warning(
+                        "%s asks to wait %.0fs (Retry-After); capped at %.0fs",
+                        url, seconds, self.max_retry_after,
+                    )  # fmt: skip
+                return min(seconds, self.max_retry_after)
+        return self._backoff(attempt)
+
+    # one request --------------------------------------------------------------------------------
+
+    def _check_tls(self) -> None:
+        # Verification is never disabled; a custom CA bundle path (a str) still verifies.
+        if self.session.verify is False:
+            raise ValueError("TLS verification cannot be disabled (session.verify is False)")
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        data: Any,
+        headers: dict[str, str],
+        max_bytes: int,
+        truncate: bool,
+    ) -> _Response:
+        self._check_tls()
+        host = host_key(url)
+        self._count(host, "requests")
+        started = time.perf_counter()
+        resp = self.session.request(
+            method,
+            url,
+            data=data,
+            headers=headers,
+            timeout=self.timeout,
+            # Passed explicitly because requests lets REQUESTS_CA_BUNDLE override a session's
+            # own CA bundle; _check_tls() guarantees this is True or a CA bundle path.
+            verify=self.session.verify,
+            stream=True,
+            allow_redirects=False,
+        )
+        body = b""
+        try:
+            if 200 <= resp.status_code < 300 and method != "HEAD":
+                body = self._read_body(resp, url, max_bytes, truncate, started)
+        finally:
+            wire = getattr(resp.raw, "tell", None)
+            self._count(host, "bytes", wire() if callable(wire) else len(body))
+            resp.close()
+        elapsed = time.perf_counter() - started
+        log.debug(
+            "%s %s -> %d (%d bytes, %.2fs)", method, url, resp.status_code, len(body), elapsed
+        )
+        return _Response(
+            url, resp.status_code, resp.reason or "", dict(resp.headers), body, elapsed
+        )
+
+    def _read_body(
+        self, resp: requests.Response, url: str, max_bytes: int, truncate: bool, started: float
+    ) -> bytes:
+        declared = resp.headers.get("Content-Length", "")
+        if not truncate and declared.isdigit() and int(declared) > max_bytes:
+            raise TooLarge(
+                url,
+                f"{url} declares {declared} bytes, over the limit of {max_bytes}",
+                status=resp.status_code,
+            )
+        chunks: list[bytes] = []
+        total = 0
+        for chunk in _chunks(resp):
+            if total + len(chunk) > max_bytes:
+                if truncate:
+                    chunks.append(chunk[: max_bytes - total])
+                    break
+                raise TooLarge(
+                    url,
+                    f"{url} sent more than the limit of {max_bytes} bytes",
+                    status=resp.status_code,
+                )
+            chunks.append(chunk)
+            total += len(chunk)
+            # The read timeout bounds each read, not the whole body; a server dripping one byte
+            # at a time must not hold a worker for ever.
+            if time.perf_counter() - started > self.max_seconds:
+                raise requests.exceptions.ReadTimeout(
+                    f"body not complete after {self.max_seconds:.0f}s"
+                )
+        return b"".join(chunks)
+
+    # politeness ---------------------------------------------------------------------------------
+
+    def _host(self, key: str) -> _Host:
+        with self._registry_lock:
+            return self._hosts.setdefault(key, _Host())
+
+    def _wait_turn(self, key: str) -> None:
+        """Block until ``key`` may be asked again, then mark the request as sent."""
+        host = self._host(key)
+        with host.turn:
+            while True:
+                with host.state:
+                    # The delay is read now, so a Crawl-delay or override learnt meanwhile counts.
+                    ready = max(host.last_start + self.delay_for(key), host.not_before)
+                    wait = ready - self._clock()
+                    if wait <= 0:
+                        host.last_start = self._clock()
+                        return
+                self._sleep(wait)
+
+    def _defer(self, key: str, seconds: float) -> None:
+        host = self._host(key)
+        with host.state:
+            host.not_before = max(host.not_before, self._clock() + seconds)
+
+    def _check_robots(self, url: str) -> None:
+        rules = self._robots_rules(url)
+        if rules is not None and not rules.can_fetch(url, self.user_agent):
+            raise RobotsDisallowed(
+                url,
+                f"robots.txt of {host_key(url)} disallows {url} for {self.user_agent!r}",
+            )
+
+    def _robots_rules(self, url: str) -> Protego | None:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        with self._registry_lock:
+            lock = self._robots_locks.setdefault(origin, threading.Lock())
+        # One fetch per origin, even when many threads start on the same host at once.
+        with lock:
+            cached = self._robots.get(origin)
+            if cached and (cached.recheck_at is None or self._clock() < cached.recheck_at):
+                return cached.rules
+            entry = self._fetch_robots(origin)
+            self._robots[origin] = entry
+            return entry.rules
+
+    def _fetch_robots(self, origin: str) -> _Robots:
+        url = f"{origin}/robots.txt"
+        try:
+            resp = self._robots_exchange(url)
+        except FetchError as exc:
+            log.warning("robots.txt of %s unreachable (%s); allowing all for now", origin, exc)
+            return _Robots(None, self._clock() + ROBOTS_RECHECK_SECONDS)
+        if 400 <= resp.status < 500:
+            log.info("robots.txt of %s: HTTP %d, everything allowed", origin, resp.status)
+            return _Robots(None, None)
+        if not 200 <= resp.status < 300:
+            log.warning("robots.txt of %s: HTTP %d; allowing all for now", origin, resp.status)
+            return _Robots(None, self._clock() + ROBOTS_RECHECK_SECONDS)
+        rules = Protego.parse(resp.body.decode("utf-8", errors="replace"))
+        self._note_crawl_delay(host_key(origin), rules)
+        return _Robots(rules, None)
+
+    def _robots_exchange(self, url: str) -> _Response:
+        for _ in range(ROBOTS_MAX_REDIRECTS + 1):
+            resp = self._exchange(
+                "GET",
+                url,
+                data=None,
+                headers=self._headers({}, None),
+                max_bytes=ROBOTS_MAX_BYTES,
+                truncate=True,
+                retries=0,
+            )
+            location = CaseInsensitiveDict(resp.headers).get("Location")
+            if resp.status not in REDIRECT_STATUSES or not location:
+                return resp
+            url = urljoin(url, location)
+        raise FetchError(url, "robots.txt redirects too often")
+
+    def _note_crawl_delay(self, key: str, rules: Protego) -> None:
+        delay = rules.crawl_delay(self.user_agent) or 0.0
+        rate = rules.request_rate(self.user_agent)
+        if rate and rate.requests:
+            delay = max(delay, rate.seconds / rate.requests)
+        if delay:
+            log.info("robots.txt of %s asks for %.1fs between requests", key, delay)
+            self._crawl_delays[key] = float(delay)
+
+    # counters -----------------------------------------------------------------------------------
+
+    def _count(self, host: str, name: str, amount: int = 1) -> None:
+        with self._stats_lock:
+            self._totals[name] += amount
+            self._per_host[host][name] += amount
