@@ -14,6 +14,7 @@ row, never deleted.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -388,9 +389,8 @@ def _insert_new(
         actions = understand.classified_actions(bill)
         row.update(understand.bill_facts(bill, actions, session_end=_session_end(conn, bill)))
         rows.append((row, actions))
-    ids = conn.execute(
-        insert(_B).returning(_B.c.id, sort_by_parameter_order=True), [r for r, _ in rows]
-    ).scalars().all()
+    bulk_insert(conn, _B, [r for r, _ in rows])
+    ids = _ids_by_key(conn, [r for r, _ in rows])
     child: dict[str, list[dict[str, Any]]] = defaultdict(list)
     sources, changes = [], []
     for bill_id, (bill, h), (row, actions) in zip(ids, items, rows, strict=True):
@@ -410,12 +410,79 @@ def _insert_new(
         report.actions += len(actions)
     for table, child_rows in ((_A, "action"), (_S, "sponsor"), (_V, "version"), (_H, "hearing"),
                               (_VO, "vote")):
-        if child[child_rows]:
-            conn.execute(insert(table), child[child_rows])
-    conn.execute(insert(_BS), sources)
-    conn.execute(insert(_C), changes)
+        bulk_insert(conn, table, child[child_rows])
+    bulk_insert(conn, _BS, sources)
+    bulk_insert(conn, _C, changes)
     report.new += len(items)
     report.changes += len(changes)
+
+
+def _ids_by_key(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Ids of just-inserted bills, in the order of `rows` (one query per state and session)."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for r in rows:
+        groups[(r["state"], r["session"])].append(r["identifier_norm"])
+    found: dict[tuple[str, str, str], int] = {}
+    for (state, session), norms in groups.items():
+        q = select(_B.c.id, _B.c.identifier_norm).where(
+            _B.c.state == state, _B.c.session == session, _B.c.identifier_norm.in_(norms)
+        )
+        for bill_id, norm in conn.execute(q):
+            found[(state, session, norm)] = bill_id
+    return [found[(r["state"], r["session"], r["identifier_norm"])] for r in rows]
+
+
+def bulk_insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT many rows through the driver's executemany, skipping SQLAlchemy's per-row type
+    processing (the hot path of a large import). JSON and timestamps are encoded here the way
+    SQLAlchemy would store them, so ORM reads see the same values."""
+    if not rows:
+        return
+    columns = [c for c in table.columns if c.name in rows[0]]
+    names = [c.name for c in columns]
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    quoted = ", ".join(conn.dialect.identifier_preparer.quote(n) for n in names)
+    sql = f"INSERT INTO {table.name} ({quoted}) VALUES ({', '.join([mark] * len(names))})"  # noqa: S608 - names come from our own table
+    encoders = [(i, enc) for i, c in enumerate(columns)
+                if (enc := _encoder(c, conn.dialect.name == "sqlite")) is not None]
+    params = []
+    for row in rows:
+        values = [row[n] for n in names]
+        for i, enc in encoders:
+            values[i] = enc(values[i])
+        params.append(tuple(values))
+    conn.exec_driver_sql(sql, params)
+
+
+def _encoder(column: Any, sqlite: bool) -> Callable[[Any], Any] | None:
+    from sqlalchemy import JSON, DateTime
+
+    if isinstance(column.type, JSON):
+        memo: dict[Any, str] = {}
+
+        def encode_json(value: Any) -> Any:
+            if value is None and column.nullable:
+                return None
+            if isinstance(value, list) and all(isinstance(x, str) for x in value):
+                key = tuple(value)  # classification lists repeat: encode each once
+                if key not in memo:
+                    memo[key] = json.dumps(value)
+                return memo[key]
+            return json.dumps(value)
+
+        return encode_json
+    if sqlite and isinstance(column.type, DateTime):
+        last: list[Any] = [None, None]
+
+        def encode_time(value: Any) -> Any:
+            if value is None:
+                return None
+            if value is not last[0]:  # rows of one batch share one timestamp
+                last[0], last[1] = value, value.strftime("%Y-%m-%d %H:%M:%S.%f")
+            return last[1]
+
+        return encode_time
+    return None
 
 
 def _child_rows(
