@@ -95,6 +95,7 @@ class IngestReport:
     changes: int = 0
     actions: int = 0
     errors: list[IngestError] = field(default_factory=list)
+    warnings: list[IngestError] = field(default_factory=list)
     bill_ids: set[int] = field(default_factory=set, repr=False)
     batch_ids: list[int] = field(default_factory=list, repr=False)
 
@@ -115,6 +116,7 @@ class IngestReport:
         return (
             f"{self.source}: {s['new']} new, {s['updated']} updated, {s['unchanged']} unchanged, "
             f"{s['errors']} errors, {self.changes} changes"
+            + (f", {len(self.warnings)} warnings" if self.warnings else "")
         )
 
 
@@ -232,7 +234,9 @@ def ingest_bills(
             run_id,
             status=status,
             counts={**report.summary(), "changes": report.changes, "actions": report.actions},
-            errors=[{"where": e.where, "message": e.message} for e in report.errors],
+            errors=[{"where": e.where, "message": e.message} for e in report.errors]
+            + [{"where": w.where, "message": w.message, "severity": "warning"}
+               for w in report.warnings],
             message=report.line(),
         )
     return report
@@ -247,6 +251,8 @@ def _validated(items: Iterable[Any], report: IngestReport) -> Iterator[ScrapedBi
                 yield ScrapedBill.model_validate(item)
             except ValidationError as exc:
                 report.errors.append(IngestError(f"item {n}", _short_validation(exc)))
+        elif getattr(item, "severity", "error") == "warning":
+            report.warnings.append(IngestError(getattr(item, "path", f"item {n}"), str(item)))
         else:
             report.errors.append(IngestError(getattr(item, "path", f"item {n}"), str(item)))
 

@@ -71,8 +71,12 @@ def _run_import(source: str, items: Iterable[Any], as_json: bool, total_bytes: i
             kind="import",
             progress=lambda n: progress.advance(task, n),
         )
+    for warning in report.warnings[:20]:
+        console.print(f"[yellow]warning[/] {warning}")
+    if len(report.warnings) > 20:
+        console.print(f"[yellow]... and {len(report.warnings) - 20} more warnings (see the run record)[/]")
     for err in report.errors[:50]:
-        console.print(f"[yellow]skipped[/] {err}")
+        console.print(f"[red]skipped[/] {err}")
     if len(report.errors) > 50:
         console.print(f"[yellow]... and {len(report.errors) - 50} more skipped records[/]")
     if as_json:
