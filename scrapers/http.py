@@ -58,10 +58,31 @@ CHUNK_BYTES = 64 * 1024
 _HOP_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection"})
 
 
+_SECRET_PARAM = re.compile(r"(?i)([?&](?:key|apikey|api_key|access_token|token)=)[^&#\s]*")
+
+
+def redact_url(text: str) -> str:
+    """Mask API keys in query strings (``?key=...``) so logs, errors and the archive never hold them."""
+    return _SECRET_PARAM.sub(r"\1***", text)
+
+
+class _RedactFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(redact_url(a) if isinstance(a, str) else a for a in args)
+        record.msg = redact_url(str(record.msg))
+        return True
+
+
+log.addFilter(_RedactFilter())
+
+
 class FetchError(Exception):
     """A fetch failed; ``url``, ``reason`` and (when a response came) ``status`` say why."""
 
     def __init__(self, url: str, reason: str, *, status: int | None = None) -> None:
+        url, reason = redact_url(url), redact_url(reason)
         self.url = url
         self.reason = reason
         self.status = status
