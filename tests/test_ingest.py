@@ -168,3 +168,19 @@ def test_batches_and_duplicates_in_one_stream(engine, n: int) -> None:
     r = ingest_bills(engine, bills, source="test", batch_size=500)
     assert r.new == n and r.updated == 1
     assert count(engine, Bill) == n
+
+
+def test_reintroduced_single_payer_bill_is_linked_to_its_earlier_session(engine) -> None:
+    from tracker.models import BillLink
+
+    title = "Enacts the synthetic New York Health Act, a single-payer universal health care system"
+    old = synthetic_bill(legislative_session="2023-2024", identifier="S 7000", title=title)
+    new = synthetic_bill(legislative_session="2025-2026", identifier="S 3425", title=title)
+    ingest_bills(engine, [old], source="test")
+    ingest_bills(engine, [new], source="test")
+    with engine.connect() as c:
+        relevant = c.execute(select(Bill.relevant)).scalars().all()
+        links = c.execute(select(BillLink.relation, BillLink.bill_id, BillLink.other_bill_id)).all()
+        ids = dict(c.execute(select(Bill.session, Bill.id)).all())
+    assert relevant == [True, True]
+    assert ("prior-session", ids["2025-2026"], ids["2023-2024"]) in [tuple(x) for x in links]

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlmodel import Session
 
-from tracker import search, understand
+from tracker import lineage, search, understand
 from tracker.identifiers import display_identifier, normalize_identifier
 from tracker.models import (
     Action,
@@ -210,6 +210,7 @@ def ingest_bills(
                 _ingest_batch(conn, batch, report, run_id=run_id, source=source)
                 if report.batch_ids:
                     search.reindex_bills(conn, report.batch_ids)
+                    _link_relevant(conn, report.batch_ids)
             if progress:
                 progress(len(batch))
     except BaseException as exc:
@@ -240,6 +241,23 @@ def ingest_bills(
             message=report.line(),
         )
     return report
+
+
+def _link_relevant(conn: Connection, bill_ids: list[int]) -> None:
+    """Lineage links for the batch's single-payer bills (few; the rest need none)."""
+    relevant = [
+        bill_id
+        for chunk in range(0, len(bill_ids), 900)
+        for bill_id in conn.execute(
+            select(_B.c.id).where(_B.c.id.in_(bill_ids[chunk : chunk + 900]), _B.c.relevant)
+        ).scalars()
+    ]
+    if not relevant:
+        return
+    with Session(bind=conn, join_transaction_mode="create_savepoint") as db:
+        for bill in db.scalars(select(Bill).where(Bill.id.in_(relevant))):  # type: ignore[attr-defined]
+            lineage.link_bill(db, bill)
+        db.commit()
 
 
 def _validated(items: Iterable[Any], report: IngestReport) -> Iterator[ScrapedBill]:

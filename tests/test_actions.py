@@ -1,0 +1,373 @@
+"""Action rules: the engine, every rule's examples, per-state files, the CLI contract."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import itertools
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tracker.actions import (
+    RuleError,
+    classify_action,
+    clear_cache,
+    compile_pattern,
+    load_rules,
+    parse_rules,
+    required_literals,
+    split_alternatives,
+    triggers_for,
+)
+from tracker.paths import config_dir
+from tracker.settings import reset_settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rules():
+    clear_cache()
+    yield
+    clear_cache()
+
+
+def _rule_files() -> list[Path]:
+    cfg = config_dir()
+    files = [cfg / "actions.yaml", *sorted((cfg / "action_rules").glob("*.yaml"))]
+    return files + sorted((cfg / "states").glob("*.yaml"))
+
+
+def _examples() -> list[tuple[str, str | None, int, dict]]:
+    """(file, state, index, rule) for every rule that has examples, defaults and per-state."""
+    out = []
+    for path in _rule_files():
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if path.name == "actions.yaml":
+            rules, state = data["rules"], None
+        elif path.parent.name == "action_rules":
+            rules, state = (data.get("rules") if isinstance(data, dict) else data), path.stem
+        else:
+            rules, state = data.get("action_rules") or [], path.stem
+        for index, rule in enumerate(rules or []):
+            out.append((path.name, state, index, rule))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("file", "state", "index", "rule"),
+    _examples(),
+    ids=[f"{f}#{i}-{r.get('id', '')}" for f, _s, i, r in _examples()],
+)
+def test_every_rule_example_classifies_into_its_classes(file, state, index, rule):
+    for example in rule.get("examples") or []:
+        got = classify_action(example, rule.get("actor"), state)
+        missing = set(rule["classifications"]) - set(got)
+        assert not missing, (
+            f"{file} rule {index} ({rule.get('id')}): {example!r} -> {got}, missing {missing}"
+        )
+
+
+def test_default_rules_have_ids_and_examples():
+    data = yaml.safe_load((config_dir() / "actions.yaml").read_text(encoding="utf-8"))
+    ids = [r.get("id") for r in data["rules"]]
+    assert all(ids) and len(ids) == len(set(ids)), "every default rule needs a unique id"
+    assert all(r.get("examples") for r in data["rules"]), "every default rule needs examples"
+
+
+@pytest.mark.parametrize(
+    ("text", "chamber", "expected"),
+    [
+        (
+            "Introduced, read first time, referred to JRA for Printing",
+            "lower",
+            ["introduction", "reading-1"],
+        ),
+        (
+            "Referred to the committee on Health Care Financing",
+            "legislature",
+            ["referral-committee"],
+        ),
+        (
+            "Third reading, passed; yeas, 95; nays, 0; absent, 0; excused, 3.",
+            "lower",
+            ["reading-3", "passage"],
+        ),
+        ("Governor signed.", "executive", ["executive-signature"]),
+        ("Governor vetoed.", "executive", ["executive-veto"]),
+        ("Governor partially vetoed.", "executive", ["executive-veto-line-item"]),
+        ("Effective date 7/27/2025.", None, ["became-law"]),
+        ("Amendment 3 (Tarr) adopted", "upper", ["amendment-passage"]),
+        ("Committee amendment not adopted.", "lower", ["amendment-failure"]),
+        ("Passed to Rules Committee for second reading.", "upper", []),
+        ("Hearing scheduled for 03/04/2025 from 01:00 PM-05:00 PM in A-1", "legislature", []),
+        ("House Committee of the Whole - Be passed as amended", "lower", []),
+        ("House majority caucus: Do pass", "lower", []),
+        ("Withdrawn by sponsor", "upper", ["withdrawal"]),
+        ("House Withdrawn, Recommitted", "lower", ["referral-committee"]),
+        ("Died in Assembly", "lower", ["failure"]),
+        ("Chaptered by Secretary of State", None, ["became-law"]),
+        ("Rpt. out of cmte. w/ rec. to pass as amended", "upper", ["committee-passage-favorable"]),
+        ("", None, []),
+    ],
+)
+def test_default_rules_on_wording_from_many_states(text, chamber, expected):
+    assert classify_action(text, chamber, None) == expected
+
+
+def test_output_is_ordered_and_deduplicated():
+    rules = load_rules(
+        None,
+        extra=[
+            {"pattern": "passed", "classifications": ["passage", "reading-3"]},
+            {"pattern": "third", "classifications": ["reading-3"]},
+        ],
+    )
+    assert rules.classify("Third reading, passed") == ["passage", "reading-3"]
+
+
+def test_stop_ends_classification_and_explain_says_so():
+    rules = load_rules(
+        None,
+        extra=[
+            {
+                "id": "first",
+                "pattern": "^amendment\\b.*adopted",
+                "classifications": ["amendment-passage"],
+                "stop": True,
+            },
+        ],
+    )
+    assert rules.classify("Amendment 3 adopted") == ["amendment-passage"]
+    matches = rules.explain("Amendment 3 adopted")
+    assert [m.rule_id for m in matches] == ["first"]
+    assert (
+        matches[0].stop
+        and matches[0].file == "<extra>"
+        and matches[0].matched == "Amendment 3 adopted"
+    )
+
+
+def test_actor_limits_a_rule_to_one_chamber():
+    rules = load_rules(
+        None,
+        extra=[
+            {
+                "pattern": "^adopted\\.?$",
+                "classifications": ["passage"],
+                "actor": "upper",
+                "stop": True,
+            },
+            {"pattern": "^adopted\\.?$", "classifications": [], "stop": True},
+        ],
+    )
+    assert rules.classify("Adopted.", "upper") == ["passage"]
+    assert rules.classify("Adopted.", "lower") == []
+
+
+def test_literal_space_means_any_whitespace_and_case_is_ignored():
+    regex = compile_pattern("read second time")
+    assert regex.search("READ   second\ntime")
+    assert compile_pattern("[a ]b").fullmatch(" b")
+    assert compile_pattern("[a ]b").fullmatch("+b") is None  # no "\\s+" rewriting inside a class
+
+
+def test_triggers_are_literals_every_match_contains():
+    assert triggers_for(r"\bgovernor\b[^;]*\bsigned\b") == frozenset({"governor"})
+    assert triggers_for(r"(passed|adopted) bill") == frozenset({"passed", "adopted"})
+    assert triggers_for(r"(vetoed|veto overridden)") == frozenset({"veto"})  # common prefix
+    assert triggers_for(r"\w+") is None
+    assert required_literals(r"(third|final) reading\b[^;]*passed") == [
+        frozenset({"third", "final"}),
+        frozenset({"reading"}),
+        frozenset({"passed"}),
+    ]
+    assert split_alternatives(r"a(b|c)|[|]d|e\|f") == ["a(b|c)", "[|]d", r"e\|f"]
+
+
+def test_trigger_prefilter_never_changes_the_answer():
+    """Every default rule tried by brute force gives the same classes as the fast path."""
+    rules = load_rules(None)
+    texts = [ex for c in rules.rules for ex in c.rule.examples]
+    texts += [
+        "Read third time and passed in concurrence",
+        "Senate concurred",
+        "Referred to Rules 2 Review.",
+    ]
+    for text, chamber in itertools.product(texts, [None, "upper", "lower", "executive"]):
+        slow: dict[str, None] = {}
+        for c in rules.rules:
+            if c.rule.actor not in (None, chamber) or not c.regex.search(text):
+                continue
+            slow.update(dict.fromkeys(c.rule.classifications))
+            if c.rule.stop:
+                break
+        assert rules.classify(text, chamber) == list(slow), text
+
+
+def test_state_rules_come_first_and_can_replace_defaults(tmp_path, monkeypatch):
+    cfg = tmp_path / "config"
+    (cfg / "states").mkdir(parents=True)
+    (cfg / "action_rules").mkdir()
+    (cfg / "actions.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "rules": [
+                    {
+                        "id": "d",
+                        "pattern": "passed",
+                        "classifications": ["passage"],
+                        "examples": ["passed"],
+                    }
+                ]
+            }
+        )
+    )
+    (cfg / "states" / "zz.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "Zed",
+                "action_rules": [
+                    {"id": "z", "pattern": "passed to rules", "classifications": [], "stop": True}
+                ],
+            }
+        )
+    )
+    (cfg / "action_rules" / "yy.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "replace_defaults": True,
+                "rules": [
+                    {"id": "y", "pattern": "signed", "classifications": ["executive-signature"]}
+                ],
+            }
+        )
+    )
+    monkeypatch.setenv("TRACKER_CONFIG_DIR", str(cfg))
+    reset_settings()
+    assert classify_action("Passed to Rules", None, "zz") == []
+    assert classify_action("Bill passed", None, "zz") == ["passage"]
+    assert classify_action("Bill passed", None, "yy") == []  # defaults replaced
+    assert classify_action("Governor signed", None, "YY") == ["executive-signature"]
+    assert classify_action("Bill passed", None, None) == ["passage"]
+
+
+def test_bad_rules_name_the_file_and_rule(tmp_path, monkeypatch):
+    with pytest.raises(
+        RuleError, match=r"x\.yaml: rule 1 \(bad\) is invalid.*unknown classification"
+    ):
+        parse_rules(
+            [
+                {"pattern": "a", "classifications": ["passage"]},
+                {"id": "bad", "pattern": "b", "classifications": ["passed"]},
+            ],
+            file="x.yaml",
+        )
+    with pytest.raises(
+        RuleError, match=r"x\.yaml: rule 0 is invalid.*not a valid regular expression"
+    ):
+        parse_rules([{"pattern": "(", "classifications": []}], file="x.yaml")
+    with pytest.raises(RuleError, match="must be a list"):
+        parse_rules({"pattern": "a"}, file="x.yaml")
+    cfg = tmp_path / "config"
+    (cfg / "states").mkdir(parents=True)
+    (cfg / "actions.yaml").write_text("rules: []\n")
+    (cfg / "states" / "qq.yaml").write_text(
+        "action_rules:\n  - {pattern: 'x', classifications: [nope]}\n"
+    )
+    monkeypatch.setenv("TRACKER_CONFIG_DIR", str(cfg))
+    reset_settings()
+    with pytest.raises(RuleError, match=r"qq\.yaml: rule 0"):
+        load_rules("qq")
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+
+
+def _app():
+    from tracker.cli.actions import app
+
+    return app
+
+
+def test_cli_classify_passes_columns_through_and_adds_classification(tmp_path):
+    src = tmp_path / "actions_synthetic.csv"
+    src.write_text(
+        "bill,state,description,actor,note\n"
+        'HB 1,wa,"Third reading, passed; yeas, 95; nays, 0",lower,"keep, me"\n'
+        "HB 1,wa,Governor signed.,executive,\n"
+        "S 2,vt,Read first time and referred to the Committee on Health Care,upper,x\n"
+        "S 3,,Hearing scheduled for 03/04/2025,,y\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out_synthetic.csv"
+    result = CliRunner().invoke(_app(), ["classify", "--input", str(src), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(out.open(encoding="utf-8")))
+    assert rows[0] == ["bill", "state", "description", "actor", "note", "classification"]
+    assert rows[1] == [
+        "HB 1",
+        "wa",
+        "Third reading, passed; yeas, 95; nays, 0",
+        "lower",
+        "keep, me",
+        "reading-3|passage",
+    ]
+    assert rows[2][-1] == "executive-signature"
+    assert rows[3][-1] == "introduction|reading-1|referral-committee"
+    assert rows[4][-1] == ""
+
+
+def test_cli_classify_names_file_and_line_of_bad_input(tmp_path):
+    src = tmp_path / "bad_synthetic.csv"
+    src.write_text("state,description\nwa,Introduced.\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        _app(), ["classify", "--input", str(src), "--output", str(tmp_path / "o.csv")]
+    )
+    assert result.exit_code == 2
+    assert f"{src}:1" in result.output and "actor" in result.output
+    src.write_text("state,description,actor\nwa,Introduced.,lower\nwa,Adopted.\n", encoding="utf-8")
+    out = tmp_path / "o.csv"
+    result = CliRunner().invoke(_app(), ["classify", "--input", str(src), "--output", str(out)])
+    assert result.exit_code == 2
+    assert f"{src}:3" in result.output and "missing actor" in result.output
+    assert not out.exists(), "no half-written output"
+
+
+def test_cli_explain_shows_matching_rules():
+    result = CliRunner().invoke(
+        _app(), ["explain", "Third reading, passed; yeas, 95", "--state", "wa"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "passage-floor-vote" in result.output
+        and "classification: reading-3|passage" in result.output
+    )
+    result = CliRunner().invoke(_app(), ["explain", "Author added Smith"])
+    assert "no rule matched" in result.output
+
+
+def test_cli_classify_on_real_labelled_actions(tmp_path, shared_data):
+    """A slice of Open States' labelled actions runs through the contract command unchanged."""
+    src = tmp_path / "real_sample.csv"
+    with gzip.open(
+        shared_data / "openstates" / "actions_labelled.csv.gz", "rt", encoding="utf-8"
+    ) as fh:
+        reader = csv.reader(fh)
+        rows = [next(reader)] + [row for row in itertools.islice(reader, 0, 84_000, 400)]
+    with src.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(_app(), ["classify", "--input", str(src), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    got = list(csv.reader(out.open(encoding="utf-8")))
+    # the input already has a classification column (Open States' labels): it is replaced in place
+    assert got[0] == rows[0]
+    assert [r[:-1] for r in got[1:]] == [r[:-1] for r in rows[1:]]
+    agree = sum(
+        1
+        for a, b in zip(got[1:], rows[1:], strict=True)
+        if set(a[-1].split("|")) == set(b[-1].split("|"))
+    )
+    assert agree / (len(rows) - 1) > 0.6

@@ -1,0 +1,513 @@
+"""Action classification: raw action text -> Open States classifications, from data-only rules.
+
+Rules live in YAML, never in per-state Python:
+
+- ``config/actions.yaml`` (key ``rules``): the shared defaults every state gets;
+- ``config/states/<st>.yaml`` (key ``action_rules``, optional ``action_rules_replace_defaults``)
+  and ``config/action_rules/<st>.yaml`` (key ``rules``): a state's own idioms, tried first.
+
+A rule's ``pattern`` is a case-insensitive regular expression in which a literal space means
+"any run of whitespace". Every rule that matches adds its classifications, in rule order, until a
+matching rule has ``stop: true``. A rule with ``actor`` only applies to actions of that chamber.
+
+Speed: each rule gets a set of literal "triggers" derived from its pattern (one of them must occur
+in any text the pattern matches), so most rules are skipped with a substring test instead of a
+regex search; results are cached per (chamber, lower-cased text).
+"""
+
+from __future__ import annotations
+
+import re
+import re._parser as sre_parse  # the stdlib's own regex parser, to derive literal triggers
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tracker.settings import get_settings
+from tracker.vocab import ACTION_CLASSIFICATIONS, CHAMBERS
+
+DEFAULTS_FILE = "actions.yaml"
+STATE_RULES_DIR = "action_rules"
+_CACHE_SIZE = 65536
+_WORDS = re.compile(r"[a-z]+")
+
+
+class RuleError(ValueError):
+    """A rule file or rule is invalid; the message names the file and the rule index."""
+
+
+class Rule(BaseModel):
+    """One row of a rule table."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    pattern: str = Field(min_length=1)
+    classifications: list[str] = Field(default_factory=list)
+    stop: bool = False
+    actor: str | None = None
+    examples: list[str] = Field(default_factory=list)
+    id: str | None = None
+    note: str | None = None
+
+    @field_validator("classifications")
+    @classmethod
+    def _known_classifications(cls, v: list[str]) -> list[str]:
+        unknown = [c for c in v if c not in ACTION_CLASSIFICATIONS]
+        if unknown:
+            raise ValueError(f"unknown classification(s) {unknown}; see tracker.vocab")
+        return v
+
+    @field_validator("actor")
+    @classmethod
+    def _known_actor(cls, v: str | None) -> str | None:
+        if v is not None and v not in CHAMBERS:
+            raise ValueError(f"actor {v!r} is not one of {', '.join(CHAMBERS)}")
+        return v
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            compile_pattern(v)
+        except re.error as exc:
+            raise ValueError(f"pattern {v!r} is not a valid regular expression: {exc}") from exc
+        return v
+
+
+@dataclass(frozen=True)
+class Match:
+    """Why a rule fired: for ``tracker actions explain`` and debugging rule tables."""
+
+    file: str
+    index: int
+    rule_id: str | None
+    pattern: str
+    matched: str
+    classifications: tuple[str, ...]
+    stop: bool
+    actor: str | None
+
+
+@dataclass(frozen=True)
+class _Branch:
+    """One top-level alternative of a rule's pattern, with the literals that must occur in it."""
+
+    regex: re.Pattern[str]
+    triggers: frozenset[str] | None  # None: no literal could be derived, always try it
+    requires: tuple[frozenset[str], ...] = ()  # every literal requirement, checked before the regex
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    rule: Rule
+    regex: re.Pattern[str]
+    file: str
+    index: int
+    branches: tuple[_Branch, ...]
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile case-insensitively, a literal space (outside ``[...]``) meaning ``\\s+``."""
+    return re.compile(_flex_spaces(pattern), re.IGNORECASE)
+
+
+def _lowered(pattern: str) -> str:
+    """The pattern for lower-cased text: literals lower-cased, escapes (``\\S``, ``\\W``) kept."""
+    out: list[str] = []
+    escaped = False
+    for ch in pattern:
+        out.append(ch if escaped else ch.lower())
+        escaped = not escaped and ch == "\\"
+    return "".join(out)
+
+
+def split_alternatives(pattern: str) -> list[str]:
+    """The top-level ``|`` alternatives of a pattern (outside groups and classes)."""
+    parts: list[str] = []
+    depth = 0
+    in_class = escaped = False
+    start = 0
+    for pos, ch in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(pattern[start:pos])
+            start = pos + 1
+    parts.append(pattern[start:])
+    return parts
+
+
+def _branches(pattern: str) -> tuple[_Branch, ...]:
+    """Compile each alternative for lower-cased text, so a rule tries only plausible branches."""
+    out = []
+    for part in split_alternatives(pattern):
+        flexible = _flex_spaces(_lowered(part))
+        required = required_literals(part)
+        best = max(required, key=_selectivity) if required else None
+        # the index already guarantees `best`; the other requirements are cheap substring tests
+        rest = tuple(r for r in required if r is not best)
+        out.append(_Branch(re.compile(flexible), best, rest))
+    return tuple(out)
+
+
+def _flex_spaces(pattern: str) -> str:
+    out: list[str] = []
+    in_class = escaped = False
+    prev_space = False
+    for ch in pattern:
+        if escaped:
+            out.append(ch)
+            escaped = prev_space = False
+            continue
+        if ch == "\\":
+            escaped = True
+            out.append(ch)
+            prev_space = False
+            continue
+        if in_class:
+            in_class = ch != "]"
+            out.append(ch)
+            continue
+        if ch == "[":
+            in_class = True
+        if ch == " ":
+            if not prev_space:
+                out.append(r"\s+")
+            prev_space = True
+            continue
+        prev_space = False
+        out.append(ch)
+    return "".join(out)
+
+
+# --- literal triggers --------------------------------------------------------------------------
+
+_LITERAL = sre_parse.LITERAL
+_SUBPATTERN = sre_parse.SUBPATTERN
+_BRANCH = sre_parse.BRANCH
+_REPEATS = (
+    sre_parse.MAX_REPEAT,
+    sre_parse.MIN_REPEAT,
+    getattr(sre_parse, "POSSESSIVE_REPEAT", None),
+)
+_ZERO_WIDTH = (sre_parse.AT, sre_parse.ASSERT, sre_parse.ASSERT_NOT)
+
+
+def triggers_for(pattern: str) -> frozenset[str] | None:
+    """Literal strings, one of which occurs (lower-cased) in any text the pattern matches.
+
+    The most selective of :func:`required_literals`; ``None`` when none can be derived (the rule
+    is then always tried).
+    """
+    required = required_literals(pattern)
+    return max(required, key=_selectivity) if required else None
+
+
+def required_literals(pattern: str) -> list[frozenset[str]]:
+    """Every requirement the pattern imposes: for each set, one of its strings occurs (lower-cased)
+    in any text the pattern matches. Empty when nothing can be derived."""
+    try:
+        parsed = sre_parse.parse(_flex_spaces(pattern), re.IGNORECASE)
+    except re.error:
+        return []
+    return [frozenset(c) for c in _seq_requirements(list(parsed)) if all(len(t) >= 2 for t in c)]
+
+
+def _seq_requirements(items: Sequence[tuple[Any, Any]]) -> list[set[str]]:
+    """A sequence's literal runs and the requirements of its required groups, all of them."""
+    candidates: list[set[str]] = []
+    run: list[str] = []
+
+    def close() -> None:
+        if run:
+            candidates.append({"".join(run).lower()})
+            run.clear()
+
+    for op, av in items:
+        if op is _LITERAL:
+            run.append(chr(av))
+            continue
+        if op in _ZERO_WIDTH:
+            # an anchor does not consume text, so literals on both sides stay adjacent
+            continue
+        close()
+        candidates.extend(_item_requirements(op, av))
+    close()
+    return candidates
+
+
+def _best(items: Sequence[tuple[Any, Any]]) -> set[str] | None:
+    found = _seq_requirements(items)
+    return max(found, key=_selectivity) if found else None
+
+
+def _item_requirements(op: Any, av: Any) -> list[set[str]]:
+    if op is _SUBPATTERN:
+        return _seq_requirements(list(av[-1]))
+    if op is _BRANCH:
+        union: set[str] = set()
+        for branch in av[1]:
+            sub = _best(list(branch))
+            if not sub:
+                return []
+            union |= sub
+        return [union]
+    if op in _REPEATS and op is not None and av[0] >= 1:
+        return _seq_requirements(list(av[2]))
+    return []
+
+
+def _selectivity(triggers: set[str]) -> tuple[int, int]:
+    # the shortest alternative bounds how rare the requirement is; fewer alternatives break ties
+    return (min(len(t) for t in triggers), -len(triggers))
+
+
+# --- rule sets ---------------------------------------------------------------------------------
+
+
+class RuleSet:
+    """An ordered list of compiled rules with a fast, cached classifier."""
+
+    def __init__(self, rules: Iterable[_Compiled], *, name: str = "") -> None:
+        self.name = name
+        self.rules: list[_Compiled] = list(rules)
+        # (rule position, branch number) pairs to try for each trigger, and those always tried
+        self._always: list[tuple[int, int]] = []
+        by_trigger: dict[str, list[tuple[int, int]]] = {}
+        for pos, compiled in enumerate(self.rules):
+            for num, branch in enumerate(compiled.branches):
+                if branch.triggers is None:
+                    self._always.append((pos, num))
+                else:
+                    for trig in branch.triggers:
+                        by_trigger.setdefault(trig, []).append((pos, num))
+        self._by_trigger = by_trigger
+        self._triggers: tuple[str, ...] = tuple(by_trigger)
+        # Triggers made of letters only lie inside one word of the text, so they are found per
+        # distinct word (a small, repetitive vocabulary, cached) instead of one scan per trigger.
+        self._word_triggers = tuple(t for t in self._triggers if t.isalpha() and t.isascii())
+        self._other_triggers = tuple(t for t in self._triggers if t not in self._word_triggers)
+        self._in_word: dict[str, tuple[str, ...]] = {}
+        self._cached = lru_cache(maxsize=_CACHE_SIZE)(self._classify_lower)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def classify(self, description: str, chamber: str | None = None) -> list[str]:
+        """Open States classifications for one action, ordered and deduplicated."""
+        if not description:
+            return []
+        return list(self._cached(description.lower(), chamber or None))
+
+    def explain(self, description: str, chamber: str | None = None) -> list[Match]:
+        """Every rule that fires, in order, up to and including the first ``stop`` rule."""
+        matches: list[Match] = []
+        for compiled in self.rules:
+            rule = compiled.rule
+            if rule.actor is not None and rule.actor != chamber:
+                continue
+            found = compiled.regex.search(description)
+            if found is None:
+                continue
+            matches.append(
+                Match(
+                    file=compiled.file,
+                    index=compiled.index,
+                    rule_id=rule.id,
+                    pattern=rule.pattern,
+                    matched=found.group(0),
+                    classifications=tuple(rule.classifications),
+                    stop=rule.stop,
+                    actor=rule.actor,
+                )
+            )
+            if rule.stop:
+                break
+        return matches
+
+    def _candidates(self, lower: str) -> list[tuple[int, list[int]]]:
+        """Rules (in order) whose literals occur in the text, with the branches worth trying."""
+        found: dict[int, list[int]] = {}
+        for pos, num in self._always:
+            found.setdefault(pos, []).append(num)
+        for trig in self._present(lower):
+            for pos, num in self._by_trigger[trig]:
+                found.setdefault(pos, []).append(num)
+        return sorted(found.items())
+
+    def _present(self, lower: str) -> set[str]:
+        present = {t for t in self._other_triggers if t in lower}
+        cache = self._in_word
+        for word in set(_WORDS.findall(lower)):
+            hits = cache.get(word)
+            if hits is None:
+                if len(cache) > _CACHE_SIZE:
+                    cache.clear()
+                hits = cache[word] = tuple(t for t in self._word_triggers if t in word)
+            present.update(hits)
+        return present
+
+    def _classify_lower(self, lower: str, chamber: str | None) -> tuple[str, ...]:
+        out: dict[str, None] = {}
+        for pos, branch_nums in self._candidates(lower):
+            compiled = self.rules[pos]
+            rule = compiled.rule
+            if rule.actor is not None and rule.actor != chamber:
+                continue
+            if not any(_branch_matches(compiled.branches[num], lower) for num in set(branch_nums)):
+                continue
+            for c in rule.classifications:
+                out[c] = None
+            if rule.stop:
+                break
+        return tuple(out)
+
+
+def summarize(exc: ValidationError) -> str:
+    """A validation error on one line: "field: message; ..."."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg'].removeprefix('Value error, ')}"
+        for err in exc.errors()
+    )
+
+
+def _branch_matches(branch: _Branch, lower: str) -> bool:
+    for requirement in branch.requires:
+        if not any(t in lower for t in requirement):
+            return False
+    return branch.regex.search(lower) is not None
+
+
+def parse_rules(raw: Any, *, file: str) -> list[_Compiled]:
+    """Validate a list of rule dicts; errors name the file and the rule index."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise RuleError(
+            f"{file}: action rules must be a list of mappings, got {type(raw).__name__}"
+        )
+    compiled: list[_Compiled] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise RuleError(f"{file}: rule {index} must be a mapping, got {type(item).__name__}")
+        try:
+            rule = Rule.model_validate(item)
+        except ValidationError as exc:
+            label = f" ({item.get('id')})" if item.get("id") else ""
+            raise RuleError(f"{file}: rule {index}{label} is invalid: {summarize(exc)}") from exc
+        compiled.append(
+            _Compiled(
+                rule=rule,
+                regex=compile_pattern(rule.pattern),
+                file=file,
+                index=index,
+                branches=_branches(rule.pattern),
+            )
+        )
+    return compiled
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise RuleError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def _state_rule_sources(config: Path, state: str) -> tuple[list[_Compiled], bool]:
+    """A state's own rules (state config key, then the action_rules file) and the replace flag."""
+    rules: list[_Compiled] = []
+    replace = False
+    state_file = config / "states" / f"{state}.yaml"
+    if state_file.is_file():
+        data = _read_yaml(state_file) or {}
+        if not isinstance(data, dict):
+            raise RuleError(f"{state_file}: expected a mapping at the top level")
+        rules += parse_rules(data.get("action_rules"), file=str(state_file))
+        replace = bool(data.get("action_rules_replace_defaults", False))
+    extra_file = config / STATE_RULES_DIR / f"{state}.yaml"
+    if extra_file.is_file():
+        data = _read_yaml(extra_file)
+        if isinstance(data, dict):
+            replace = replace or bool(data.get("replace_defaults", False))
+            data = data.get("rules")
+        rules += parse_rules(data, file=str(extra_file))
+    return rules, replace
+
+
+def _default_rules(config: Path) -> list[_Compiled]:
+    path = config / DEFAULTS_FILE
+    if not path.is_file():
+        raise RuleError(f"{path}: the shared action rules file is missing")
+    data = _read_yaml(path)
+    if not isinstance(data, dict) or "rules" not in data:
+        raise RuleError(f"{path}: expected a mapping with a 'rules' list")
+    return parse_rules(data["rules"], file=str(path))
+
+
+@lru_cache(maxsize=128)
+def _load_cached(state: str | None, config: Path) -> RuleSet:
+    return _build(state, config, None)
+
+
+def _build(state: str | None, config: Path, extra: list[dict[str, Any]] | None) -> RuleSet:
+    own: list[_Compiled] = parse_rules(extra, file="<extra>") if extra else []
+    replace = False
+    if state:
+        state_rules, replace = _state_rule_sources(config, state)
+        own += state_rules
+    defaults = [] if replace else _default_rules(config)
+    return RuleSet(own + defaults, name=state or "default")
+
+
+_FAST: dict[str | None, RuleSet] = {}
+_FAST_OWNER: list[object] = [None]  # the settings object _FAST was filled under
+
+
+def load_rules(state: str | None, extra: list[dict[str, Any]] | None = None) -> RuleSet:
+    """The rules for `state` (postal code or None): its own rules first, then the defaults.
+
+    Cached per state and settings object (``reset_settings()`` or :func:`clear_cache` forget it)
+    unless `extra` rules are given.
+    """
+    code = state.lower() if state else None
+    settings = get_settings()
+    if _FAST_OWNER[0] is not settings:  # settings were reset: the config folder may differ
+        _FAST.clear()
+        _FAST_OWNER[0] = settings
+    if extra is None and code in _FAST:
+        return _FAST[code]
+    config = Path(settings.resolved_config_dir)
+    if extra:
+        return _build(code, config, extra)
+    rules = _FAST[code] = _load_cached(code, config)
+    return rules
+
+
+def clear_cache() -> None:
+    """Forget loaded rule sets (after editing rule files, or in tests)."""
+    _FAST.clear()
+    _load_cached.cache_clear()
+
+
+def classify_action(
+    description: str, chamber: str | None = None, state: str | None = None
+) -> list[str]:
+    """Open States classifications of one action description, ordered and deduplicated."""
+    return load_rules(state).classify(description, chamber)

@@ -1,0 +1,495 @@
+"""Is this a single-payer bill? Weighted, explainable evidence from ``config/topics.yaml``.
+
+Every topic has weighted phrases (regular expressions, case-insensitive, matched on word
+boundaries) and negative evidence. Three topics describe what a bill is about (``single-payer``,
+``public-option``, ``coverage-expansion``); two refine one of those (``single-payer-study``: it
+studies, designs or governs the system instead of creating it; ``resolution``: a resolution or
+memorial about it). The result keeps every phrase that counted, so pages can say why.
+
+Curators pin a bill's topic in ``config/overrides.yaml``; a pin always wins.
+
+Speed: every phrase has literal "triggers" (see :func:`tracker.actions.triggers_for`); a bill
+whose text contains none of them is ``none`` after a few substring tests, which is what almost
+every bill in a session is, and only phrases whose triggers occur are searched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tracker.actions import _lowered, required_literals, summarize, triggers_for
+from tracker.identifiers import normalize_identifier
+from tracker.vocab import STATE_NAMES, TOPICS
+
+TOPICS_FILE = "topics.yaml"
+OVERRIDES_FILE = "overrides.yaml"
+FIELDS = ("title", "description", "subjects", "text")
+TEXT_LIMIT = 20_000  # bill text is long; its opening states what the bill does
+
+
+class TopicConfigError(ValueError):
+    """config/topics.yaml or config/overrides.yaml is invalid; the message names file and entry."""
+
+
+@dataclass
+class TopicResult:
+    topic: str
+    relevant: bool
+    score: float
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Phrase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pattern: str = Field(min_length=1)
+    weight: float
+    fields: list[str] = Field(default_factory=lambda: list(FIELDS))
+    note: str | None = None
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, v: list[str]) -> list[str]:
+        unknown = [f for f in v if f not in FIELDS]
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown}; use {', '.join(FIELDS)}")
+        return v
+
+
+class Example(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    description: str = ""
+    identifier: str | None = None
+
+
+class TopicSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = ""
+    min_score: float = 3.0
+    refines: list[str] = Field(default_factory=list)
+    base_min_score: float | None = None
+    identifier_pattern: str | None = None
+    identifier_weight: float = 0.0
+    phrases: list[Phrase] = Field(default_factory=list)
+    negative: list[Phrase] = Field(default_factory=list)
+    examples: list[Example | str] = Field(default_factory=list)
+
+
+class TopicsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field_weights: dict[str, float]
+    topics: dict[str, TopicSpec]
+
+    @field_validator("topics")
+    @classmethod
+    def _known_topics(cls, v: dict[str, TopicSpec]) -> dict[str, TopicSpec]:
+        unknown = [t for t in v if t not in TOPICS]
+        if unknown:
+            raise ValueError(f"unknown topic(s) {unknown}; see tracker.vocab.TOPICS")
+        for name, spec in v.items():
+            bad = [r for r in spec.refines if r not in v]
+            if bad:
+                raise ValueError(f"topic {name} refines unknown topic(s) {bad}")
+        return v
+
+
+class Pin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: str
+    session: str
+    identifier: str
+    topic: str
+    reason: str = Field(min_length=1)
+
+    @field_validator("topic")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in TOPICS:
+            raise ValueError(f"unknown topic {v!r}; use one of {', '.join(TOPICS)}")
+        return v
+
+
+# --- compiled form -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    regex: re.Pattern[str]  # searched in lower-cased text; word boundaries are checked in Python
+    weight: float
+    fields: frozenset[str]
+    topic: str
+    triggers: frozenset[str] | None  # literals one of which any match contains (None: unknown)
+    requires: tuple[frozenset[str], ...]  # every literal requirement (all must hold)
+    state_prefix: bool  # the pattern began with {state}: check for a state name before a match
+
+
+_SPACE = r"[\s\-]+"
+_STATE_NAMES = sorted((n.lower() for n in STATE_NAMES.values()), key=len, reverse=True)
+_STATE_ALT = "|".join(re.escape(n).replace(r"\ ", _SPACE) for n in _STATE_NAMES)
+# a state name (on a word boundary) right before the end of the searched window
+_STATE_BEFORE = re.compile(rf"(?:^|(?<=[^\w-]))(?:{_STATE_ALT}){_SPACE}$")
+_WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _expand(pattern: str) -> str:
+    """A space means spaces or hyphens; ``{state}`` stands for any US state name."""
+    return _lowered(pattern).replace(" ", _SPACE).replace("{state}", f"(?:{_STATE_ALT})")
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    """For lower-cased text, with no leading look-behind, so the regex engine can skip ahead to
+    the pattern's first literal (a leading 50-way state alternation would try every position)."""
+    return re.compile(_expand(pattern))
+
+
+def _find(
+    phrase: _Phrase, text: str, taken: list[tuple[int, int]] | None
+) -> tuple[int, int] | None:
+    """The first word-bounded match not overlapping `taken` spans, as (start, end)."""
+    pos = 0
+    while True:
+        found = phrase.regex.search(text, pos)
+        if found is None:
+            return None
+        start, end = found.span()
+        pos = start + 1
+        if phrase.state_prefix:
+            before = _STATE_BEFORE.search(text, max(0, start - 40), start)
+            if before is None:
+                continue
+            start = before.start()
+        if start > 0 and (text[start - 1] in _WORD or text[start - 1] == "-"):
+            continue
+        if end < len(text) and text[end] in _WORD:
+            continue
+        if taken and any(s < end and start < e for s, e in taken):
+            continue
+        return start, end
+
+
+class TopicClassifier:
+    """Compiled topic rules plus curator pins."""
+
+    def __init__(self, config: TopicsConfig, pins: Sequence[Pin] = (), *, source: str = "") -> None:
+        self.config = config
+        self.source = source
+        self.weights = {f: config.field_weights.get(f, 1.0) for f in FIELDS}
+        self.specs = config.topics
+        self.phrases: dict[str, list[_Phrase]] = {}
+        self.negatives: dict[str, list[_Phrase]] = {}
+        for name, spec in config.topics.items():
+            # strongest first, so an overlapping weaker phrase cannot count the same words again
+            self.phrases[name] = sorted(
+                (self._phrase(p, name, source) for p in spec.phrases), key=lambda ph: -ph.weight
+            )
+            self.negatives[name] = [self._phrase(p, name, source) for p in spec.negative]
+        self.identifier_res = {
+            name: re.compile(spec.identifier_pattern, re.IGNORECASE)
+            for name, spec in config.topics.items()
+            if spec.identifier_pattern
+        }
+        self.base_topics = [t for t, spec in self.specs.items() if not spec.refines and t != "none"]
+        # the cheap check: a bill with no literal of any positive phrase is `none` at once
+        positive = [ph for t in self.base_topics for ph in self.phrases[t]]
+        self._always_check = any(ph.triggers is None for ph in positive)
+        self._triggers = tuple(sorted({t for ph in positive for t in ph.triggers or ()}))
+        self.pins = {_pin_key(p.state, p.session, p.identifier): p for p in pins}
+
+    @staticmethod
+    def _phrase(p: Phrase, topic: str, source: str) -> _Phrase:
+        pattern = p.pattern.strip()
+        state_prefix = pattern.startswith("{state} ")
+        if state_prefix:
+            pattern = pattern[len("{state} ") :]
+        try:
+            regex = _compile(pattern)
+        except re.error as exc:
+            raise TopicConfigError(
+                f"{source}: topic {topic}: bad pattern {p.pattern!r}: {exc}"
+            ) from exc
+        expanded = _expand(pattern)
+        return _Phrase(
+            regex,
+            p.weight,
+            frozenset(p.fields),
+            topic,
+            triggers_for(expanded),
+            tuple(required_literals(expanded)),
+            state_prefix,
+        )
+
+    def classify(
+        self,
+        *,
+        title: str,
+        description: str = "",
+        subjects: Sequence[str] = (),
+        text: str | None = None,
+        state: str | None = None,
+        identifier: str | None = None,
+        session: str | None = None,
+    ) -> TopicResult:
+        if state and session and identifier:
+            pin = self.pins.get(_pin_key(state, session, identifier))
+            if pin is not None:
+                return _pinned(pin)
+        original = {
+            "title": title or "",
+            "description": description or "",
+            "subjects": "; ".join(subjects or ()),
+            "text": (text or "")[:TEXT_LIMIT],
+        }
+        fields = {name: value.lower() for name, value in original.items()}
+        present: frozenset[str] | None = None
+        if not self._always_check:
+            joined = "\n".join(fields.values())
+            present = frozenset(t for t in self._triggers if t in joined)
+            if not present:
+                return TopicResult("none", False, 0.0, [])
+        # the original spellings ride along for the evidence text (no state on self: thread-safe)
+        fields.update({f"original:{name}": value for name, value in original.items()})
+        return self._score(fields, identifier or "", present)
+
+    # -- scoring --------------------------------------------------------------------------------
+
+    def _topic_score(
+        self, topic: str, fields: dict[str, str], present: frozenset[str] | None
+    ) -> tuple[float, list[dict[str, Any]]]:
+        evidence: list[dict[str, Any]] = []
+        taken: dict[str, list[tuple[int, int]]] = {f: [] for f in FIELDS}
+        total = 0.0
+        for phrase in self.phrases[topic]:
+            if (
+                present is not None
+                and phrase.triggers is not None
+                and present.isdisjoint(phrase.triggers)
+            ):
+                continue
+            hit = self._best(phrase, fields, taken)
+            if hit:
+                total += hit["weight"]
+                evidence.append(hit)
+        if not evidence:
+            return 0.0, evidence  # negative evidence only matters against positive evidence
+        for phrase in self.negatives[topic]:
+            hit = self._best(phrase, fields, None, negative=True)
+            if hit:
+                total += hit["weight"]
+                evidence.append(hit)
+        return total, evidence
+
+    def _best(
+        self,
+        phrase: _Phrase,
+        fields: dict[str, str],
+        taken: dict[str, list[tuple[int, int]]] | None,
+        *,
+        negative: bool = False,
+    ) -> dict[str, Any] | None:
+        """The phrase's strongest occurrence over its fields, not overlapping a stronger phrase."""
+        best: dict[str, Any] | None = None
+        best_span: tuple[str, tuple[int, int]] | None = None
+        for name in FIELDS:
+            value = fields[name]
+            if not value or name not in phrase.fields:
+                continue
+            magnitude = abs(phrase.weight) * self.weights[name]
+            if best is not None and magnitude <= abs(best["weight"]):
+                continue
+            if not all(any(t in value for t in req) for req in phrase.requires):
+                continue  # a literal the pattern needs is missing: no regex search at all
+            span = _find(phrase, value, taken[name] if taken is not None else None)
+            if span is None:
+                continue
+            best = {
+                "phrase": _as_written(fields, name, span),
+                "field": name,
+                "weight": round(-magnitude if negative else magnitude, 3),
+                "topic": phrase.topic,
+            }
+            best_span = (name, span)
+        if best_span is not None and taken is not None:
+            taken[best_span[0]].append(best_span[1])
+        return best
+
+    def _score(
+        self, fields: dict[str, str], identifier: str, present: frozenset[str] | None
+    ) -> TopicResult:
+        scored = {t: self._topic_score(t, fields, present) for t in self.base_topics}
+        for topic in self.base_topics:  # config order is priority order
+            score, evidence = scored[topic]
+            refined = self._refine(topic, score, evidence, fields, identifier, present)
+            if refined is not None:
+                return refined
+            if score >= self.specs[topic].min_score:
+                return TopicResult(topic, topic in _relevant(), round(score, 3), evidence)
+        evidence = [e for t in self.base_topics for e in scored[t][1]]
+        best = max((scored[t][0] for t in self.base_topics), default=0.0)
+        return TopicResult("none", False, round(max(best, 0.0), 3), evidence)
+
+    def _refine(
+        self,
+        base: str,
+        score: float,
+        evidence: list[dict[str, Any]],
+        fields: dict[str, str],
+        identifier: str,
+        present: frozenset[str] | None,
+    ) -> TopicResult | None:
+        """A refining topic (study, resolution) wins over its base when its own evidence is enough
+        and the base has at least `base_min_score` (a study of a universal system need not
+        describe the system as fully as a bill creating one)."""
+        for topic, spec in self.specs.items():
+            if base not in spec.refines:
+                continue
+            base_needed = (
+                spec.base_min_score
+                if spec.base_min_score is not None
+                else self.specs[base].min_score
+            )
+            if score < base_needed:
+                continue
+            own, own_evidence = self._topic_score(topic, fields, None)
+            id_re = self.identifier_res.get(topic)
+            if id_re and identifier and id_re.search(identifier):
+                own += spec.identifier_weight
+                own_evidence.append(
+                    {
+                        "phrase": identifier,
+                        "field": "identifier",
+                        "weight": spec.identifier_weight,
+                        "topic": topic,
+                    }
+                )
+            if own >= spec.min_score:
+                return TopicResult(
+                    topic, topic in _relevant(), round(score + own, 3), evidence + own_evidence
+                )
+        return None
+
+
+def _as_written(fields: dict[str, str], name: str, span: tuple[int, int]) -> str:
+    """The matched words as written (when lower-casing kept the length) or else lower-cased."""
+    lower = fields[name]
+    original = fields.get(f"original:{name}", "")
+    if len(original) == len(lower):
+        return original[span[0] : span[1]]
+    return lower[span[0] : span[1]]
+
+
+def _relevant() -> frozenset[str]:
+    from tracker.vocab import RELEVANT_TOPICS
+
+    return RELEVANT_TOPICS
+
+
+def _pin_key(state: str, session: str, identifier: str) -> tuple[str, str, str]:
+    return (state.lower(), session.strip().lower(), normalize_identifier(identifier))
+
+
+def _pinned(pin: Pin) -> TopicResult:
+    evidence = [
+        {
+            "phrase": f"pinned by curator: {pin.reason}",
+            "field": "override",
+            "weight": 0.0,
+            "topic": pin.topic,
+            "pinned": True,
+        }
+    ]
+    return TopicResult(pin.topic, pin.topic in _relevant(), 0.0, evidence)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def _config_dir() -> Path:
+    from tracker.settings import get_settings
+
+    return Path(get_settings().resolved_config_dir)
+
+
+def _read(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise TopicConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def load_topics_config(path: Path) -> TopicsConfig:
+    if not path.is_file():
+        raise TopicConfigError(f"{path}: the topic rules file is missing")
+    try:
+        return TopicsConfig.model_validate(_read(path))
+    except ValidationError as exc:
+        raise TopicConfigError(f"{path}: invalid topic rules: {summarize(exc)}") from exc
+
+
+def load_pins(path: Path) -> list[Pin]:
+    """Curator pins: a list under ``pins`` (a missing file means no pins)."""
+    if not path.is_file():
+        return []
+    data = _read(path) or {}
+    raw = data.get("pins") or [] if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        raise TopicConfigError(f"{path}: expected a mapping with a 'pins' list")
+    pins: list[Pin] = []
+    for index, item in enumerate(raw):
+        try:
+            pins.append(Pin.model_validate(item))
+        except ValidationError as exc:
+            raise TopicConfigError(f"{path}: pin {index} is invalid: {summarize(exc)}") from exc
+    return pins
+
+
+@lru_cache(maxsize=8)
+def _load(config: Path) -> TopicClassifier:
+    topics_path = config / TOPICS_FILE
+    return TopicClassifier(
+        load_topics_config(topics_path), load_pins(config / OVERRIDES_FILE), source=str(topics_path)
+    )
+
+
+def get_classifier() -> TopicClassifier:
+    """The classifier for the configured config folder (cached; see :func:`clear_cache`)."""
+    return _load(_config_dir())
+
+
+def clear_cache() -> None:
+    _load.cache_clear()
+
+
+def classify_topic(
+    *,
+    title: str,
+    description: str = "",
+    subjects: Sequence[str] = (),
+    text: str | None = None,
+    state: str | None = None,
+    identifier: str | None = None,
+    session: str | None = None,
+) -> TopicResult:
+    """The topic of one bill with the evidence for it; a curator's pin wins."""
+    return get_classifier().classify(
+        title=title,
+        description=description,
+        subjects=subjects,
+        text=text,
+        state=state,
+        identifier=identifier,
+        session=session,
+    )
