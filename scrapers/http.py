@@ -303,7 +303,7 @@ class HttpClient:
         max_bytes: int | None = None,
         default_delay: float | None = None,
         delays: Mapping[str, float] | None = None,
-        max_retries: int = 4,
+        max_retries: int | None = None,
         backoff_base: float = 1.0,
         max_retry_after: float = 120.0,
         archive: PageArchive | None = None,
@@ -322,6 +322,7 @@ class HttpClient:
         self.timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         self.max_bytes: int = _from_settings(max_bytes, "http_max_bytes")
         self.default_delay: float = _from_settings(default_delay, "http_default_delay")
+        max_retries = int(_from_settings(max_retries, "http_max_retries"))
         if max_retries < 0 or backoff_base < 0 or self.default_delay < 0 or self.max_bytes <= 0:
             raise ValueError("max_retries, backoff_base and delays must be >= 0, max_bytes > 0")
         self.max_retries = max_retries

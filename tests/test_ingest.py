@@ -163,7 +163,8 @@ def test_hearing_moved_is_a_change(engine) -> None:
 
 @pytest.mark.parametrize("n", [1201])
 def test_batches_and_duplicates_in_one_stream(engine, n: int) -> None:
-    bills = [synthetic_bill(identifier=f"A {i}") for i in range(n)]
+    bills = [synthetic_bill(identifier=f"A {i}", title=f"Synthetic road sign act {i}")
+             for i in range(n)]
     bills.append(synthetic_bill(identifier="A 0", title="Renamed synthetic bill"))
     r = ingest_bills(engine, bills, source="test", batch_size=500)
     assert r.new == n and r.updated == 1

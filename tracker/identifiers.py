@@ -8,11 +8,13 @@ one bill, so the key drops them; the display form keeps the bill, not the versio
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _ID_RE = re.compile(r"^([A-Z]+?)\s*0*(\d+)(?:\s*-?\s*([A-Z]))?$")
 _SEP_RE = re.compile(r"[.\s_]+")
 
 
+@lru_cache(maxsize=65536)
 def _parts(identifier: str) -> tuple[str, str, str] | None:
     raw = _SEP_RE.sub(" ", identifier.strip().upper()).strip()
     compact = raw.replace(" ", "")

@@ -542,18 +542,10 @@ def _sponsor_values(s: Any) -> dict[str, Any]:
 
 
 def _version_values(kind: str, v: Any) -> list[dict[str, Any]]:
-    links = v.links or [None]
-    return [
-        {
-            "kind": kind,
-            "note": v.note,
-            "date": v.date,
-            "classification": v.classification,
-            "url": link.url if link else "",
-            "media_type": link.media_type if link else "",
-        }
-        for link in links
-    ]
+    common = {"kind": kind, "note": v.note, "date": v.date, "classification": v.classification}
+    if not v.links:
+        return [{**common, "url": "", "media_type": ""}]
+    return [{**common, "url": link.url, "media_type": link.media_type} for link in v.links]
 
 
 def _change(

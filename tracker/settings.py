@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     legiscan_api_url: str = Field("https://api.legiscan.com/", description="LegiScan API base address")
 
     http_timeout: float = Field(30.0, description="seconds to wait for a response")
+    http_max_retries: int = Field(4, description="retries after a connection error, 5xx or 429 (with backoff)")
     http_max_bytes: int = Field(20_000_000, description="largest response body accepted")
     http_default_delay: float = Field(1.0, description="seconds between requests to one host unless a state config says otherwise")
 

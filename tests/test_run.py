@@ -1,0 +1,135 @@
+"""`tracker run` as a real process: it serves, records an unreachable state, and stops on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+from sqlalchemy import select
+
+from tracker.db import make_engine
+from tracker.models import Run
+
+ROOT = Path(__file__).resolve().parent.parent
+TRACKER = Path(sys.executable).parent / "tracker"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Montana's scraper starts from one list page, so the failure takes one fetch (and its retries).
+STATE, NAME = "mt", "Montana (MT)"
+
+
+def offline_config(tmp: Path, dead_port: int) -> Path:
+    """The project config with one state whose site is a local port nobody listens on."""
+    config = tmp / "config"
+    shutil.copytree(ROOT / "config", config)
+    for path in (config / "states").glob("*.yaml"):
+        if path.stem != STATE:
+            path.unlink()
+    path = config / "states" / f"{STATE}.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["base_url"] = f"http://127.0.0.1:{dead_port}"
+    data.setdefault("politeness", {})["delay"] = 0
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return config
+
+
+def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except (httpx.HTTPError, OSError):
+            value = None
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_tracker_run_serves_records_an_unreachable_state_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    port, dead = free_port(), free_port()
+    db_url = f"sqlite:///{tmp_path / 'run.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    env.update(
+        TRACKER_DATABASE_URL=db_url,
+        TRACKER_CONFIG_DIR=str(offline_config(tmp_path, dead)),
+        TRACKER_DATA_DIR=str(tmp_path / "data"),
+        TRACKER_ENVIRONMENT="test",
+        TRACKER_HTTP_DEFAULT_DELAY="0",
+        TRACKER_HTTP_MAX_RETRIES="0",
+    )
+    proc = subprocess.Popen(
+        [str(TRACKER), "run", "--port", str(port), "--log-json"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        health = wait_for(lambda: httpx.get(f"{base}/healthz", timeout=2).json(), 30, "/healthz")
+        assert health["database"] is True
+        wait_for(
+            lambda: httpx.get(f"{base}/healthz", timeout=2).json()["scheduler"], 15, "the scheduler"
+        )
+
+        # the database is empty, so the state is scraped at once; its site refuses connections
+        engine = make_engine(db_url)
+        query = select(Run.__table__.c.status, Run.__table__.c.message).where(
+            Run.__table__.c.source == f"job:scrape:{STATE}", Run.__table__.c.status != "running"
+        )
+
+        def recorded():  # type: ignore[no-untyped-def]
+            with engine.connect() as conn:
+                return conn.execute(query).first()
+
+        row = wait_for(recorded, 90, "the scrape to be recorded")
+        engine.dispose()
+        assert row.status == "failed"
+        assert f"127.0.0.1:{dead}" in row.message or "refused" in row.message.lower(), row.message
+
+        page = httpx.get(f"{base}/health", timeout=5)  # the site still serves, showing why
+        assert page.status_code == 200 and NAME in page.text and "failing" in page.text
+        jobs = subprocess.run(
+            [str(TRACKER), "jobs", "--json"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        ids = {j["id"]: j for j in json.loads(jobs.stdout)}
+        assert {f"scrape:{STATE}", "digest:weekly", "maintenance:daily"} <= set(ids)
+        assert ids[f"scrape:{STATE}"]["next_run"] and ids[f"scrape:{STATE}"]["scheduled"]
+
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert time.monotonic() - started < 15
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = proc.stdout.read() if proc.stdout else ""
+    lines = [json.loads(line) for line in out.splitlines() if line.strip()]  # --log-json: all JSON
+    messages = [entry["message"] for entry in lines]
+    assert any(f"scrape {STATE}: failed" in m for m in messages)
+    assert messages[-1] == "stopped"

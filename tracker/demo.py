@@ -1,0 +1,512 @@
+"""`tracker demo`: the whole system working with no internet, on saved real pages.
+
+1. Serve ``fixtures/real/html`` from ../shared (or ``TRACKER_SHARED_DIR``) with one local HTTP
+   server per original site, each page under its original path and query (from PROVENANCE.md).
+2. Copy ``config/`` into the demo folder with every state's addresses pointed at those servers
+   (and no politeness delay: the server is ours).
+3. Run one scheduled cycle with the real jobs: scrape each state whose site is served (ingest,
+   classify actions, stages and topics), daily maintenance, then a digest preview to a folder.
+4. Import the shared Open States and LegiScan data (``--quick``: the small samples only).
+5. Serve the site on the demo database.
+
+Everything lives in the demo folder (database, config copy, previews): the operator's own
+database and config are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+Say = Callable[[str], None]
+
+_ENTRY = re.compile(r"^### `([^`]+)`\s*$")
+_URL_LINE = re.compile(r"^- \*\*URL\*\*:\s*(\S+)(.*)$")
+_SOAP_OP = re.compile(r"\bSOAP\s+(\w+)")
+_TYPES = {
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".xml": "text/xml",
+    ".json": "application/json",
+    ".txt": "text/plain",
+}
+DEMO_EMAIL = "demo@example.org"
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run (e.g. ../shared is missing); the message says what to do."""
+
+
+# --------------------------------------------------------------------------------- saved pages
+
+
+def original_urls(html_dir: Path) -> dict[str, str]:
+    """{"nm/file.html": original URL} for every saved page whose provenance gives a full URL.
+
+    SOAP replies share one URL; their operation (``SOAP GetVote`` after the URL) is kept as a
+    ``#GetVote`` fragment so the server can answer by operation.
+    """
+    provenance = html_dir / "PROVENANCE.md"
+    if not provenance.is_file():
+        raise DemoError(f"{provenance} is missing: cannot tell which page was served at which URL")
+    urls: dict[str, str] = {}
+    current: str | None = None
+    for line in provenance.read_text(encoding="utf-8").splitlines():
+        if m := _ENTRY.match(line):
+            current = m.group(1)
+        elif current and (m := _URL_LINE.match(line)):
+            url, rest = m.group(1), m.group(2)
+            # elided queries and prose guesses are not fetchable; "request parameters not
+            # recorded" (SOAP) still names the URL
+            if (
+                url.startswith(("http://", "https://"))
+                and "..." not in url
+                and "URL not recorded" not in rest
+            ):
+                op = _SOAP_OP.search(rest)
+                # "!": the request's parameters were not recorded, so they must match the reply
+                strict = "!" if "parameters not recorded" in rest else ""
+                urls[current] = f"{url}#{op.group(1)}{strict}" if op else url
+            current = None
+    return urls
+
+
+def host_key(host: str) -> str:
+    host = host.lower().split(":")[0]
+    return host[4:] if host.startswith("www.") else host
+
+
+def page_key(path: str, query: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Legislature sites run on IIS: paths and query names are case-insensitive, order is free."""
+    pairs = sorted((k.lower(), v.lower()) for k, v in parse_qsl(query, keep_blank_values=True))
+    return unquote(path).lower(), tuple(pairs)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: PageServer
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        parts = urlsplit(self.path)
+        if parts.path == "/robots.txt":
+            return self._send(200, b"User-agent: *\nAllow: /\n", "text/plain")
+        self._reply(parts.path, parts.query, "")
+
+    def do_POST(self) -> None:  # noqa: N802
+        """SOAP services: one URL, the reply chosen by the operation named in the request."""
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+        parts = urlsplit(self.path)
+        self._reply(parts.path, parts.query, f"{self.headers.get('SOAPAction', '')} {body}")
+
+    def _reply(self, path: str, query: str, request: str) -> None:
+        choices = self.server.pages.get(page_key(path, query), {})
+        file = _choose(choices, request)
+        if file is None:
+            self.server.misses += 1
+            return self._send(404, b"not among the saved pages", "text/plain")
+        self.server.hits += 1
+        self._send(
+            200, file.read_bytes(), _TYPES.get(file.suffix.lower(), "application/octet-stream")
+        )
+
+    def _send(self, status: int, body: bytes, ctype: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:  # quiet: the demo reports totals instead
+        pass
+
+
+_XML_LEAF = re.compile(r"<(?:\w+:)?\w+>([^<>]+)</")
+
+
+def _choose(choices: dict[str, Path], request: str) -> Path | None:
+    """The page for a request: by SOAP operation when several share a URL, else the only one.
+
+    A SOAP reply saved without its request (``op!``) answers only requests whose parameter
+    values all appear in it (GetLegislationDetail of bill 33209 is not every bill's detail).
+    """
+    for op, file in choices.items():
+        name = op.rstrip("!")
+        if name and re.search(rf"[<:/\"]{re.escape(name)}[\s>/\"]", f"{request} "):
+            if op.endswith("!"):
+                body = file.read_bytes()
+                wanted = _XML_LEAF.findall(request.split(name, 1)[-1])
+                if not all(f">{v.strip()}<".encode() in body for v in wanted):
+                    return None
+            return file
+    return choices.get("") or (next(iter(choices.values())) if len(choices) == 1 else None)
+
+
+_BILL_IN_NAME = re.compile(r"_([A-Z]{1,4})0*(\d{1,5})[A-Z]?(?=_)")
+
+
+def saved_bills(rel_paths: list[str]) -> dict[str, list[str]]:
+    """{state: ["SB 11", ...]}: the bills whose own pages were saved, from the file names."""
+    out: dict[str, set[str]] = {}
+    for rel in rel_paths:
+        state, name = rel.split("/", 1)
+        if m := _BILL_IN_NAME.search("_" + Path(name).stem + "_"):
+            out.setdefault(state, set()).add(f"{m.group(1)} {m.group(2)}")
+    return {st: sorted(bills) for st, bills in out.items()}
+
+
+class PageServer(ThreadingHTTPServer):
+    """Serves one original site's saved pages on 127.0.0.1 and a free port."""
+
+    daemon_threads = True
+
+    def __init__(self, host: str) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.host = host
+        # (path, query) -> {SOAP operation or "": saved file}
+        self.pages: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Path]] = {}
+        self.hits = 0
+        self.misses = 0
+        self._thread = threading.Thread(
+            target=self.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"demo-{host}",
+            daemon=True,
+        )
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+@dataclass
+class SavedSites:
+    html_dir: Path
+    servers: dict[str, PageServer] = field(default_factory=dict)  # host key -> server
+    states: dict[str, set[str]] = field(default_factory=dict)  # state -> host keys
+    bills: dict[str, list[str]] = field(default_factory=dict)  # state -> saved bill pages
+
+    @property
+    def pages(self) -> int:
+        return sum(len(files) for s in self.servers.values() for files in s.pages.values())
+
+    def origin_map(self) -> dict[str, str]:
+        return {host: s.origin for host, s in self.servers.items()}
+
+
+@contextmanager
+def serve_saved_pages(html_dir: Path) -> Iterator[SavedSites]:
+    """Start one server per original host; captures of the same URL: the last by name wins."""
+    sites = SavedSites(html_dir)
+    for rel, url in sorted(original_urls(html_dir).items()):
+        parts = urlsplit(url)
+        key = host_key(parts.hostname or "")
+        server = sites.servers.get(key)
+        if server is None:
+            server = sites.servers[key] = PageServer(key)
+        server.pages.setdefault(page_key(parts.path, parts.query), {})[parts.fragment] = (
+            html_dir / rel
+        )
+        sites.states.setdefault(rel.split("/", 1)[0], set()).add(key)
+    sites.bills = saved_bills(list(original_urls(html_dir)))
+    for server in sites.servers.values():
+        server.start()
+    try:
+        yield sites
+    finally:
+        for server in sites.servers.values():
+            server.stop()
+
+
+# --------------------------------------------------------------------------------- configs
+
+
+_URL_IN_TEXT = re.compile(r"https?://([A-Za-z0-9.-]+)(:\d+)?")
+
+
+def point_at(value: Any, origins: dict[str, str]) -> Any:
+    """Every http(s) URL in a config value whose host we serve now points at the local server."""
+    if isinstance(value, str):
+
+        def swap(m: re.Match[str]) -> str:
+            return origins.get(host_key(m.group(1)), m.group(0))
+
+        return _URL_IN_TEXT.sub(swap, value)
+    if isinstance(value, dict):
+        return {k: point_at(v, origins) for k, v in value.items()}
+    if isinstance(value, list):
+        return [point_at(v, origins) for v in value]
+    return value
+
+
+_POLITENESS_DELAY = re.compile(
+    r"(?m)^(politeness:[^\n]*\n(?:[ \t]+[^\n]*\n|[ \t]*\n)*?[ \t]+delay:[ \t]*)[0-9.]+"
+)
+
+
+def demo_config_dir(source: Path, target: Path, origins: dict[str, str]) -> list[str]:
+    """Copy `source` config to `target`, re-pointing state sites; returns the states served.
+
+    The YAML is edited as text, not re-dumped, so every value keeps its exact spelling (a key
+    like ``yes`` must not turn into a boolean).
+    """
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target)
+    served = []
+    for path in sorted((target / "states").glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        pointed = point_at(text, origins)
+        if pointed == text:
+            continue  # none of its sites is among the saved pages
+        # no politeness delay: the server is ours
+        pointed, n = _POLITENESS_DELAY.subn(r"\g<1>0", pointed, count=1)
+        if n == 0 and not re.search(r"(?m)^politeness:", pointed):
+            pointed += "\npoliteness:\n  delay: 0\n"
+        path.write_text(pointed, encoding="utf-8")
+        served.append(path.stem)
+    return served
+
+
+# --------------------------------------------------------------------------------- the demo
+
+
+def _isolate(workdir: Path, config: Path) -> Path:
+    """Point this process's settings at the demo folder (its own database and config)."""
+    from tracker.settings import reset_settings
+
+    data = workdir / "data"
+    db = data / "demo.db"
+    os.environ.update(
+        {
+            "TRACKER_DATA_DIR": str(data),
+            "TRACKER_DATABASE_URL": f"sqlite:///{db.resolve()}",
+            "TRACKER_CONFIG_DIR": str(config.resolve()),
+            "TRACKER_HTTP_DEFAULT_DELAY": "0",
+        }
+    )
+    reset_settings()
+    return db
+
+
+def shared_html_dir() -> Path:
+    from tracker.settings import get_settings
+
+    shared = get_settings().resolved_shared_dir()
+    if shared is None or not (shared / "fixtures" / "real" / "html").is_dir():
+        raise DemoError(
+            "the saved pages are not here: put the shared folder beside the project as ../shared "
+            "or set TRACKER_SHARED_DIR=/path/to/shared"
+        )
+    return shared / "fixtures" / "real" / "html"
+
+
+def import_sets(shared: Path, *, quick: bool) -> list[tuple[str, list[Path]]]:
+    """(importer, paths) pairs. --quick: the real samples and the smallest LegiScan dataset."""
+    data = shared / "data"
+    os_dir, lg_dir = data / "openstates", data / "legiscan"
+    bulk = sorted((lg_dir / "bulk_csv").glob("*.zip"), key=lambda p: p.stat().st_size)
+    if quick:
+        sets = [
+            ("openstates", [os_dir / "windy_civi_2025" / "samples"]),
+            ("legiscan", [lg_dir / "api_json"] + bulk[:1]),
+        ]
+    else:
+        sets = [
+            (
+                "openstates",
+                [
+                    os_dir / "windy_civi_2025",
+                    os_dir / "scraper_output_id_2025",
+                    os_dir / "billy_csv_ak_27",
+                ],
+            ),
+            ("legiscan", [lg_dir / "api_json", *bulk]),
+        ]
+    out = []
+    for kind, paths in sets:
+        present = [p for p in paths if p.exists()]
+        if present:
+            out.append((kind, present))
+    return out
+
+
+def run_import(engine: Any, kind: str, paths: list[Path]) -> Any:
+    from tracker.ingest import ingest_bills
+
+    if kind == "openstates":
+        from scrapers.importers.openstates import iter_openstates as reader
+    else:
+        from scrapers.importers.legiscan import iter_legiscan as reader
+    return ingest_bills(engine, reader(paths), source=f"import:{kind}", kind="import")
+
+
+@dataclass
+class DemoResult:
+    states: list[str]
+    runs: dict[str, tuple[str, str]]  # state -> (status, message)
+    preview_dir: Path | None
+    database: Path
+    imported: dict[str, int]
+    fetched: int = 0  # requests answered with a saved page
+    missing: int = 0  # requests for pages nobody saved
+
+
+def run_cycle(
+    engine: Any,
+    states: list[str],
+    *,
+    preview_dir: Path,
+    say: Say,
+    bills: dict[str, list[str]] | None = None,
+) -> dict[str, tuple[str, str]]:
+    """One scheduled cycle with the real job functions: every scrape, maintenance, a digest preview.
+
+    With `bills`, a state's scrape reads its lists but fetches only those bills' pages: the
+    saved pages hold a handful of bills per site, and asking for the thousands of others
+    would only produce thousands of "not saved" errors.
+    """
+    from sqlalchemy import select
+
+    from tracker import jobs
+    from tracker.models import Run
+
+    runs: dict[str, tuple[str, str]] = {}
+    for st in states:
+        only = (bills or {}).get(st)
+        say(
+            f"  scraping {st.upper()} (job scrape:{st})"
+            + (f" for the saved bills {', '.join(only)}" if only else "")
+            + " ..."
+        )
+        started = time.perf_counter()
+        # offline: the scraper only, never a fallback to the APIs
+        run_id = jobs.scrape_state(st, source="scrape", bills=only)
+        with engine.connect() as conn:
+            row = conn.execute(
+                select(Run.__table__.c.status, Run.__table__.c.message).where(
+                    Run.__table__.c.id == run_id
+                )
+            ).one()
+        runs[st] = (row.status, row.message)
+        say(f"    {row.status} in {time.perf_counter() - started:.1f}s: {row.message[:300]}")
+    say("  maintenance (job maintenance:daily) ...")
+    jobs.maintenance()
+    write_preview(preview_dir, say)
+    return runs
+
+
+def write_preview(out: Path, say: Say) -> None:
+    from tracker import digest
+    from tracker.cli.digest import preview
+
+    period = digest.format_period(date.today())
+    say(f"  digest preview for {period} -> {out}/")
+    preview(email=DEMO_EMAIL, period=period, out=out)
+
+
+def run_demo(
+    workdir: Path,
+    *,
+    quick: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    serve: bool = True,
+    states: list[str] | None = None,
+    say: Say = print,
+) -> DemoResult:
+    """Run the demo in `workdir` (see the module docstring); `states` limits the scrapes."""
+    from tracker.db import make_engine, upgrade
+    from tracker.paths import config_dir
+    from tracker.settings import get_settings
+
+    html_dir = shared_html_dir()
+    shared = html_dir.parent.parent.parent
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    say(f"[bold]Single-Payer Tracker demo[/] in {workdir} (nothing outside it is changed)")
+    started = time.perf_counter()
+    with serve_saved_pages(html_dir) as sites:
+        say(
+            f"1. Serving {sites.pages} saved real pages of {len(sites.servers)} legislature sites "
+            f"locally, under their original paths:"
+        )
+        for key, server in sorted(sites.servers.items()):
+            say(f"     {key} -> {server.origin}")
+        source_config = Path(get_settings().resolved_config_dir).resolve()
+        if source_config == (workdir / "config").resolve():  # a second demo in one process
+            source_config = config_dir()
+        served = demo_config_dir(source_config, workdir / "config", sites.origin_map())
+        wanted = {s.lower() for s in states} if states else None
+        states = [s for s in served if wanted is None or s in wanted]
+        if wanted and not states:
+            raise DemoError(
+                f"none of {', '.join(sorted(wanted))} has saved pages; choose from {', '.join(served)}"
+            )
+        db = _isolate(workdir, workdir / "config")
+        engine = make_engine()
+        upgrade(engine)
+        say(
+            f"2. State configs copied to {workdir / 'config'} and pointed at those servers: "
+            f"{', '.join(s.upper() for s in states) or 'none'}"
+        )
+        say("3. One scheduled cycle (scrape, ingest, classify, maintenance, digest preview):")
+        runs = run_cycle(
+            engine, states, preview_dir=workdir / "digest-preview", say=say, bills=sites.bills
+        )
+        fetched = sum(s.hits for s in sites.servers.values())
+        missing = sum(s.misses for s in sites.servers.values())
+        say(
+            f"   the scrapers fetched {fetched} saved pages; {missing} requests asked for pages "
+            "nobody saved (expected: only a few pages per site were captured)"
+        )
+    imported = _imports(engine, shared, quick=quick, say=say)
+    result = DemoResult(states, runs, workdir / "digest-preview", db, imported, fetched, missing)
+    say(f"Done in {time.perf_counter() - started:.0f}s. Where to look:")
+    say(f"   database:        {db}")
+    say(f"   digest preview:  {workdir / 'digest-preview'}/ (.html, .txt, .eml)")
+    say(f"   scraper health:  TRACKER_DATABASE_URL=sqlite:///{db} tracker status")
+    if serve:
+        say(f"   the site:        http://{host}:{port}/  (health: /health) - Ctrl-C to stop")
+        _serve(engine, host, port)
+    return result
+
+
+def _imports(engine: Any, shared: Path, *, quick: bool, say: Say) -> dict[str, int]:
+    sets = import_sets(shared, quick=quick)
+    say(
+        f"4. Importing shared Open States and LegiScan data{' (--quick: samples only)' if quick else ''}:"
+    )
+    imported: dict[str, int] = {}
+    for kind, paths in sets:
+        t0 = time.perf_counter()
+        report = run_import(engine, kind, paths)
+        imported[kind] = imported.get(kind, 0) + report.total
+        names = ", ".join(str(p.relative_to(shared)) for p in paths)
+        say(f"   {names}: {report.line()} in {time.perf_counter() - t0:.1f}s")
+    return imported
+
+
+def _serve(engine: Any, host: str, port: int) -> None:
+    import uvicorn
+
+    from tracker.web.app import create_app
+
+    uvicorn.Server(uvicorn.Config(create_app(engine), host=host, port=port, log_config=None)).run()
