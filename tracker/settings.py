@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     digest_day: str = Field("mon", description="weekday the digest goes out")
     digest_hour: int = Field(7, description="hour the digest goes out")
     digest_timezone: str = Field("America/New_York", description="time zone of digest_day/digest_hour")
+    digest_bounce_threshold: int = Field(3, description="permanent (5xx) failures in a row before an address is marked bouncing")
     alert_after_failures: int = Field(3, description="consecutive failed or empty runs before maintainers get an email")
 
     @field_validator("database_url")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from tracker.cli import core
+from tracker.cli import run as run_cli
+from tracker.cli import search as search_cli
 
 app = typer.Typer(
     name="tracker",
@@ -16,12 +18,18 @@ app = typer.Typer(
 )
 
 core.register(app)
+run_cli.register(app)
+search_cli.register(app)
 
 # Command groups, one module each (name, module path). Registration order is help order.
 GROUPS: list[tuple[str, str]] = [
     ("actions", "tracker.cli.actions"),
     ("topics", "tracker.cli.topics"),
     ("scrapers", "tracker.cli.scrapers"),
+    ("subscribers", "tracker.cli.subscribers"),
+    ("digest", "tracker.cli.digest"),
+    ("sources", "tracker.cli.sources"),
+    ("site", "tracker.cli.site"),
 ]
 
 

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tracker.db import make_engine, upgrade
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 db_app = typer.Typer(help="Database commands.\n\nExample: tracker db upgrade", no_args_is_help=True)
 import_app = typer.Typer(

@@ -1,0 +1,372 @@
+"""Delivery against a real SMTP server on loopback (aiosmtpd, started here on a free port).
+
+Covers connection reuse, retries with backoff on 4xx, 5xx bounces, reconnecting after the
+server drops, and the whole journey: subscribe on the web, confirm from the mail, receive the
+digest, leave by RFC 8058 one-click; plus a crash mid-run and a rerun sending each once.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+import socket
+import time
+from collections import Counter
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from urllib.parse import urlsplit
+
+import pytest
+from aiosmtpd.controller import Controller
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from synthetic_digest_data import PERIOD, add_synthetic_subscribers, load_synthetic_week
+
+from tracker import digest, mail
+from tracker.settings import get_settings, reset_settings
+from tracker.subscription_models import DigestLedger, Subscriber
+from tracker.web import subscribe as web_subscribe
+from tracker.web.security import SecurityHeadersMiddleware
+
+
+class Collector:
+    """An aiosmtpd handler that keeps every message and can refuse recipients on cue."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.peers: list[tuple[str, int]] = []
+        self.rcpt_replies: dict[str, list[str]] = {}  # address -> replies to give, in order
+        self.always: dict[str, str] = {}  # address -> reply on every attempt
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        if address in self.always:
+            return self.always[address]
+        queue = self.rcpt_replies.get(address)
+        if queue:
+            return queue.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        msg = email.message_from_bytes(
+            envelope.original_content or envelope.content, policy=default_policy
+        )
+        self.messages.append(msg)  # type: ignore[arg-type]
+        self.peers.append(session.peer)
+        return "250 Message accepted"
+
+    def to(self) -> Counter[str]:
+        return Counter(str(m["To"]) for m in self.messages)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    handler = Collector()
+    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    monkeypatch.setenv("TRACKER_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("TRACKER_SMTP_PORT", str(controller.port))
+    monkeypatch.setenv("TRACKER_SMTP_RATE_PER_SECOND", "0")
+    monkeypatch.setenv("TRACKER_BASE_URL", "https://tracker.example")
+    reset_settings()
+    handler.controller = controller  # type: ignore[attr-defined]
+    yield handler
+    handler.controller.stop()  # type: ignore[attr-defined]
+
+
+def _transport(**kw) -> mail.SmtpTransport:  # type: ignore[no-untyped-def]
+    kw.setdefault("sleep", lambda s: None)
+    return mail.SmtpTransport.from_settings(**kw)
+
+
+def _msg(to: str) -> EmailMessage:
+    return mail.build_message(
+        to=to,
+        subject="Test",
+        text="hello",
+        html="<p>hello</p>",
+        unsubscribe_url="https://tracker.example/unsubscribe/X",
+    )
+
+
+def test_one_connection_for_many_messages(smtp: Collector) -> None:
+    with _transport() as t:
+        for i in range(5):
+            t.send(_msg(f"r{i}@example.org"), to=f"r{i}@example.org")
+    assert t.connections == 1 and len(set(smtp.peers)) == 1 and len(smtp.messages) == 5
+    m = smtp.messages[0]
+    assert m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert m["List-Unsubscribe"].startswith("<https://tracker.example/unsubscribe/X>")
+    assert m["Message-ID"] and m["Date"] and m["Reply-To"] == "tracker@example.org"
+    assert m.is_multipart() and [p.get_content_type() for p in m.iter_parts()] == [
+        "text/plain",
+        "text/html",
+    ]
+
+
+def test_temporary_failures_retry_with_backoff(smtp: Collector) -> None:
+    smtp.rcpt_replies["slow@example.org"] = ["451 4.7.1 greylisted", "452 4.2.2 mailbox full"]
+    waits: list[float] = []
+    with _transport(sleep=waits.append, backoff_seconds=0.5) as t:
+        t.send(_msg("slow@example.org"), to="slow@example.org")
+    assert waits == [0.5, 1.0] and smtp.to() == {"slow@example.org": 1}
+
+    smtp.always["never@example.org"] = "451 4.3.0 try later"
+    with _transport(max_attempts=3) as t, pytest.raises(mail.TemporaryFailure, match="451"):
+        t.send(_msg("never@example.org"), to="never@example.org")
+
+
+def test_permanent_failure_is_not_retried(smtp: Collector) -> None:
+    smtp.always["gone@example.org"] = "550 5.1.1 no such user"
+    waits: list[float] = []
+    with _transport(sleep=waits.append) as t:
+        with pytest.raises(mail.PermanentFailure, match="550"):
+            t.send(_msg("gone@example.org"), to="gone@example.org")
+        t.send(_msg("ok@example.org"), to="ok@example.org")  # the connection is still usable
+    assert waits == [] and smtp.to() == {"ok@example.org": 1} and t.connections == 1
+
+
+def test_reconnects_when_the_server_drops(smtp: Collector) -> None:
+    old = smtp.controller  # type: ignore[attr-defined]
+    with _transport() as t:
+        t.send(_msg("a@example.org"), to="a@example.org")
+        old.stop()  # the server goes away and comes back on the same port
+        smtp.controller = Controller(smtp, hostname="127.0.0.1", port=old.port)  # type: ignore[attr-defined]
+        smtp.controller.start()  # type: ignore[attr-defined]
+        t.send(_msg("b@example.org"), to="b@example.org")
+    assert t.connections == 2 and smtp.to() == {"a@example.org": 1, "b@example.org": 1}
+
+
+def test_rate_limit_paces_messages(smtp: Collector) -> None:
+    started = time.monotonic()
+    with mail.SmtpTransport.from_settings(rate_per_second=40) as t:
+        for i in range(5):
+            t.send(_msg(f"r{i}@example.org"), to=f"r{i}@example.org")
+    assert time.monotonic() - started >= 4 / 40 - 0.01
+
+
+def test_credentials_are_not_sent_in_clear_to_a_remote_host() -> None:
+    with pytest.raises(ValueError, match="clear text"):
+        mail.SmtpTransport(
+            host="smtp.example.org", port=25, user="u", password="p", envelope_from="d@example.org"
+        )
+
+
+# ----------------------------------------------------------------------------- journeys
+
+
+def _app(engine) -> FastAPI:  # type: ignore[no-untyped-def]
+    app = FastAPI()
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.include_router(web_subscribe.router)
+    app.state.engine = engine
+    web_subscribe.reset_limits()
+    return app
+
+
+def _link(msg: EmailMessage, purpose: str) -> str:
+    text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    found = re.search(rf"https://tracker\.example(/{purpose}/[\w.\-]+)", text)
+    assert found, f"no {purpose} link in:\n{text}"
+    return found.group(1)
+
+
+def test_subscribe_confirm_digest_one_click_unsubscribe(engine, smtp: Collector) -> None:  # type: ignore[no-untyped-def]
+    load_synthetic_week(engine)
+    client = TestClient(_app(engine), base_url="https://testserver")
+    form = client.get("/subscribe/").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    r = client.post(
+        "/subscribe/",
+        data={
+            "csrf_token": token,
+            "email": "Ann@Example.org",
+            "states": ["ny", "ma"],
+            "detail": "full",
+        },
+    )
+    assert r.status_code == 200 and "Check your inbox" in r.text
+    (confirm_mail,) = smtp.messages
+    assert confirm_mail["To"] == "ann@example.org" and "List-Unsubscribe" not in confirm_mail
+
+    path = _link(confirm_mail, "confirm")
+    assert "Yes, send me" in client.get(path).text  # GET only shows a button
+    assert client.post(path).status_code == 200
+
+    with _transport() as t:
+        report = digest.send_digests(engine, period=PERIOD, transport=t)
+    assert report.sent == 1
+    digest_mail = smtp.messages[-1]
+    assert "S 1234" in digest_mail["Subject"] or "New York" in digest_mail["Subject"]
+    header = digest_mail["List-Unsubscribe"]
+    one_click = re.search(r"<https://tracker\.example(/unsubscribe/[^>]+)>", header).group(1)  # type: ignore[union-attr]
+    assert one_click == _link(digest_mail, "unsubscribe")
+
+    # RFC 8058: a mail client POSTs this body, with no cookie and no CSRF token
+    fresh = TestClient(_app(engine), base_url="https://testserver")
+    r = fresh.post(
+        one_click,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 200 and "unsubscribed" in r.text
+    with engine.connect() as conn:
+        assert conn.execute(select(Subscriber.status)).scalar() == "unsubscribed"
+    with _transport() as t:
+        assert digest.send_digests(engine, period="2025-W11", transport=t).sent == 0
+
+
+def test_bounces_mark_the_address_after_the_threshold(engine, smtp: Collector) -> None:  # type: ignore[no-untyped-def]
+    load_synthetic_week(engine)
+    add_synthetic_subscribers(engine, [{"email": "gone@example.org"}, {"email": "ok@example.org"}])
+    smtp.always["gone@example.org"] = "550 5.1.1 user unknown"
+    for period, expected in (("2025-W10", "confirmed"), ("2025-W11", "bouncing")):
+        with _transport() as t:
+            report = digest.send_digests(engine, period=period, transport=t, bounce_threshold=2)
+        assert report.bounced == 1 and report.sent == 1
+        with engine.connect() as conn:
+            row = conn.execute(
+                select(Subscriber.status, Subscriber.bounce_count).where(
+                    Subscriber.email == "gone@example.org"
+                )
+            ).one()
+        assert row.status == expected
+    assert row.bounce_count == 2
+    with _transport() as t:  # a bouncing address gets nothing more
+        assert digest.send_digests(engine, period="2025-W12", transport=t).bounced == 0
+    assert smtp.to() == {"ok@example.org": 3}
+
+
+def test_temporary_failure_is_retried_by_a_rerun(engine, smtp: Collector) -> None:  # type: ignore[no-untyped-def]
+    load_synthetic_week(engine)
+    add_synthetic_subscribers(engine, [{"email": "busy@example.org"}])
+    smtp.always["busy@example.org"] = "451 4.3.2 system busy"
+    with _transport(max_attempts=2) as t:
+        assert digest.send_digests(engine, period=PERIOD, transport=t).failed == 1
+    del smtp.always["busy@example.org"]
+    with _transport() as t:
+        assert digest.send_digests(engine, period=PERIOD, transport=t).sent == 1
+    assert smtp.to() == {"busy@example.org": 1}
+
+
+class CrashAfter(mail.SmtpTransport):
+    """Dies right after the n-th message was accepted, before the ledger hears of it: the
+    worst moment for duplicates."""
+
+    def __init__(self, n: int, **kw) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(**kw)
+        self.n = n
+
+    def send(self, msg: EmailMessage, *, to: str) -> None:
+        super().send(msg, to=to)
+        self.n -= 1
+        if self.n == 0:
+            raise RuntimeError("simulated crash")
+
+
+def test_crash_mid_run_then_rerun_sends_each_subscriber_once(engine, smtp: Collector) -> None:  # type: ignore[no-untyped-def]
+    load_synthetic_week(engine)
+    ids = add_synthetic_subscribers(engine, [{"email": f"r{i}@example.org"} for i in range(8)])
+    settings = get_settings()
+    base = dict(
+        host=settings.smtp_host, port=settings.smtp_port, envelope_from="digest@example.org"
+    )
+    with CrashAfter(3, **base) as t, pytest.raises(RuntimeError, match="simulated crash"):
+        digest.send_digests(engine, period=PERIOD, transport=t)
+    assert len(smtp.messages) == 3
+
+    with _transport() as t:
+        report = digest.send_digests(engine, period=PERIOD, transport=t)
+    assert (report.sent, report.already, report.uncertain) == (
+        5,
+        3,
+        1,
+    )  # already: 2 sent + 1 uncertain
+    assert smtp.to() == {f"r{i}@example.org": 1 for i in range(8)}
+    with engine.connect() as conn:
+        ledger = dict(conn.execute(select(DigestLedger.subscriber_id, DigestLedger.status)).all())
+    assert ledger[ids[2]] == "uncertain" and sum(s == "sent" for s in ledger.values()) == 7
+
+    with _transport() as t:  # a third run has nothing left to do
+        assert digest.send_digests(engine, period=PERIOD, transport=t).sent == 0
+    assert len(smtp.messages) == 8
+
+
+def test_sent_urls_point_at_the_site(engine, smtp: Collector) -> None:  # type: ignore[no-untyped-def]
+    load_synthetic_week(engine)
+    add_synthetic_subscribers(engine, [{"states": ["ny"]}])
+    with _transport() as t:
+        digest.send_digests(engine, period=PERIOD, transport=t)
+    html = smtp.messages[0].get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    hosts = {urlsplit(u).netloc for u in re.findall(r'href="(https?://[^"]+)"', html)}
+    assert hosts == {"tracker.example", "www.nysenate.gov"}
+
+
+def _parsed(raw: bytes) -> EmailMessage:
+    return email.message_from_bytes(raw, policy=default_policy)  # type: ignore[return-value]
+
+
+def test_fast_path_message_matches_the_general_one() -> None:
+    text = "Ünïcode – “quotes” and a line\n.leading dot\n" + "long " * 300 + "\n"
+    html = "<p>Ünïcode – “quotes”</p>\n<p>.dot</p>\n"
+    raw = mail.build_raw_message(
+        to="ann@example.org",
+        subject="Mar 3 – Mar 9: 2 bills",
+        text=text,
+        html=html,
+        unsubscribe_url="https://t.example/unsubscribe/T",
+    )
+    assert isinstance(raw, mail.RawMessage)
+    for eight_bit in (True, False):
+        data, needs_8bit = raw.as_bytes(eight_bit=eight_bit)
+        assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+        m = _parsed(data)
+        assert m["Subject"] == "Mar 3 – Mar 9: 2 bills" and m["Message-ID"] == raw.message_id
+        assert m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        plain, rich = m.get_body(("plain",)), m.get_body(("html",))
+        assert plain.get_content().replace("\r\n", "\n") == text  # type: ignore[union-attr]
+        assert rich.get_content().replace("\r\n", "\n") == html  # type: ignore[union-attr]
+        # the 1,500-character line cannot go as 8bit: that part falls back to quoted-printable
+        assert plain["Content-Transfer-Encoding"] == "quoted-printable"  # type: ignore[index]
+        assert rich["Content-Transfer-Encoding"] == ("8bit" if eight_bit else "quoted-printable")  # type: ignore[index]
+        assert needs_8bit == eight_bit
+    idn = mail.build_raw_message(
+        to="u@bücher.example", subject="s", text="t", html="h", unsubscribe_url="https://t/u"
+    )
+    assert _parsed(idn.as_bytes()[0])["To"] == "u@xn--bcher-kva.example"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="line break"):
+        mail.build_raw_message(
+            to="a@example.org",
+            subject="evil\r\nBcc: x@example.org",
+            text="t",
+            html="h",
+            unsubscribe_url="https://t/u",
+        )
+
+
+def test_internationalised_domain_is_delivered_as_punycode(smtp: Collector) -> None:
+    with _transport() as t:
+        t.send(_msg("u@bücher.example"), to="u@bücher.example")
+    assert smtp.to() == {"u@xn--bcher-kva.example": 1}
+
+
+def test_eight_bit_digest_arrives_intact(smtp: Collector) -> None:
+    raw = mail.build_raw_message(
+        to="ann@example.org",
+        subject="Quiet week – Mar 3",
+        text="Zoë’s bill\n",
+        html="<p>Zoë’s bill</p>\n",
+        unsubscribe_url="https://t.example/unsubscribe/T",
+    )
+    with _transport() as t:
+        t.send(raw, to="ann@example.org")
+    (m,) = smtp.messages
+    assert m["Subject"] == "Quiet week – Mar 3"
+    assert m.get_body(("plain",)).get_content().strip() == "Zoë’s bill"  # type: ignore[union-attr]
