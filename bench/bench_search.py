@@ -1,0 +1,341 @@
+"""Search, page render and static build speed with all of ../shared/data loaded.
+
+    python bench/bench_search.py                      # SQLite and PostgreSQL
+    python bench/bench_search.py --backend sqlite
+    python bench/bench_search.py --subset small       # a quick run on a few files
+
+The data is imported once through the importers and ingest into
+bench/results/search/bench.db (SQLite) and the PostgreSQL database ``tracker_bench_search``;
+later runs reuse them (``--reimport`` starts over). Printed per backend:
+
+- import time, and the search index cost: one ``reindex_bills`` batch of 500 bills and a full
+  ``rebuild_index`` (the index is built by one of them, whichever ingest is wired to use);
+- p50/p95 latency of 20 representative searches (words, phrases, prefixes, filters, bill
+  numbers) through ``tracker.search.search`` against a naive LIKE scan answering the same
+  questions in the same run (aim: p95 < 50 ms);
+- bill page and state page render time;
+- a full static build and an incremental rebuild after one bill changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import Text, cast, create_engine, func, or_, select, text, update  # noqa: E402
+
+from tracker.db import make_engine, normalize_url, upgrade  # noqa: E402
+from tracker.models import Action, Bill, Sponsorship  # noqa: E402
+from tracker.search import SearchQuery, rebuild_index, reindex_bills, search  # noqa: E402
+
+OUT = ROOT / "bench" / "results" / "search"
+PG_ADMIN = os.environ.get("TRACKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_DB = "tracker_bench_search"
+REPEAT = 5
+
+# (label, query parameters): what staffers type, with and without filters.
+QUERIES: list[tuple[str, dict[str, Any]]] = [
+    ("word", {"q": "health"}),
+    ("two words", {"q": "single payer"}),
+    ("phrase", {"q": '"universal health care"'}),
+    ("phrase", {"q": '"health plan"'}),
+    ("prefix", {"q": "medic*"}),
+    ("prefix", {"q": "insur*"}),
+    ("words+state", {"q": "health insurance", "state": ["mn"]}),
+    ("word+stage", {"q": "health", "stage": ["in_committee"]}),
+    ("word+topic", {"q": "health", "topic": ["public-option"]}),
+    ("word+dates", {"q": "medicaid", "since": "2025-01-01", "until": "2025-06-30"}),
+    ("relevant only", {"relevant": "1"}),
+    ("filters only", {"state": ["ma"], "stage": ["in_committee"]}),
+    ("sponsor", {"sponsor": "smith"}),
+    ("word+sponsor", {"q": "health", "sponsor": "johnson"}),
+    ("recency sort", {"q": "tax", "sort": "recency"}),
+    ("exclusion", {"q": "health -dental"}),
+    ("or", {"q": "medicare OR medicaid"}),
+    ("bill number", {"q": "HF 1812"}),
+    ("bill number+state", {"q": "wa SJM 8004"}),
+    ("page 5", {"q": "education", "page": "5"}),
+]
+
+
+def inputs(subset: str) -> list[tuple[str, list[Path]]]:
+    data = Path(os.environ.get("TRACKER_SHARED_DIR", ROOT.parent / "shared")) / "data"
+    if not data.is_dir():
+        sys.exit(f"error: {data} not found; set TRACKER_SHARED_DIR")
+    if subset == "small":
+        return [
+            ("openstates", [data / "openstates/windy_civi_2025/samples"]),
+            ("legiscan", [data / "legiscan/bulk_csv"]),
+        ]
+    return [
+        (
+            "openstates",
+            [
+                data / "openstates/scraper_output_id_2025",
+                data / "openstates/windy_civi_2025",
+                data / "openstates/billy_csv_ak_27",
+            ],
+        ),
+        (
+            "legiscan",
+            [
+                data / "legiscan/bulk_csv",
+                data / "legiscan/archive",
+                data / "legiscan/api_json/bill",
+            ],
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------- databases
+
+
+def engine_for(backend: str, subset: str, reimport: bool):  # type: ignore[no-untyped-def]
+    OUT.mkdir(parents=True, exist_ok=True)
+    if backend == "sqlite":
+        path = OUT / f"bench-{subset}.db"
+        if reimport:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+        return make_engine(f"sqlite:///{path}")
+    name = f"{PG_DB}_{subset}"
+    admin = create_engine(normalize_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        ).first()
+        if reimport and exists:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            exists = None
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_engine(normalize_url(PG_ADMIN).rsplit("/", 1)[0] + "/" + name)
+
+
+def ensure_imported(engine, subset: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from scrapers.importers.legiscan import iter_legiscan
+    from scrapers.importers.openstates import iter_openstates
+    from tracker.ingest import ingest_bills
+
+    upgrade(engine)
+    with engine.connect() as conn:
+        have = conn.execute(select(func.count()).select_from(Bill)).scalar_one()
+    if have:
+        print(f"  reusing {have} bills already imported")
+        return {"bills": have}
+    started = time.perf_counter()
+    for kind, paths in inputs(subset):
+        items = iter_openstates(paths) if kind == "openstates" else iter_legiscan(paths)
+        report = ingest_bills(engine, items, source=f"import:{kind}")
+        print(f"  {report.line()}")
+    took = time.perf_counter() - started
+    if engine.dialect.name == "postgresql":
+        # what autovacuum soon does after a bulk load: statistics and the visibility map
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    with engine.connect() as conn:
+        have = conn.execute(select(func.count()).select_from(Bill)).scalar_one()
+    print(f"  imported {have} bills in {took:.1f}s")
+    return {"bills": have, "import_s": round(took, 1)}
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    fn()
+    return (time.perf_counter() - started) * 1000
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def index_costs(engine) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        ids = list(conn.execute(select(Bill.id)).scalars())
+    batch = random.Random(1).sample(ids, min(500, len(ids)))
+    with engine.begin() as conn:
+        batch_ms = timed(lambda: reindex_bills(conn, batch))
+    rebuild_s = timed(lambda: rebuild_index(engine)) / 1000
+    return {"reindex_500_ms": round(batch_ms, 1), "rebuild_s": round(rebuild_s, 2)}
+
+
+def naive_like(conn, params: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+    """The same question answered without the index: LIKE over title, abstracts and actions."""
+    from tracker.search import SearchQuery, _filters, parse_text
+
+    query, _ = SearchQuery.from_pairs(params.items())
+    conds = list(_filters(query))
+    tq = parse_text(query.q)
+    for group in tq.groups[:1]:
+        for item in group:
+            pattern = "%" + " ".join(item.words).rstrip() + "%"
+            in_actions = select(Action.bill_id).where(Action.description.ilike(pattern))
+            conds.append(
+                or_(
+                    Bill.title.ilike(pattern),
+                    cast(Bill.abstracts, Text).ilike(pattern),
+                    Bill.id.in_(in_actions),
+                )
+            )
+    if query.sponsor:
+        by_name = select(Sponsorship.bill_id).where(Sponsorship.name.ilike(f"%{query.sponsor}%"))
+        conds.append(Bill.id.in_(by_name))
+    stmt = select(Bill.id, Bill.title).where(*conds)
+    conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    conn.execute(stmt.order_by(Bill.latest_action_date.desc()).limit(25)).all()
+
+
+def search_latency(engine) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    ours: list[float] = []
+    naive: list[float] = []
+    per_query = []
+    with engine.connect() as conn:
+        for label, params in QUERIES:
+            query, _ = SearchQuery.from_pairs(params.items())
+            search(conn, query)  # warm caches
+            mine = [timed(lambda q=query: search(conn, q)) for _ in range(REPEAT)]
+            like = [timed(lambda p=params: naive_like(conn, p)) for _ in range(2)]
+            ours += mine
+            naive += like
+            total = search(conn, query).total
+            per_query.append(
+                (label, params, total, statistics.median(mine), statistics.median(like))
+            )
+    for label, params, total, mine_ms, like_ms in per_query:
+        shown = json.dumps(params, ensure_ascii=False)
+        print(
+            f"    {label:<18} {shown[:52]:<52} {total:>7} hits {mine_ms:7.1f} ms  LIKE {like_ms:8.1f} ms"
+        )
+    return {
+        "search_p50_ms": round(pct(ours, 50), 1),
+        "search_p95_ms": round(pct(ours, 95), 1),
+        "like_p50_ms": round(pct(naive, 50), 1),
+        "like_p95_ms": round(pct(naive, 95), 1),
+    }
+
+
+def render_times(engine) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from tracker.web.pages import render_bill, render_overview, render_state
+
+    with engine.connect() as conn:
+        ids = list(conn.execute(select(Bill.id).order_by(Bill.id)).scalars())
+        sample = random.Random(2).sample(ids, min(100, len(ids)))
+        states = [
+            s
+            for s, _ in conn.execute(
+                select(Bill.state, func.count()).group_by(Bill.state).order_by(func.count().desc())
+            )
+        ]
+        render_bill(conn, sample[0])
+        bills = [timed(lambda i=i: render_bill(conn, i)) for i in sample]
+        state = [timed(lambda s=s: render_state(conn, s)) for s in states[:8]]
+        overview = [timed(lambda: render_overview(conn)) for _ in range(3)]
+    return {
+        "bill_page_p50_ms": round(pct(bills, 50), 1),
+        "bill_page_p95_ms": round(pct(bills, 95), 1),
+        "state_page_p50_ms": round(pct(state, 50), 1),
+        "state_page_max_ms": round(max(state), 1),
+        "overview_ms": round(statistics.median(overview), 1),
+    }
+
+
+def static_build(engine, bills: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    from tracker.site_build import build_site
+
+    out = Path(tempfile.mkdtemp(prefix="tracker-site-"))
+    try:
+        full = build_site(engine, out, bills=bills)
+        print(f"    full:        {full.line()}")
+        with engine.begin() as conn:  # one bill changes, as an ingest would record it
+            bill_id = (
+                conn.execute(select(Bill.id).where(Bill.relevant.is_(True)).limit(1)).scalar()
+                or conn.execute(select(Bill.id).limit(1)).scalar_one()
+            )
+            conn.execute(
+                update(Bill)
+                .where(Bill.id == bill_id)
+                .values(title=Bill.title + " (bench edit)", last_changed=func.now())
+            )
+        again = build_site(engine, out, bills=bills)
+        print(f"    incremental: {again.line()}")
+        with engine.begin() as conn:
+            conn.execute(
+                update(Bill)
+                .where(Bill.id == bill_id)
+                .values(title=func.replace(Bill.title, " (bench edit)", ""))
+            )
+        return {
+            "static_full_s": round(full.seconds, 1),
+            "static_pages": full.rendered,
+            "static_incremental_s": round(again.seconds, 2),
+            "incremental_rendered": again.rendered,
+        }
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def run(backend: str, subset: str, reimport: bool, bills: str, skip_build: bool) -> dict[str, Any]:
+    print(f"\n== {backend} ({subset}) ==")
+    engine = engine_for(backend, subset, reimport)
+    figures: dict[str, Any] = {"backend": backend, **ensure_imported(engine, subset)}
+    figures.update(index_costs(engine))
+    print(
+        f"  index: reindex_bills(500 bills) {figures['reindex_500_ms']} ms; "
+        f"rebuild_index {figures['rebuild_s']} s"
+    )
+    print("  searches (median of 5; LIKE median of 2):")
+    figures.update(search_latency(engine))
+    print(
+        f"  search p50 {figures['search_p50_ms']} ms, p95 {figures['search_p95_ms']} ms; "
+        f"naive LIKE p50 {figures['like_p50_ms']} ms, p95 {figures['like_p95_ms']} ms"
+    )
+    figures.update(render_times(engine))
+    print(
+        f"  bill page p50 {figures['bill_page_p50_ms']} ms, p95 {figures['bill_page_p95_ms']} ms; "
+        f"state page p50 {figures['state_page_p50_ms']} ms (max {figures['state_page_max_ms']}); "
+        f"overview {figures['overview_ms']} ms"
+    )
+    if not skip_build:
+        print("  static build:")
+        figures.update(static_build(engine, bills))
+    engine.dispose()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--subset", choices=["all", "small"], default="all")
+    parser.add_argument("--reimport", action="store_true", help="drop the bench databases first")
+    parser.add_argument("--skip-build", action="store_true", help="leave out the static build")
+    parser.add_argument(
+        "--bills", choices=["all", "linked"], default="all", help="bill pages in the static build"
+    )
+    args = parser.parse_args()
+    os.environ.setdefault("TRACKER_DATA_DIR", str(OUT))
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    results = [run(b, args.subset, args.reimport, args.bills, args.skip_build) for b in backends]
+    (OUT / f"figures-{args.subset}.json").write_text(json.dumps(results, indent=2))
+    print(f"\nfigures written to {OUT / f'figures-{args.subset}.json'}")
+
+
+if __name__ == "__main__":
+    main()

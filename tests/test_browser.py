@@ -1,0 +1,198 @@
+"""In a real browser (Playwright driving Debian's chromium): search with filters, follow a facet,
+open a bill, find the subscribe form; screenshots at phone and desktop widths; accessibility
+basics (labelled fields, heading order, alt text, keyboard reachability). No JavaScript of ours
+is involved: the site must work as plain HTML."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import need
+
+from tracker.ingest import ingest_bills
+from tracker.search import reindex_bills
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("TRACKER_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(
+    os.environ.get("TRACKER_SCREENSHOTS_DIR", Path(tempfile.gettempdir()) / "tracker-screenshots")
+)
+
+A11Y_JS = """() => {
+  const problems = [];
+  for (const el of document.querySelectorAll('input, select, textarea')) {
+    if (['hidden', 'submit', 'button'].includes(el.type)) continue;
+    const named = (el.labels && el.labels.length) || el.getAttribute('aria-label')
+      || el.getAttribute('aria-labelledby');
+    if (!named) problems.push('unlabelled field ' + (el.name || el.id));
+  }
+  const levels = [...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].map(h => +h.tagName[1]);
+  if (levels[0] !== 1) problems.push('first heading is not h1');
+  if (levels.filter(l => l === 1).length !== 1) problems.push('not exactly one h1');
+  levels.forEach((l, i) => { if (i && l > levels[i - 1] + 1) problems.push('heading jumps to h' + l); });
+  for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) problems.push('img without alt');
+  for (const svg of document.querySelectorAll('svg[role=img]'))
+    if (!svg.getAttribute('aria-labelledby') && !svg.getAttribute('aria-label')) problems.push('svg without name');
+  if (!document.documentElement.lang) problems.push('no lang');
+  for (const a of document.querySelectorAll('a')) if (!a.textContent.trim() && !a.getAttribute('aria-label')) problems.push('empty link ' + a.href);
+  return problems;
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_url(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory, shared_data: Path
+) -> Iterator[str]:
+    import shutil
+
+    import uvicorn
+
+    from scrapers.importers.openstates import iter_openstates
+    from tracker.db import make_engine
+    from tracker.web.app import create_app
+
+    path = tmp_path_factory.mktemp("browser") / "site.db"
+    shutil.copy(sqlite_template, path)
+    sqlite_engine = make_engine(f"sqlite:///{path}")
+    report = ingest_bills(
+        sqlite_engine,
+        iter_openstates([shared_data / "openstates/windy_civi_2025/samples"]),
+        source="import:openstates",
+    )
+    with sqlite_engine.begin() as conn:
+        reindex_bills(conn, report.bill_ids)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(sqlite_engine),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    sqlite_engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    need(Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _a11y(page) -> None:  # type: ignore[no-untyped-def]
+    problems = page.evaluate(A11Y_JS)
+    assert not problems, f"{page.url}: {problems}"
+
+
+def test_search_facet_bill_and_subscribe_in_a_browser(live_url: str, browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+    page.goto(live_url + "/search/")
+    _a11y(page)
+    page.fill("#q", "health")
+    page.select_option("#f-state", "mn")
+    page.click(".search-box button[type=submit]")
+    page.wait_for_load_state()
+    assert "state=mn" in page.url and "q=health" in page.url
+    assert page.locator("ol.results li").count() >= 1
+    results = page.inner_text("ol.results")
+    assert "MN " in results and "WA " not in results
+    _a11y(page)
+    # follow a facet: the stage facet narrows the results and is marked as chosen
+    page.locator(".facets ul").nth(1).locator("a").first.click()
+    page.wait_for_load_state()
+    assert "stage=" in page.url and page.locator('.facets a[aria-current="true"]').count() >= 1
+    # open a bill
+    page.locator("ol.results li a").first.click()
+    page.wait_for_load_state()
+    assert "/bills/mn/" in page.url
+    assert page.locator("h1").inner_text().startswith("MN ")
+    assert page.locator("table.timeline tbody tr").count() >= 1
+    assert page.locator("ol.stage-bar li").count() >= 7
+    _a11y(page)
+    # the subscribe form is on the overview and is labelled
+    page.goto(live_url + "/")
+    form = page.locator('form[action="/subscribe/"]')
+    assert form.count() == 1 and form.locator('input[type="email"]').count() == 1
+    _a11y(page)
+    page.close()
+
+
+def test_keyboard_reaches_the_controls(live_url: str, browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(live_url + "/search/?q=health")
+    reached: list[str] = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        reached.append(
+            page.evaluate(
+                "() => { const e = document.activeElement; return e.id || e.className || e.getAttribute('href') || e.tagName; }"
+            )
+        )
+    assert reached[0] == "skip-link"
+    for control in ("q", "f-state", "f-stage", "f-relevant", "f-sort"):
+        assert control in reached, f"#{control} is not reachable by keyboard"
+    assert any(r and r.startswith("/bills/") for r in reached), "no result link reachable"
+    page.keyboard.press("Shift+Tab")
+    page.goto(live_url + "/")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "main"
+    page.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_screenshots_and_no_sideways_scrolling(live_url: str, browser, width: int) -> None:  # type: ignore[no-untyped-def]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    for name, path in (
+        ("overview", "/"),
+        ("search", "/search/?q=health"),
+        ("state", "/states/wa/"),
+        ("bill", "/bills/wa/2025-2026/SJM8004/"),
+    ):
+        page.goto(live_url + path)
+        _a11y(page)
+        overflow = page.evaluate("() => document.documentElement.scrollWidth")
+        assert overflow <= width + 1, f"{path} scrolls sideways at {width}px ({overflow}px)"
+        shot = SHOTS / f"{name}-{width}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 5000
+    page.close()

@@ -1,0 +1,353 @@
+"""The web app on real imported bills plus one synthetic hostile bill: every page renders, scraped
+text is escaped everywhere, CSP and CSRF, the JSON/CSV API, feeds, hostile queries, static build."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import pytest
+from conftest import _pg_admin, _pg_url_for
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+
+from tracker.db import make_engine
+from tracker.feeds import ics_fold
+from tracker.ingest import ingest_bills
+from tracker.models import Bill
+from tracker.search import reindex_bills
+from tracker.settings import reset_settings
+from tracker.site_build import MANIFEST, build_site, file_for
+from tracker.web.app import create_app
+from tracker.web.security import SecurityHeadersMiddleware, csrf_field, require_csrf
+
+EVIL = '<script>alert("x")</script>'
+QUOTE = '" onmouseover="alert(1)'
+IMG = "<img src=x onerror=alert(1)>"
+SOON = (date.today() + timedelta(days=30)).isoformat()
+
+
+def synthetic_hostile_bill(title_suffix: str = "") -> dict[str, Any]:
+    """A made-up (synthetic) bill whose every scraped field tries to break out of HTML."""
+    return {
+        "state": "ny",
+        "legislative_session": "2025-2026",
+        "identifier": "S 9999",
+        "title": f"Synthetic single-payer universal health care act {EVIL} {QUOTE}{title_suffix}",
+        "chamber": "upper",
+        "abstracts": [{"abstract": f"Summary {EVIL} {QUOTE}"}],
+        "actions": [
+            {
+                "date": "2025-02-01",
+                "description": f"Referred to {EVIL} committee {QUOTE}",
+                "chamber": "upper",
+            }
+        ],
+        "sponsorships": [{"name": f"Evil {QUOTE} {IMG}", "primary": True}],
+        "versions": [{"note": EVIL, "links": [{"url": "javascript:alert(2)"}]}],
+        "hearings": [
+            {
+                "date": SOON,
+                "committee": 'Health, Finance; and "Budget" ' + EVIL,
+                "location": "Room 1, Albany\nNew York",
+                "description": EVIL,
+            }
+        ],
+        "sources": [{"url": "javascript:alert(1)"}, {"url": 'https://example.org/s9999?a=1&b="2"'}],
+    }
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def site_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, shared_data: Path
+) -> Iterator[tuple[str, Any]]:
+    """One database per backend for the whole module, with the real sample bills and the
+    synthetic hostile one imported (tests that change data put it back)."""
+    from scrapers.importers.openstates import iter_openstates
+
+    name = None
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("site") / "site.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        template = request.getfixturevalue("postgres_template")
+        name = f"t_site_{uuid.uuid4().hex[:10]}"
+        with _pg_admin().connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        url = _pg_url_for(name)
+    engine = make_engine(url)
+    samples = shared_data / "openstates/windy_civi_2025/samples"
+    report = ingest_bills(engine, iter_openstates([samples]), source="import:openstates")
+    hostile = ingest_bills(engine, [synthetic_hostile_bill()], source="test")
+    with engine.begin() as conn:
+        reindex_bills(conn, report.bill_ids | hostile.bill_ids)
+    yield url, engine
+    engine.dispose()
+    if name:
+        with _pg_admin().connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def site(site_db, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    url, engine = site_db
+    monkeypatch.setenv("TRACKER_DATABASE_URL", url)
+    reset_settings()
+    return TestClient(create_app(engine)), engine
+
+
+def assert_escaped(html: str) -> None:
+    assert "<script" not in html.lower()
+    assert "<img src=x" not in html
+    assert not re.search(r'\son[a-z]+\s*=\s*"', html), "an event handler attribute leaked"
+    assert 'href="javascript:' not in html.lower()
+
+
+def test_every_page_renders_on_real_data(site) -> None:  # type: ignore[no-untyped-def]
+    client, engine = site
+    with engine.connect() as conn:
+        bills = conn.execute(select(Bill.state, Bill.session, Bill.identifier_norm)).all()
+    assert len(bills) >= 20
+    for state, session, ident in bills:
+        r = client.get(f"/bills/{state}/{session}/{ident}/")
+        assert r.status_code == 200, (state, session, ident)
+        assert "<h1>" in r.text and "Actions" in r.text
+    for state in sorted({b.state for b in bills}):
+        r = client.get(f"/states/{state}/")
+        assert r.status_code == 200 and "Data health" in r.text
+    home = client.get("/")
+    assert home.status_code == 200 and "<svg" in home.text and "Minnesota" in home.text
+    for path in (
+        "/about/",
+        "/docs",
+        "/search/",
+        "/search/?q=health&sort=recency",
+        "/static/site.css",
+    ):
+        assert client.get(path).status_code == 200, path
+    assert client.get("/states/zz/").status_code == 404
+    assert client.get("/bills/ny/2025-2026/S1/").status_code == 404
+    assert client.get("/openapi.json").json()["paths"]["/api/bills"]
+
+
+def test_scraped_text_is_escaped_everywhere(site) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    bill = client.get("/bills/ny/2025-2026/S9999/")
+    assert bill.status_code == 200
+    assert_escaped(bill.text)
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in bill.text
+    assert "Evil &#34; onmouseover=&#34;alert(1) &lt;img src=x onerror=alert(1)&gt;" in bill.text
+    assert "https://example.org/s9999?a=1&amp;b=&#34;2&#34;" in bill.text
+    for path in ("/", "/states/ny/", "/search/?q=synthetic", "/search/?q=S+9999+synthetic"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert_escaped(page.text)
+    results = client.get("/search/?q=synthetic+universal")
+    assert "&lt;script&gt;" in results.text
+    api = client.get("/api/bills/ny/2025-2026/S9999").json()
+    assert EVIL in api["bill"]["title"] and api["sponsors"][0]["name"].endswith(IMG)
+
+
+def test_security_headers_on_every_kind_of_response(site) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    for path in ("/", "/api/bills", "/nope/", "/static/site.css", "/feeds/hearings.ics"):
+        r = client.get(path)
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "script-src 'self'" in csp and "*" not in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+    html = client.get("/").text
+    # no assets from other sites, no inline styles or scripts
+    assert not re.search(r'(src|href)="(https?:)?//', html.split("<main")[0])
+    assert " style=" not in html and "<script" not in html
+
+
+def test_csrf_double_submit_token() -> None:
+    app = FastAPI()
+    app.add_middleware(SecurityHeadersMiddleware)
+
+    @app.get("/form", response_class=HTMLResponse)
+    def form(request: Request) -> str:
+        return f"<form method=post>{csrf_field(request)}</form>"
+
+    @app.post("/form", dependencies=[Depends(require_csrf)])
+    def submit() -> dict[str, bool]:
+        return {"ok": True}
+
+    client = TestClient(app)
+    page = client.get("/form")
+    token = re.search(r'value="([^"]+)"', page.text).group(1)
+    assert "tracker_csrf" in page.cookies
+    assert client.post("/form", data={"csrf_token": token}).json() == {"ok": True}
+    assert client.post("/form", data={}).status_code == 403
+    assert client.post("/form", data={"csrf_token": token + "x"}).status_code == 403
+    other = TestClient(app)
+    other.get("/form")  # a different browser has a different cookie
+    assert other.post("/form", data={"csrf_token": token}).status_code == 403
+    assert client.post("/form", headers={"x-csrf-token": token}).status_code == 200
+
+
+def test_search_page_filters_facets_and_bill_numbers(site) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    r = client.get("/search/?q=health&state=mn")
+    assert r.status_code == 200
+    facet = re.search(r'href="(/search/\?[^"]*stage=[^"]+)"', r.text)
+    assert facet, "facet links are missing"
+    followed = client.get(facet.group(1).replace("&amp;", "&"))
+    assert followed.status_code == 200 and 'aria-current="true"' in followed.text
+    jump = client.get("/search/?q=wa+SJM+8004", follow_redirects=False)
+    assert jump.status_code == 303 and jump.headers["location"] == "/bills/wa/2025-2026/SJM8004/"
+    assert "Export" in r.text and "/api/bills.csv?q=health&amp;state=mn" in r.text
+
+
+HOSTILE = [
+    '"',
+    '"unbalanced',
+    "((((",
+    "a AND",
+    "OR",
+    "NOT",
+    "*",
+    "NEAR(a b)",
+    "title:x",
+    "'; DROP TABLE bill; --",
+    "\\",
+    "%00",
+    "%E2%80%AE",
+    "x" * 3000,
+    "💊",
+    "-",
+    "medi:*B",
+]
+
+
+def test_hostile_queries_never_500(site) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    for raw in HOSTILE:
+        for path in ("/search/", "/api/bills", "/feeds/search.atom", "/api/bills.csv"):
+            params = {"q": raw, "sponsor": raw, "session": raw, "since": raw, "state": raw}
+            r = client.get(path, params=params)
+            assert r.status_code < 500, (path, raw)
+    for bad in ("page=abc", "per_page=0", "sort=x", "relevant=maybe"):
+        assert client.get(f"/search/?{bad}").status_code == 200
+        assert client.get(f"/api/bills?{bad}").status_code in (200, 422)
+
+
+def test_api_json_and_csv(site) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    data = client.get("/api/bills", params={"q": "health", "per_page": 5}).json()
+    assert data["total"] >= 5 and len(data["results"]) == 5 and data["pages"] >= 1
+    assert {"state", "stage", "topic", "session"} <= set(data["facets"])
+    assert data["results"][0]["url"].startswith("http")
+    page2 = client.get(data["links"]["next"]).json()
+    assert page2["page"] == 2
+    states = client.get("/api/states").json()["states"]
+    assert {"mn", "wa", "ma", "vt"} <= {s["code"] for s in states}
+    for url in ("/api/bills.csv?q=health", "/api/bills?q=health&format=csv"):
+        r = client.get(url)
+        assert r.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(r.text)))
+        assert len(rows) == data["total"] and rows[0]["url"].startswith("http")
+    hostile = list(csv.DictReader(io.StringIO(client.get("/api/bills.csv?q=synthetic").text)))
+    assert hostile[0]["title"].endswith(QUOTE)
+    bill = client.get("/api/bills/wa/2025-2026/SJM8004").json()
+    assert bill["bill"]["identifier"] == "SJM 8004" and bill["actions"]
+    assert client.get("/api/bills/wa/2025-2026/NOPE1").status_code == 404
+
+
+def test_feeds_parse_as_atom_and_icalendar(site) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    for path in (
+        "/feeds/states/ny.atom",
+        "/feeds/topics/single-payer.atom",
+        "/feeds/search.atom?q=synthetic",
+        "/feeds/states/wa.atom",
+    ):
+        r = client.get(path)
+        assert r.status_code == 200 and "atom+xml" in r.headers["content-type"]
+        root = ET.fromstring(r.content)
+        assert root.tag == "{http://www.w3.org/2005/Atom}feed"
+        assert root.find("a:updated", ns) is not None
+    entries = ET.fromstring(client.get("/feeds/search.atom?q=synthetic").content).findall(
+        "a:entry", ns
+    )
+    assert entries and any(EVIL in (e.findtext("a:title", namespaces=ns) or "") for e in entries)
+    ics = client.get("/feeds/hearings.ics?all=1").text
+    assert ics.startswith("BEGIN:VCALENDAR\r\n") and ics.endswith("END:VCALENDAR\r\n")
+    lines = ics.split("\r\n")
+    assert all(len(line.encode()) <= 75 for line in lines)
+    unfolded = ics.replace("\r\n ", "")
+    assert f"DTSTART;VALUE=DATE:{SOON.replace('-', '')}" in unfolded
+    assert "LOCATION:Room 1\\, Albany\\nNew York" in unfolded
+    assert 'SUMMARY:Hearing: NY S 9999\\, Health\\, Finance\\; and "Budget" <script>' in unfolded
+    assert unfolded.count("BEGIN:VEVENT") == unfolded.count("END:VEVENT") >= 1
+
+
+def test_ics_folding_never_splits_a_character() -> None:
+    line = "DESCRIPTION:" + "é💊" * 60
+    folded = ics_fold(line)
+    assert all(len(part.encode()) <= 75 for part in folded.split("\r\n"))
+    assert folded.replace("\r\n ", "") == line
+
+
+def test_static_build_and_incremental_rebuild(site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, engine = site
+    out = tmp_path / "public"
+    with engine.connect() as conn:
+        n_bills = len(conn.execute(select(Bill.id)).all())
+    linked = build_site(engine, tmp_path / "linked")  # default: bills the static pages link to
+    assert (tmp_path / "linked/bills/ny/2025-2026/S9999/index.html").is_file()
+    linked_bills = list((tmp_path / "linked/bills").rglob("index.html"))
+    assert linked.invalid == 0 and 0 < len(linked_bills) < n_bills
+    first = build_site(engine, out, bills="all")
+    assert first.rendered > n_bills and first.invalid == 0
+    page = out / "bills/ny/2025-2026/S9999/index.html"
+    assert_escaped(page.read_text())
+    assert (out / "index.html").is_file() and (out / "states/mn/index.html").is_file()
+    assert (out / "feeds/hearings.ics").is_file() and (out / MANIFEST).is_file()
+    assert 'action="/search/"' not in (out / "index.html").read_text()  # static: no server forms
+    second = build_site(engine, out, bills="all")
+    assert second.skipped == n_bills and second.written == 0
+    ingest_bills(engine, [synthetic_hostile_bill(" amended")], source="test")
+    third = build_site(engine, out, bills="all")
+    assert third.skipped == n_bills - 1
+    assert " amended" in page.read_text()
+    assert third.written >= 1
+    assert build_site(engine, out, full=True, bills="all").skipped == 0
+    ingest_bills(engine, [synthetic_hostile_bill()], source="test")  # put the title back
+    assert file_for(out, "/bills/ny/..%2F..%2Fetc/S1/") is None
+    assert (
+        file_for(out, "/bills/ny/2025%20Regular/S1/") == out / "bills/ny/2025 Regular/S1/index.html"
+    )
+
+
+def test_search_cli_formats(site, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from tracker.cli import app
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["search", "health", "--state", "mn", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["total"] >= 1 and all(r["state"] == "mn" for r in data["results"])
+    out = runner.invoke(app, ["search", "synthetic", "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert rows[0]["identifier"] == "S 9999"
+    out = runner.invoke(app, ["search", "wa SJM 8004"])
+    assert out.exit_code == 0 and "SJM 8004" in out.stdout
+    assert runner.invoke(app, ["search", "x", "--state", "zz"]).exit_code == 2
+    assert runner.invoke(app, ["site", "build", "out"]).exit_code == 0
+    assert Path("out/index.html").is_file()

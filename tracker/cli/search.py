@@ -1,0 +1,124 @@
+"""`tracker search QUERY`: the site's search from the command line (a contract; see DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search_command)
+
+
+def search_command(
+    query: Annotated[
+        str,
+        typer.Argument(
+            help="words, \"phrases\", prefix*, -exclude, OR, or a bill number such as 'HB 2795'"
+        ),
+    ] = "",
+    state: Annotated[
+        list[str] | None, typer.Option("--state", help="two-letter code; repeatable")
+    ] = None,
+    session: Annotated[str | None, typer.Option(help="session identifier, e.g. 2025-2026")] = None,
+    stage: Annotated[
+        list[str] | None, typer.Option("--stage", help="stage, e.g. in_committee; repeatable")
+    ] = None,
+    topic: Annotated[
+        list[str] | None, typer.Option("--topic", help="topic, e.g. single-payer; repeatable")
+    ] = None,
+    sponsor: Annotated[str | None, typer.Option(help="words of a sponsor's name")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="last action on or after YYYY[-MM[-DD]]")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="last action on or before YYYY[-MM[-DD]]")
+    ] = None,
+    relevant: Annotated[bool, typer.Option("--relevant", help="only single-payer bills")] = False,
+    sort: Annotated[str, typer.Option(help="relevance or recency")] = "relevance",
+    limit: Annotated[int | None, typer.Option(help="rows to print (default 25; csv: all)")] = None,
+    page: Annotated[int, typer.Option(help="page of `limit` rows")] = 1,
+    fmt: Annotated[Format, typer.Option("--format", help="table, json or csv")] = Format.table,
+) -> None:
+    """Search bills by words, phrases, prefixes or number, with filters; print a table, JSON or CSV.
+
+    JSON has the same shape as GET /api/bills; CSV has the columns state, session, identifier,
+    title, stage, topic, relevant, latest_action_date, latest_action_description, url.
+
+    Example: tracker search "single payer" --state ny --relevant --since 2025-01-01 --format csv
+    """
+    from tracker.cli.core import engine_ready
+    from tracker.search import (
+        MAX_EXPORT_ROWS,
+        SearchQuery,
+        export_rows,
+        search,
+        write_csv,
+    )
+    from tracker.settings import get_settings
+
+    if sort not in ("relevance", "recency"):
+        raise typer.BadParameter("use relevance or recency", param_hint="--sort")
+    per_page = limit or (MAX_EXPORT_ROWS if fmt is Format.csv else 25)
+    pairs = [
+        ("q", query),
+        ("state", state or []),
+        ("session", session),
+        ("stage", stage or []),
+        ("topic", topic or []),
+        ("sponsor", sponsor),
+        ("since", since),
+        ("until", until),
+        ("relevant", "1" if relevant else None),
+        ("sort", sort),
+        ("page", str(page)),
+    ]
+    q, warnings = SearchQuery.from_pairs(pairs)
+    if warnings:
+        for w in warnings:
+            err.print(f"[red]error:[/] {w}")
+        raise typer.Exit(2)
+    q = SearchQuery(**{**q.__dict__, "per_page": max(1, min(per_page, MAX_EXPORT_ROWS))})
+    result = search(engine_ready(), q)
+    base = get_settings().base_url
+    if fmt is Format.json:
+        from tracker.web.api import result_json
+
+        print(json.dumps(result_json(result), indent=2, default=str))
+    elif fmt is Format.csv:
+        write_csv(export_rows(result.hits, base), sys.stdout)
+    else:
+        _table(result)
+
+
+def _table(result) -> None:  # type: ignore[no-untyped-def]
+    from tracker.vocab import STAGE_LABELS
+
+    table = Table(show_lines=False)
+    for col in ("State", "Session", "Bill", "Stage", "Last action", "Title"):
+        table.add_column(col, overflow="fold")
+    for h in result.hits:
+        table.add_row(
+            h["state"].upper(),
+            h["session"],
+            h["identifier"],
+            STAGE_LABELS.get(h["stage"] or "", h["stage"] or ""),
+            h["latest_action_date"] or "",
+            (h["title"] or "")[:120],
+        )
+    Console().print(table)
+    err.print(f"{result.total} bills; page {result.query.page} of {result.pages}")

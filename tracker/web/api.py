@@ -1,0 +1,188 @@
+"""The JSON API: the search at /api/bills (also CSV), one bill, the states; docs at /docs."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import Connection
+
+from tracker.search import (
+    SearchQuery,
+    SearchResult,
+    export_query,
+    export_rows,
+    search,
+    write_csv,
+)
+from tracker.settings import get_settings
+from tracker.web import data
+from tracker.web.deps import connection
+from tracker.web.render import render
+from tracker.web.urls import api_bill_path, bill_path_of, search_path
+
+router = APIRouter(tags=["api"])
+
+Multi = Annotated[list[str] | None, Query()]
+
+
+def _query(request: Request) -> tuple[SearchQuery, list[str]]:
+    pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "format"]
+    return SearchQuery.from_pairs(pairs)
+
+
+def result_json(result: SearchResult) -> dict[str, Any]:
+    q = result.query
+    base = get_settings().base_url.rstrip("/")
+    hits = [
+        {**h, "url": base + bill_path_of(h), "api_url": base + api_bill_path(h)}
+        for h in result.hits
+    ]
+    pairs = q.to_pairs(page=False)
+    return {
+        "query": {
+            **{k: v for k, v in q.__dict__.items()},
+            "state": list(q.state),
+            "stage": list(q.stage),
+            "topic": list(q.topic),
+        },
+        "total": result.total,
+        "page": q.page,
+        "per_page": q.per_page,
+        "pages": result.pages,
+        "bill_number": result.bill_number,
+        "results": hits,
+        "facets": {
+            name: [{"value": f.value, "label": f.label, "count": f.count} for f in values]
+            for name, values in result.facets.items()
+        },
+        "warnings": result.warnings,
+        "links": {
+            "self": search_path(q.to_pairs(), base="/api/bills"),
+            "html": search_path(q.to_pairs(), base="/search/"),
+            "csv": search_path(pairs, base="/api/bills.csv"),
+            "next": (
+                search_path(q.at_page(q.page + 1).to_pairs(), base="/api/bills")
+                if q.page < result.pages
+                else None
+            ),
+        },
+    }
+
+
+def _csv_response(conn: Connection, query: SearchQuery, warnings: list[str]) -> Response:
+    result = search(conn, export_query(query), warnings)
+    out = io.StringIO()
+    write_csv(export_rows(result.hits, get_settings().base_url), out)
+    headers = {"Content-Disposition": 'attachment; filename="bills.csv"'}
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/api/bills", summary="Search bills (the same search as the site)")
+def api_bills(
+    request: Request,
+    q: Annotated[
+        str,
+        Query(
+            description='words, "phrases", prefix*, -exclude, OR; or a bill number such as HB 2795'
+        ),
+    ] = "",
+    state: Multi = None,
+    session: str | None = None,
+    stage: Multi = None,
+    topic: Multi = None,
+    sponsor: str | None = None,
+    since: Annotated[str | None, Query(description="last action on or after YYYY-MM-DD")] = None,
+    until: Annotated[str | None, Query(description="last action on or before YYYY-MM-DD")] = None,
+    relevant: bool = False,
+    sort: Literal["relevance", "recency"] = "relevance",
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=1000)] = 25,
+    format: Literal["json", "csv"] = "json",
+    conn: Connection = Depends(connection),
+) -> Any:
+    """Results with facets and paging; `format=csv` (or /api/bills.csv) exports every row."""
+    query, warnings = _query(request)
+    if format == "csv":
+        return _csv_response(conn, query, warnings)
+    return JSONResponse(result_json(search(conn, query, warnings)))
+
+
+@router.get("/api/bills.csv", summary="Search bills as CSV (all rows, no paging)")
+def api_bills_csv(request: Request, conn: Connection = Depends(connection)) -> Response:
+    query, warnings = _query(request)
+    return _csv_response(conn, query, warnings)
+
+
+@router.get(
+    "/api/bills/{state}/{session}/{identifier}", summary="One bill with everything its page shows"
+)
+def api_bill(
+    state: str, session: str, identifier: str, conn: Connection = Depends(connection)
+) -> Any:
+    bill_id = data.find_bill_id(conn, state, session, identifier)
+    page = data.bill_page(conn, bill_id) if bill_id else None
+    if page is None:
+        raise HTTPException(404, f"no bill {identifier[:40]} in {state[:2]} {session[:40]}")
+    base = get_settings().base_url.rstrip("/")
+    page["bill"]["url"] = base + page["bill"]["path"]
+    return JSONResponse(_jsonable(page))
+
+
+@router.get("/api/states", summary="Every state with bills: counts, furthest stage, freshness")
+def api_states(conn: Connection = Depends(connection)) -> Any:
+    return JSONResponse({"states": data.states_summary(conn)})
+
+
+@router.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    """A server-rendered reference built from the OpenAPI schema (no CDN assets)."""
+    schema = request.app.openapi()
+    endpoints = []
+    for path, methods in sorted(schema.get("paths", {}).items()):
+        for method, op in methods.items():
+            params = [
+                {
+                    "name": p["name"],
+                    "in": p["in"],
+                    "required": p.get("required", False),
+                    "description": p.get("description", ""),
+                    "type": _type_name(p.get("schema", {})),
+                }
+                for p in op.get("parameters", [])
+            ]
+            endpoints.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "params": params,
+                }
+            )
+    html = render(
+        "api_docs.html",
+        request=request,
+        path="/docs",
+        endpoints=endpoints,
+        info=schema.get("info", {}),
+    )
+    return HTMLResponse(html)
+
+
+def _type_name(schema: dict[str, Any]) -> str:
+    if "anyOf" in schema:
+        return " or ".join(_type_name(s) for s in schema["anyOf"] if s.get("type") != "null")
+    if schema.get("type") == "array":
+        return f"list of {_type_name(schema.get('items', {}))}"
+    if "enum" in schema:
+        return " | ".join(str(v) for v in schema["enum"])
+    return str(schema.get("type", "string"))
+
+
+def _jsonable(value: Any) -> Any:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(value)

@@ -1,0 +1,120 @@
+"""HTML pages: overview, state, bill, search and about. Data comes from tracker.web.data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import Connection
+
+from tracker.search import SearchQuery, SearchResult, search
+from tracker.vocab import STATE_NAMES, state_name
+from tracker.web import data
+from tracker.web.deps import connection
+from tracker.web.render import render
+from tracker.web.urls import bill_path_of, search_path
+
+router = APIRouter(include_in_schema=False)
+
+
+# ----------------------------------------------------------------------------- renderers
+# Each takes a connection and returns HTML, so the static build renders the very same pages.
+
+
+def render_overview(conn: Connection, *, request: Any = None, static: bool = False) -> str:
+    return render("index.html", request=request, static=static, path="/", **data.overview(conn))
+
+
+def render_state(
+    conn: Connection, code: str, *, request: Any = None, static: bool = False
+) -> str | None:
+    ctx = data.state_page(conn, code)
+    if ctx is None:
+        return None
+    return render("state.html", request=request, static=static, path=f"/states/{code}/", **ctx)
+
+
+def render_bill(
+    conn: Connection, bill_id: int, *, request: Any = None, static: bool = False
+) -> str | None:
+    ctx = data.bill_page(conn, bill_id)
+    if ctx is None:
+        return None
+    return render("bill.html", request=request, static=static, path=ctx["bill"]["path"], **ctx)
+
+
+def render_about(*, request: Any = None, static: bool = False) -> str:
+    return render("about.html", request=request, static=static, path="/about/")
+
+
+def search_context(result: SearchResult) -> dict[str, Any]:
+    """Links for facets, pages and exports of one result set (all stable URLs)."""
+    q = result.query
+    facet_links = {
+        name: {f.value: search_path(q.toggled(name, f.value).to_pairs()) for f in values}
+        for name, values in result.facets.items()
+    }
+    pairs = q.to_pairs(page=False)
+    return {
+        "query": q,
+        "result": result,
+        "facet_links": facet_links,
+        "self_url": search_path(q.to_pairs()),
+        "csv_url": search_path(pairs, base="/api/bills.csv"),
+        "json_url": search_path(pairs, base="/api/bills"),
+        "feed_url": search_path(pairs, base="/feeds/search.atom"),
+        "prev_url": search_path(q.at_page(q.page - 1).to_pairs()) if q.page > 1 else None,
+        "next_url": (
+            search_path(q.at_page(q.page + 1).to_pairs()) if q.page < result.pages else None
+        ),
+        "state_choices": sorted(((c, n) for c, n in STATE_NAMES.items()), key=lambda x: x[1]),
+    }
+
+
+# ----------------------------------------------------------------------------- routes
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview_page(request: Request, conn: Connection = Depends(connection)) -> HTMLResponse:
+    return HTMLResponse(render_overview(conn, request=request))
+
+
+@router.get("/states/{code}/", response_class=HTMLResponse)
+def state_page(code: str, request: Request, conn: Connection = Depends(connection)) -> HTMLResponse:
+    html = render_state(conn, code.lower()[:2], request=request) if len(code) == 2 else None
+    if html is None:
+        raise HTTPException(404, f"No state with the code {code[:20]!r}.")
+    return HTMLResponse(html)
+
+
+@router.get("/bills/{state}/{session}/{identifier}/", response_class=HTMLResponse)
+def bill_page(
+    state: str,
+    session: str,
+    identifier: str,
+    request: Request,
+    conn: Connection = Depends(connection),
+) -> HTMLResponse:
+    bill_id = data.find_bill_id(conn, state, session, identifier)
+    html = render_bill(conn, bill_id, request=request) if bill_id else None
+    if html is None:
+        raise HTTPException(
+            404, f"No bill {identifier[:40]} in {state_name(state[:2])} session {session[:40]}."
+        )
+    return HTMLResponse(html)
+
+
+@router.get("/search/", response_class=HTMLResponse)
+def search_page(request: Request, conn: Connection = Depends(connection)) -> Any:
+    query, warnings = SearchQuery.from_pairs(request.query_params.multi_items())
+    result = search(conn, query, warnings)
+    if result.resolved is not None:
+        return RedirectResponse(bill_path_of(result.resolved), status_code=303)
+    ctx = search_context(result)
+    return HTMLResponse(render("search.html", request=request, path="/search/", **ctx))
+
+
+@router.get("/about/", response_class=HTMLResponse)
+def about_page(request: Request) -> HTMLResponse:
+    return HTMLResponse(render_about(request=request))
