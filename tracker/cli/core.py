@@ -46,6 +46,19 @@ def db_upgrade(revision: str = typer.Argument("heads", help="Alembic revision"))
     console.print(f"database at {engine.url.render_as_string(hide_password=True)} is at {revision}")
 
 
+@db_app.command("reindex")
+def db_reindex() -> None:
+    """Rebuild the full-text search index from the bill tables (after a restore, or to repair it).
+
+    Example: tracker db reindex
+    """
+    from tracker.search import rebuild_index
+
+    engine = engine_ready()
+    count = rebuild_index(engine)
+    console.print(f"search index rebuilt: {count} bills")
+
+
 PathsArg = Annotated[list[Path], typer.Argument(help="files, folders, .tar.gz or .zip archives")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the summary as JSON")]
 

@@ -8,6 +8,8 @@ from sqlalchemy import create_engine
 import tracker.all_models  # noqa: F401  (registers every table on the metadata)
 from sqlmodel import SQLModel
 
+from tracker.db import include_object
+
 config = context.config
 target_metadata = SQLModel.metadata
 
@@ -26,6 +28,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=include_object,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

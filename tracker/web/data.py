@@ -467,12 +467,33 @@ def find_bill_id(conn: Connection, state: str, session: str, identifier: str) ->
     ).scalar_one_or_none()
 
 
+def _last_checked(conn: Connection, bill: dict[str, Any]) -> Any:
+    """When a source last reported this bill: re-imports of unchanged bills write nothing to the
+    bill row, so the newest successful run of any of its sources counts too."""
+    from tracker.models import BillSource, Run
+
+    bs, run = BillSource.__table__, Run.__table__
+    sources = select(bs.c.source).where(bs.c.bill_id == bill["id"])
+    latest = conn.execute(
+        select(func.max(run.c.finished_at)).where(
+            run.c.source.in_(sources),
+            run.c.status.in_(("ok", "partial")),
+            (run.c.state.is_(None)) | (run.c.state == bill["state"]),
+        )
+    ).scalar()
+    candidates = [t for t in (bill["last_checked"], latest) if t is not None]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda t: t.replace(tzinfo=None) if hasattr(t, "replace") else t)
+
+
 def bill_page(conn: Connection, bill_id: int) -> dict[str, Any] | None:
     row = conn.execute(select(_B).where(_B.c.id == bill_id)).first()
     if row is None:
         return None
     bill = dict(row._mapping)
     bill["path"] = bill_path_of(bill)
+    bill["last_checked"] = _last_checked(conn, bill)
     for key in ("first_seen", "last_checked", "last_changed"):
         bill[key] = _iso(bill[key])
     actions = _actions(conn, bill_id)
