@@ -663,6 +663,7 @@ def bill_links(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
     """Lineage in both directions: companions, earlier sessions and later reintroductions."""
     other = _B.alias("o")
     out = []
+    seen: set[tuple[str, str]] = set()  # companions are stored both ways; show each once
     for mine, theirs, outgoing in (
         (_L.c.bill_id, _L.c.other_bill_id, True),
         (_L.c.other_bill_id, _L.c.bill_id, False),
@@ -686,7 +687,10 @@ def bill_links(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
             d = dict(r._mapping)
             d["path"] = bill_path_of(d)
             d["label"] = _relation_label(d["relation"], outgoing)
-            out.append(d)
+            key = (d["label"], d["path"])
+            if key not in seen:
+                seen.add(key)
+                out.append(d)
     out.sort(key=lambda d: (d["relation"], d["session"]), reverse=True)
     return out
 
