@@ -452,6 +452,16 @@ def _state_rule_sources(config: Path, state: str) -> tuple[list[_Compiled], bool
 
 
 def _default_rules(config: Path) -> list[_Compiled]:
+    return list(_default_rules_cached(config))
+
+
+@lru_cache(maxsize=8)
+def _default_rules_cached(config: Path) -> tuple[_Compiled, ...]:
+    """The shared rules file, parsed once per config folder (not once per state)."""
+    return tuple(_parse_default_rules(config))
+
+
+def _parse_default_rules(config: Path) -> list[_Compiled]:
     path = config / DEFAULTS_FILE
     if not path.is_file():
         raise RuleError(f"{path}: the shared action rules file is missing")
@@ -504,6 +514,7 @@ def clear_cache() -> None:
     """Forget loaded rule sets (after editing rule files, or in tests)."""
     _FAST.clear()
     _load_cached.cache_clear()
+    _default_rules_cached.cache_clear()
 
 
 def classify_action(

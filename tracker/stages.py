@@ -59,6 +59,8 @@ class _State:
 
 
 def _get(action: Any, key: str) -> Any:
+    if type(action) is dict:  # the common case (ingest's rows), before the slower ABC check
+        return action.get(key)
     if isinstance(action, Mapping):
         return action.get(key)
     return getattr(action, key, None)

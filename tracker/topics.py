@@ -464,13 +464,23 @@ def _load(config: Path) -> TopicClassifier:
     )
 
 
+_FAST: list[Any] = [None, None]  # (settings object, its classifier): one lookup per bill
+
+
 def get_classifier() -> TopicClassifier:
-    """The classifier for the configured config folder (cached; see :func:`clear_cache`)."""
-    return _load(_config_dir())
+    """The classifier for the configured config folder (cached per settings object; see
+    :func:`clear_cache`)."""
+    from tracker.settings import get_settings
+
+    settings = get_settings()
+    if _FAST[0] is not settings:
+        _FAST[0], _FAST[1] = settings, _load(_config_dir())
+    return _FAST[1]
 
 
 def clear_cache() -> None:
     _load.cache_clear()
+    _FAST[0] = _FAST[1] = None
 
 
 def classify_topic(

@@ -8,6 +8,7 @@ member), CSV files row by row. Importers never touch the database.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import operator
@@ -20,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import orjson
 from pydantic import ValidationError
 
+from tracker.identifiers import normalize_identifier
 from tracker.scraped import ScrapedBill
 
 Progress = Callable[[str, int], None]
@@ -402,6 +405,97 @@ def validate_bill(data: dict[str, Any], where: str, line: int | None) -> Scraped
         return RecordError(
             where, line, f"bill {bill_label(data)} is invalid: {describe_validation(exc)}"
         )
+
+
+class RawBill:
+    """One bill's importer fields, validated only when ingest needs the bill.
+
+    A re-import finds most bills unchanged: ingest compares :meth:`digest` with the stored
+    content hash and skips them without paying for pydantic validation. A bill that ingest
+    writes is always built through :func:`validate_bill` (unknown fields still fail).
+    Importer processes (:mod:`.parallel`) send it on as ``blob`` (the fields as JSON, cheap to
+    pass between processes) and, for a new bill, ``prepared`` (its rows, see
+    ``tracker.ingest.prepare_new``).
+    """
+
+    __slots__ = ("data", "where", "line", "blob", "prepared", "_key", "_digest", "_built")
+
+    def __init__(self, data: dict[str, Any] | None, where: str, line: int | None) -> None:
+        self.data = data
+        self.where = where
+        self.line = line
+        self.blob: bytes | None = None  # the fields as sorted-key JSON, once digested
+        self.prepared: bytes | None = None
+        self._key: tuple[str, str, str] | None | bool = False  # False: not computed yet
+        self._digest: str | None | bool = False
+        self._built: ScrapedBill | RecordError | None = None
+
+    def fields(self) -> dict[str, Any]:
+        if self.data is None:
+            self.data = orjson.loads(self.blob or b"{}")
+        return self.data
+
+    def bill_key(self) -> tuple[str, str, str] | None:
+        """(state, session, normalised identifier) as the validated bill will have them, or
+        None when the fields are not plain strings (then ingest validates first)."""
+        if self._key is False:
+            self._key = _raw_key(self.fields())
+        return self._key  # type: ignore[return-value]
+
+    def digest(self) -> str | None:
+        """sha1 of the fields as sorted-key JSON: the same input gives the same digest in every
+        run. None when a value is not JSON (ingest then hashes the validated bill)."""
+        if self._digest is False:
+            try:
+                self.blob = orjson.dumps(self.fields(), option=orjson.OPT_SORT_KEYS)
+            except TypeError:
+                self._digest = None
+            else:
+                self._digest = hashlib.sha1(
+                    b"raw1\0" + self.blob, usedforsecurity=False
+                ).hexdigest()
+        return self._digest  # type: ignore[return-value]
+
+    def build(self) -> ScrapedBill | RecordError:
+        if self._built is None:
+            self._built = validate_bill(self.fields(), self.where, self.line)
+        return self._built
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        # Pickling pydantic models costs more than validating again; JSON bytes cost little.
+        data = None if self.blob is not None else self.data
+        return (data, self.where, self.line, self.blob, self.prepared, self._key, self._digest)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.data, self.where, self.line, self.blob, self.prepared, self._key, self._digest = state
+        self._built = None
+
+    def __repr__(self) -> str:
+        return f"RawBill({bill_label(self.fields())} at {self.where})"
+
+
+_LABEL_FIELDS = ("state", "legislative_session", "identifier")
+
+
+def _raw_key(d: dict[str, Any]) -> tuple[str, str, str] | None:
+    state, session, ident = d.get("state"), d.get("legislative_session"), d.get("identifier")
+    if not (isinstance(state, str) and isinstance(session, str) and isinstance(ident, str)):
+        return None
+    state, session = state.strip().lower(), session.strip()  # as ScrapedBill's validators
+    if not (state and session and ident.strip()):
+        return None
+    return state, session, normalize_identifier(ident.strip())
+
+
+def raw_bill(data: dict[str, Any], where: str, line: int | None) -> RawBill:
+    return RawBill(data, where, line)
+
+
+def built(items: Iterable[Any]) -> Iterator[Any]:
+    """Items with every :class:`RawBill` validated (ScrapedBill or RecordError): what a caller
+    that does not ask for lazy bills gets."""
+    for item in items:
+        yield item.build() if type(item) is RawBill else item
 
 
 def load_json(data: bytes, where: str) -> Any | RecordError:

@@ -49,8 +49,10 @@ from scrapers.importers.base import (
     ChildRows,
     FileSet,
     Progress,
+    RawBill,
     RecordError,
     as_paths,
+    built,
     csv_records,
     file_size,
     index_csv,
@@ -59,6 +61,7 @@ from scrapers.importers.base import (
     load_json,
     open_zip,
     orphan_error,
+    raw_bill,
     read_file,
     report,
     validate_bill,
@@ -137,9 +140,17 @@ _TIME_RE = re.compile(r"^\d{1,2}:\d{2}")
 
 
 def iter_legiscan(
-    paths: Iterable[Path | str], progress: Progress | None = None
-) -> Iterator[Result]:
-    """Every bill (or :class:`RecordError`) in ``paths``: zips, folders, API JSON files."""
+    paths: Iterable[Path | str], progress: Progress | None = None, *, lazy: bool = False
+) -> Iterator[Result | RawBill]:
+    """Every bill (or :class:`RecordError`) in ``paths``: zips, folders, API JSON files.
+
+    ``lazy=True`` yields :class:`RawBill` instead of ScrapedBill, for ``ingest_bills``: a
+    re-import then skips validating unchanged bills."""
+    items = _iter_paths(paths, progress)
+    return items if lazy else built(items)
+
+
+def _iter_paths(paths: Iterable[Path | str], progress: Progress | None) -> Iterator[Any]:
     for path in as_paths(paths):
         if path.is_dir():
             yield from _iter_folder(path, progress)
@@ -161,12 +172,30 @@ def iter_legiscan(
 
 def _iter_folder(root: Path, progress: Progress | None) -> Iterator[Result]:
     for path in walk(root):
-        if is_zip(path.name):
-            yield from _iter_zip(path, progress, strict=False)
-        elif path.suffix.lower() == ".json":
-            yield from _iter_json_file(path, progress, strict=False)
-        elif path.name == "bills.csv":
-            yield from _iter_csv_folder(path.parent, progress)
+        yield from _iter_folder_file(path, progress)
+
+
+def _iter_folder_file(path: Path, progress: Progress | None) -> Iterator[Result]:
+    """One file met while walking a folder (other files are not LegiScan's: skipped)."""
+    if is_zip(path.name):
+        yield from _iter_zip(path, progress, strict=False)
+    elif path.suffix.lower() == ".json":
+        yield from _iter_json_file(path, progress, strict=False)
+    elif path.name == "bills.csv":
+        yield from _iter_csv_folder(path.parent, progress)
+
+
+def legiscan_units(paths: Iterable[Path | str]) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
+    """``iter_legiscan(paths, lazy=True)`` cut into independent pieces, one per file met:
+    ``(function, args)``; ``function(*args, None)`` yields that piece's items. Run in order
+    (in other processes, see :mod:`scrapers.importers.parallel`) they yield the same items."""
+    units: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+    for path in as_paths(paths):
+        if path.is_dir():
+            units += [(_iter_folder_file, (p,)) for p in walk(path)]
+        else:
+            units.append((_iter_paths, ([path],)))
+    return units
 
 
 # --- session names ----------------------------------------------------------------------------
@@ -466,7 +495,7 @@ def _iter_session(
             problems,
             files.where(base + "sponsors.csv"),
         )
-        yield validate_bill(fields, where, line)
+        yield raw_bill(fields, where, line)
         yield from problems
     for kind, child in children.items():
         if orphans := orphan_error(child, files.where(base + f"{kind}.csv"), f"{kind} rows"):
@@ -651,10 +680,12 @@ def _bill_from_api_bytes(raw: bytes, where: str, *, strict: bool = False) -> Res
     data = load_json(raw, where)
     if isinstance(data, RecordError):
         return data
-    return bill_from_api(data, where, strict=strict)
+    return bill_from_api(data, where, strict=strict, lazy=True)
 
 
-def bill_from_api(data: Any, where: str, *, strict: bool = True) -> Result | None:
+def bill_from_api(
+    data: Any, where: str, *, strict: bool = True, lazy: bool = False
+) -> Result | RawBill | None:
     """A getBill payload (``{"status": "OK", "bill": {...}}`` or the bill itself) -> ScrapedBill.
 
     Returns None for a non-bill payload when ``strict`` is false (folder walks)."""
@@ -681,7 +712,7 @@ def bill_from_api(data: Any, where: str, *, strict: bool = True) -> Result | Non
         return RecordError(
             where, None, f"bill {bill.get('bill_number', '?')}: malformed LegiScan record ({exc!r})"
         )
-    return validate_bill(fields, where, None)
+    return raw_bill(fields, where, None) if lazy else validate_bill(fields, where, None)
 
 
 def api_bill_fields(b: dict[str, Any]) -> dict[str, Any]:

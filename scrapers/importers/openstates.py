@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -42,8 +42,10 @@ from scrapers.importers.base import (
     ChildRows,
     FileSet,
     Progress,
+    RawBill,
     RecordError,
     as_paths,
+    built,
     csv_records,
     in_parent_order,
     index_csv,
@@ -54,6 +56,7 @@ from scrapers.importers.base import (
     load_json,
     open_zip,
     orphan_error,
+    raw_bill,
     read_file,
     report,
     validate_bill,
@@ -112,9 +115,17 @@ _STATE_RE = re.compile(r"state:([a-z]{2})\b")
 
 
 def iter_openstates(
-    paths: Iterable[Path | str], progress: Progress | None = None
-) -> Iterator[Result]:
-    """Every bill (or :class:`RecordError`) in ``paths``: files, folders and archives."""
+    paths: Iterable[Path | str], progress: Progress | None = None, *, lazy: bool = False
+) -> Iterator[Result | RawBill]:
+    """Every bill (or :class:`RecordError`) in ``paths``: files, folders and archives.
+
+    ``lazy=True`` yields :class:`RawBill` instead of ScrapedBill, for ``ingest_bills``: a
+    re-import then skips validating unchanged bills."""
+    items = _iter_paths(paths, progress)
+    return items if lazy else built(items)
+
+
+def _iter_paths(paths: Iterable[Path | str], progress: Progress | None) -> Iterator[Any]:
     billy_done: set[Path] = set()  # ak_bills.csv + ak_bill_actions.csv named together: once
     for path in as_paths(paths):
         if path.is_dir():
@@ -157,16 +168,33 @@ def _billy_prefix(name: str) -> str | None:
 
 def _iter_folder(root: Path, progress: Progress | None) -> Iterator[Result]:
     for path in walk(root):
-        name = path.name
-        if is_bill_json(name):
-            yield from _iter_json_file(path, progress)
-        elif is_tar(name):
-            yield from _iter_tar(path, progress)
-        elif is_zip(name):
-            yield from _iter_zip(path, progress)
-        elif _billy_prefix(name) and name.endswith("_bills.csv"):
-            yield from _iter_billy(FileSet.folder(path.parent), name, progress)
-        # anything else (organizations, votes, derived CSVs, other formats) is not ours
+        yield from _iter_folder_file(path, progress)
+
+
+def _iter_folder_file(path: Path, progress: Progress | None) -> Iterator[Result]:
+    """One file met while walking a folder; anything else (organizations, votes, derived CSVs,
+    other formats) is not ours."""
+    name = path.name
+    if is_bill_json(name):
+        yield from _iter_json_file(path, progress)
+    elif is_tar(name):
+        yield from _iter_tar(path, progress)
+    elif is_zip(name):
+        yield from _iter_zip(path, progress)
+    elif _billy_prefix(name) and name.endswith("_bills.csv"):
+        yield from _iter_billy(FileSet.folder(path.parent), name, progress)
+
+
+def openstates_units(
+    paths: Iterable[Path | str],
+) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
+    """``iter_openstates(paths, lazy=True)`` cut into independent pieces, one per file met in a
+    folder: ``(function, args)``; ``function(*args, None)`` yields that piece's items. Paths
+    that are not folders stay one piece (billy CSVs named together are read once)."""
+    paths = list(as_paths(paths))
+    if not all(p.is_dir() for p in paths):
+        return [(_iter_paths, (paths,))]
+    return [(_iter_folder_file, (p,)) for root in paths for p in walk(root)]
 
 
 def _iter_json_file(path: Path, progress: Progress | None) -> Iterator[Result]:
@@ -174,12 +202,12 @@ def _iter_json_file(path: Path, progress: Progress | None) -> Iterator[Result]:
     if isinstance(data, RecordError):
         yield data
         return
-    yield bill_from_json(data, str(path))
+    yield bill_from_json(data, str(path), lazy=True)
 
 
 def _iter_tar(path: Path, progress: Progress | None) -> Iterator[Result]:
     for item in iter_tar(path, is_bill_json, progress):
-        yield item if isinstance(item, RecordError) else bill_from_json(item[1], item[0])
+        yield item if isinstance(item, RecordError) else bill_from_json(item[1], item[0], lazy=True)
 
 
 def _iter_zip(path: Path, progress: Progress | None) -> Iterator[Result]:
@@ -193,13 +221,17 @@ def _iter_zip(path: Path, progress: Progress | None) -> Iterator[Result]:
         ):
             yield from _iter_billy(FileSet.zip(zf, str(path)), name, progress)
         for item in iter_zip(zf, str(path), is_bill_json, progress):
-            yield item if isinstance(item, RecordError) else bill_from_json(item[1], item[0])
+            yield (
+                item
+                if isinstance(item, RecordError)
+                else bill_from_json(item[1], item[0], lazy=True)
+            )
 
 
 # --- scrape JSON ------------------------------------------------------------------------------
 
 
-def bill_from_json(raw: bytes, where: str) -> Result:
+def bill_from_json(raw: bytes, where: str, *, lazy: bool = False) -> Result | RawBill:
     """One scrape-output bill (bytes of a JSON object) -> ScrapedBill or RecordError."""
     data = load_json(raw, where)
     if isinstance(data, RecordError):
@@ -214,7 +246,7 @@ def bill_from_json(raw: bytes, where: str) -> Result:
         return RecordError(where, None, f"bill {data.get('identifier', '?')}: {exc}")
     except (TypeError, AttributeError, KeyError, ValueError) as exc:
         return RecordError(where, None, f"bill {data.get('identifier', '?')}: malformed ({exc!r})")
-    return validate_bill(fields, where, None)
+    return raw_bill(fields, where, None) if lazy else validate_bill(fields, where, None)
 
 
 def bill_fields(data: dict[str, Any], where: str) -> dict[str, Any]:
@@ -441,7 +473,7 @@ def _iter_billy(files: FileSet, bills_name: str, progress: Progress | None) -> I
         line, row = rec
         key = _key_bill(row)
         fields = _billy_fields(row, children["actions"].take(key), children["sponsors"].take(key))
-        yield validate_bill(fields, files.where(bills_name), line)
+        yield raw_bill(fields, files.where(bills_name), line)
         for child in children.values():
             yield from child.errors
             child.errors.clear()

@@ -63,10 +63,22 @@ PathsArg = Annotated[list[Path], typer.Argument(help="files, folders, .tar.gz or
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the summary as JSON")]
 
 
-def _run_import(source: str, items: Iterable[Any], as_json: bool, total_bytes: int) -> None:
+WorkersOpt = Annotated[
+    int,
+    typer.Option("--workers", min=0, help="importer processes beside the database writer (0: none)"),
+]
+
+
+def _run_import(kind: str, paths: list[Path], as_json: bool, workers: int) -> None:
+    from scrapers.importers.parallel import prefetch
     from tracker.ingest import ingest_bills
 
     engine = engine_ready()
+    if workers > 0:
+        items: Iterable[Any] = prefetch(kind, paths, engine=engine, source=f"import:{kind}",
+                                        workers=workers)
+    else:
+        items = _serial(kind, paths)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -76,11 +88,11 @@ def _run_import(source: str, items: Iterable[Any], as_json: bool, total_bytes: i
         console=console,
         disable=as_json or not console.is_terminal,
     ) as progress:
-        task = progress.add_task(f"import {source}", total=None)
+        task = progress.add_task(f"import {kind}", total=None)
         report = ingest_bills(
             engine,
             items,
-            source=f"import:{source}",
+            source=f"import:{kind}",
             kind="import",
             progress=lambda n: progress.advance(task, n),
         )
@@ -110,26 +122,29 @@ def _check_paths(paths: list[Path]) -> int:
     return total
 
 
+def _serial(kind: str, paths: list[Path]) -> Iterable[Any]:
+    from scrapers.importers.legiscan import iter_legiscan
+    from scrapers.importers.openstates import iter_openstates
+
+    return (iter_openstates if kind == "openstates" else iter_legiscan)(paths, lazy=True)
+
+
 @import_app.command("openstates")
-def import_openstates(paths: PathsArg, as_json: JsonOpt = False) -> None:
+def import_openstates(paths: PathsArg, as_json: JsonOpt = False, workers: WorkersOpt = 1) -> None:
     """Import Open States scrape JSON (bill_*.json, metadata.json, folders, .tar.gz) or old CSV.
 
     Example: tracker import openstates ../shared/data/openstates/windy_civi_2025 --json
     """
-    from scrapers.importers.openstates import iter_openstates
-
-    size = _check_paths(paths)
-    _run_import("openstates", iter_openstates(paths), as_json, size)
+    _check_paths(paths)
+    _run_import("openstates", paths, as_json, workers)
 
 
 @import_app.command("legiscan")
-def import_legiscan(paths: PathsArg, as_json: JsonOpt = False) -> None:
+def import_legiscan(paths: PathsArg, as_json: JsonOpt = False, workers: WorkersOpt = 1) -> None:
     """Import LegiScan weekly bulk CSV zips (or folders of them) and API bill JSON.
 
-    Example: tracker import legiscan ../shared/data/legiscan/bulk_csv --json
+    Example: tracker import legiscan ../shared/data/legiscan/bulk_csv --json --workers 2
     """
-    from scrapers.importers.legiscan import iter_legiscan
-
-    size = _check_paths(paths)
-    _run_import("legiscan", iter_legiscan(paths), as_json, size)
+    _check_paths(paths)
+    _run_import("legiscan", paths, as_json, workers)
 

@@ -1,0 +1,217 @@
+"""Run an importer in worker processes, ahead of ingest: parsing and validation overlap the
+database writes (the machine's other cores), and a re-import validates nothing it need not.
+
+    items = prefetch("legiscan", paths, engine=engine, source="import:legiscan")
+    ingest_bills(engine, items, source="import:legiscan")
+
+The importer's work is cut into pieces (one per file, see ``legiscan_units`` /
+``openstates_units``); workers run pieces in any order, and the results are handed out in the
+original order, so ingest sees exactly what ``iter_legiscan(paths, lazy=True)`` yields. Each
+:class:`RawBill` arrives with key, digest and its fields as JSON bytes; a bill the database does
+not have from this source (a snapshot of the stored content hashes taken at the start) arrives
+validated, with its rows computed (``tracker.ingest.prepare_new``). The snapshot is only a
+hint: ingest still compares with the database, and builds a bill itself when it has to.
+
+Each worker sends its items in pieces through a bounded queue, so memory stays bounded
+whatever the input size. Workers are started with "spawn": they share no database connection
+with the caller. A worker that fails raises in the caller with the worker's traceback.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select
+
+from scrapers.importers.base import RawBill, RecordError, file_size
+from scrapers.importers.legiscan import legiscan_units
+from scrapers.importers.openstates import openstates_units
+from tracker.identifiers import normalize_identifier
+from tracker.models import LegislativeSession
+from tracker.scraped import ScrapedBill
+from tracker.sessions import guess_session_dates
+
+Unit = tuple[Callable[..., Any], tuple[Any, ...]]
+CHUNK_BYTES = 2_000_000  # small files (one bill JSON each) go to a worker in bunches
+PIECE = 250  # items sent at once
+QUEUED = 4  # pieces waiting per worker: bounds memory whatever the input size
+
+_known: dict[tuple[str, str, str], str] = {}
+_ends: dict[tuple[str, str], str | None] = {}
+
+
+def units(kind: str, paths: Iterable[Path | str]) -> list[Unit]:
+    if kind == "legiscan":
+        return legiscan_units(paths)
+    if kind == "openstates":
+        return openstates_units(paths)
+    raise ValueError(f"unknown importer {kind!r} (expected legiscan or openstates)")
+
+
+def prefetch(
+    kind: str,
+    paths: Iterable[Path | str],
+    *,
+    engine: Engine | None = None,
+    source: str = "",
+    workers: int | None = None,
+    piece: int = PIECE,
+    queued: int = QUEUED,
+) -> Iterator[Any]:
+    """The items of ``iter_<kind>(paths, lazy=True)``, produced by ``workers`` processes;
+    ``engine`` and ``source`` (as given to ``ingest_bills``) let them skip unchanged bills and
+    prepare new ones.
+
+    Chunks of files are dealt round-robin: worker ``k`` reads chunks ``k``, ``k + workers``, ...
+    and sends items in pieces of ``piece`` through its own queue of at most ``queued`` pieces;
+    reading the queues in turn restores the order, and a worker that gets ahead waits."""
+    chunks = _chunks(units(kind, paths))
+    if not chunks:
+        return
+    workers = max(1, min(workers or min(2, os.cpu_count() or 1), len(chunks)))
+    known, ends = _snapshot(engine, source) if engine is not None else ({}, {})
+    ctx = multiprocessing.get_context("spawn")
+    queues = [ctx.Queue(maxsize=queued) for _ in range(workers)]
+    procs = [
+        ctx.Process(
+            target=_serve,
+            args=(chunks[k::workers], known, ends, engine is not None, piece, queues[k]),
+            daemon=True,
+        )
+        for k in range(workers)
+    ]
+    del known
+    for proc in procs:
+        proc.start()
+    try:
+        for n in range(len(chunks)):
+            yield from _chunk_items(queues[n % workers], procs[n % workers])
+        for proc in procs:
+            proc.join()
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+
+
+def _chunk_items(queue: Any, proc: Any) -> Iterator[Any]:
+    """The items of one chunk, piece by piece, until its end marker."""
+    while True:
+        try:
+            tag, payload = queue.get(timeout=5)
+        except Empty:
+            if not proc.is_alive():
+                raise RuntimeError(
+                    f"importer worker stopped (exit code {proc.exitcode}) before its end"
+                ) from None
+            continue
+        if tag == "end":
+            return
+        if tag == "error":
+            raise RuntimeError(f"importer worker failed:\n{payload}")
+        yield from payload
+
+
+def _serve(
+    chunks: list[list[Unit]],
+    known: dict[tuple[str, str, str], str],
+    ends: dict[tuple[str, str], str | None],
+    prepare: bool,
+    piece: int,
+    queue: Any,
+) -> None:
+    _init(known, ends, prepare)
+    try:
+        for chunk in chunks:
+            out: list[Any] = []
+            for item in _chunk_stream(chunk):
+                out.append(item)
+                if len(out) >= piece:
+                    queue.put(("items", out))
+                    out = []
+            queue.put(("items", out))
+            queue.put(("end", None))
+    except BaseException:  # noqa: BLE001 - the reader re-raises it with the traceback
+        queue.put(("error", traceback.format_exc()))
+    queue.close()
+    queue.join_thread()
+
+
+def _chunks(all_units: list[Unit]) -> list[list[Unit]]:
+    chunks: list[list[Unit]] = []
+    size = CHUNK_BYTES
+    for unit in all_units:
+        arg = unit[1][0]
+        n = file_size(arg) if isinstance(arg, Path) else CHUNK_BYTES
+        if size + n > CHUNK_BYTES or not chunks:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(unit)
+        size += n
+    return chunks
+
+
+def _snapshot(
+    engine: Engine, source: str
+) -> tuple[dict[tuple[str, str, str], str], dict[tuple[str, str], str | None]]:
+    from tracker.ingest import known_hashes
+
+    ls = LegislativeSession.__table__
+    with engine.connect() as conn:
+        ends = {
+            (st, ident): end
+            for st, ident, end in conn.execute(select(ls.c.state, ls.c.identifier, ls.c.end_date))
+        }
+    return known_hashes(engine, source), ends
+
+
+_PREPARE = [False]
+
+
+def _init(
+    known: dict[tuple[str, str, str], str], ends: dict[tuple[str, str], str | None], prepare: bool
+) -> None:
+    global _known, _ends
+    _known, _ends = known, ends
+    _PREPARE[0] = prepare
+
+
+def _chunk_stream(chunk: list[Unit]) -> Iterator[Any]:
+    for func, args in chunk:
+        for item in func(*args, None):
+            if type(item) is RawBill:
+                _prepare(item)
+            yield item
+
+
+def _prepare(item: RawBill) -> None:
+    key, digest = item.bill_key(), item.digest()
+    if key is None or digest is None:
+        return  # ingest validates it and reports what is wrong
+    if _PREPARE[0] and key not in _known:
+        bill = item.build()
+        if isinstance(bill, ScrapedBill) and key == (
+            bill.state,
+            bill.legislative_session,
+            normalize_identifier(bill.identifier),
+        ):  # else ingest validates it again and reports what is wrong
+            from tracker.ingest import prepare_new
+
+            place = key[:2]
+            end = _ends[place] if place in _ends else guess_session_dates(key[1], key[0])[1]
+            try:
+                item.prepared = orjson.dumps(prepare_new(bill, end))
+            except TypeError:  # a value JSON cannot carry: ingest computes the rows itself
+                item.prepared = None
+    item.data = None  # travels as item.blob
+
+
+__all__ = ["RecordError", "prefetch", "units"]

@@ -1,0 +1,161 @@
+"""Lazy bills (RawBill) and importer worker processes: the fast import path must store exactly
+what the plain path stores, skip validation only for unchanged bills, and report bad records
+the same way. Real inputs from ../shared/data; broken ones from tests/synthetic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+import scrapers.importers.base as base
+from scrapers.importers.base import RawBill
+from scrapers.importers.legiscan import iter_legiscan
+from scrapers.importers.openstates import iter_openstates
+from scrapers.importers.parallel import prefetch
+from tracker.db import make_engine, upgrade
+from tracker.ingest import ingest_bills, known_hashes
+from tracker.models import Action, Bill
+
+SYNTHETIC = Path(__file__).parent / "synthetic"
+
+
+def _inputs(shared_data: Path) -> list[tuple[str, list[Path]]]:
+    return [
+        ("openstates", [shared_data / "openstates/windy_civi_2025/samples"]),
+        ("legiscan", [shared_data / "legiscan/api_json/bill"]),
+    ]
+
+
+def _iter(kind: str, paths: list[Path], **kw: Any) -> Any:
+    return (iter_openstates if kind == "openstates" else iter_legiscan)(paths, **kw)
+
+
+def test_lazy_items_build_to_the_eager_ones(shared_data: Path) -> None:
+    for kind, paths in [*_inputs(shared_data), ("openstates", [SYNTHETIC / "openstates"])]:
+        eager = list(_iter(kind, paths))
+        lazy = list(_iter(kind, paths, lazy=True))
+        assert any(type(x) is RawBill for x in lazy)
+        assert [x.build() if type(x) is RawBill else x for x in lazy] == eager
+
+
+def test_raw_key_and_digest_are_those_of_the_validated_bill(shared_data: Path) -> None:
+    raws = [
+        x
+        for x in iter_legiscan([shared_data / "legiscan/api_json/bill"], lazy=True)
+        if type(x) is RawBill
+    ]
+    assert raws
+    for raw in raws:
+        bill = raw.build()
+        assert raw.bill_key() == (bill.state, bill.legislative_session, raw.bill_key()[2])  # type: ignore[index]
+        again = RawBill(dict(raw.fields()), raw.where, raw.line)
+        assert again.digest() == raw.digest() and len(raw.digest() or "") == 40
+    changed = RawBill({**raws[0].fields(), "title": "Another title"}, "x", None)
+    assert changed.digest() != raws[0].digest()
+
+
+def test_second_lazy_import_validates_nothing_and_writes_nothing(
+    engine: Any, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kind, paths = _inputs(shared_data)[0]
+    first = ingest_bills(engine, _iter(kind, paths, lazy=True), source="import:openstates")
+    n = first.new
+    assert n >= 20 and not first.errors
+    calls: list[str] = []
+    real = base.validate_bill
+
+    def counting(data: dict[str, Any], where: str, line: int | None) -> Any:
+        calls.append(where)
+        return real(data, where, line)
+
+    monkeypatch.setattr(base, "validate_bill", counting)
+    second = ingest_bills(engine, _iter(kind, paths, lazy=True), source="import:openstates")
+    assert (second.new, second.updated, second.unchanged, calls) == (0, 0, n, [])
+
+    items = list(_iter(kind, paths, lazy=True))
+    target = next(x for x in items if type(x) is RawBill)
+    target.data = {**target.fields(), "title": "A retitled synthetic bill"}
+    third = ingest_bills(engine, items, source="import:openstates")
+    assert (third.new, third.updated, third.unchanged) == (0, 1, n - 1)
+    assert calls == [target.where]  # only the changed bill was validated
+    with engine.connect() as c:
+        titles = set(c.execute(select(Bill.title)).scalars())
+    assert "A retitled synthetic bill" in titles
+
+
+def test_lazy_bad_records_are_reported_like_eager_ones(sqlite_engine: Any) -> None:
+    eager = ingest_bills(
+        sqlite_engine, iter_openstates([SYNTHETIC / "openstates"]), source="import:a"
+    )
+    lazy = ingest_bills(
+        sqlite_engine, iter_openstates([SYNTHETIC / "openstates"], lazy=True), source="import:b"
+    )
+    assert eager.errors and sorted(map(str, lazy.errors)) == sorted(map(str, eager.errors))
+    assert (lazy.new, lazy.updated) == (0, 1) and eager.new == 1
+
+
+def _snapshot(engine: Any) -> tuple[list[Any], list[Any]]:
+    cols = [
+        Bill.state,
+        Bill.session,
+        Bill.identifier,
+        Bill.identifier_norm,
+        Bill.title,
+        Bill.stage,
+        Bill.stage_date,
+        Bill.stage_reason,
+        Bill.topic,
+        Bill.topic_score,
+        Bill.topic_evidence,
+        Bill.relevant,
+        Bill.subjects,
+        Bill.abstracts,
+        Bill.sources,
+        Bill.latest_action_date,
+        Bill.primary_source,
+    ]
+    with engine.connect() as c:
+        bills = [tuple(r) for r in c.execute(select(*cols).order_by(*cols[:4]))]
+        actions = [
+            tuple(r)
+            for r in c.execute(
+                select(
+                    Bill.identifier_norm,
+                    Action.position,
+                    Action.date,
+                    Action.description,
+                    Action.classification,
+                    Action.source,
+                )
+                .join(Bill, Bill.id == Action.bill_id)
+                .order_by(Bill.identifier_norm, Action.position)
+            )
+        ]
+    return bills, actions
+
+
+def test_prefetch_in_worker_processes_stores_what_the_plain_path_stores(
+    sqlite_engine: Any, shared_data: Path, tmp_path: Path
+) -> None:
+    plain = make_engine(f"sqlite:///{tmp_path}/plain.db")
+    upgrade(plain)
+    for kind, paths in _inputs(shared_data):
+        source = f"import:{kind}"
+        fast = ingest_bills(
+            sqlite_engine,
+            prefetch(kind, paths, engine=sqlite_engine, source=source, workers=2),
+            source=source,
+        )
+        slow = ingest_bills(plain, _iter(kind, paths), source=source)
+        assert fast.summary() == slow.summary() and fast.new > 0
+    assert _snapshot(sqlite_engine) == _snapshot(plain)
+    for kind, paths in _inputs(shared_data):  # again: the snapshot of stored hashes skips all
+        source = f"import:{kind}"
+        assert known_hashes(sqlite_engine, source)
+        again = ingest_bills(
+            sqlite_engine, prefetch(kind, paths, engine=sqlite_engine, source=source), source=source
+        )
+        assert (again.new, again.updated) == (0, 0) and again.unchanged > 0
