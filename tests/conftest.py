@@ -52,7 +52,10 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     """Every test gets its own data dir and SQLite file; no .env or developer DB leaks in."""
     monkeypatch.chdir(tmp_path)
     for key in list(os.environ):
-        if key.startswith("TRACKER_") and key not in ("TRACKER_SHARED_DIR", "TRACKER_TEST_POSTGRES_URL"):
+        if key.startswith("TRACKER_") and key not in (
+            "TRACKER_SHARED_DIR",
+            "TRACKER_TEST_POSTGRES_URL",
+        ):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("TRACKER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TRACKER_ENVIRONMENT", "test")
@@ -70,7 +73,10 @@ def shared_path() -> Path | None:
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     path = shared_path()
-    need(path is not None, "../shared (real fixtures and data) is not beside the repo; set TRACKER_SHARED_DIR")
+    need(
+        path is not None,
+        "../shared (real fixtures and data) is not beside the repo; set TRACKER_SHARED_DIR",
+    )
     assert path is not None
     return path
 
@@ -134,7 +140,9 @@ def _pg_url_for(database: str) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """A fresh, migrated, empty database URL of each backend (also set as TRACKER_DATABASE_URL)."""
     if request.param == "sqlite":
         path = tmp_path / "test.db"

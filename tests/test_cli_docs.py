@@ -30,8 +30,11 @@ def test_every_command_has_an_example_in_its_help() -> None:
 
 def test_every_setting_is_documented() -> None:
     doc = (ROOT / "docs" / "configuration.md").read_text()
-    missing = [f"TRACKER_{name.upper()}" for name in Settings.model_fields
-               if f"TRACKER_{name.upper()}" not in doc]
+    missing = [
+        f"TRACKER_{name.upper()}"
+        for name in Settings.model_fields
+        if f"TRACKER_{name.upper()}" not in doc
+    ]
     assert not missing, f"settings missing from docs/configuration.md: {missing}"
 
 

@@ -744,8 +744,13 @@ def test_api_keys_never_reach_logs_errors_or_the_archive(local_site, tmp_path, c
     from scrapers.archive import PageArchive
     from scrapers.http import FetchError, HttpClient, redact_url
 
-    assert redact_url("https://x/?op=getBill&key=SECRET123&id=4") == "https://x/?op=getBill&key=***&id=4"
-    local_site.add("/api?op=getBill&key=SECRET123", b'{"status": "OK"}', content_type="application/json")
+    assert (
+        redact_url("https://x/?op=getBill&key=SECRET123&id=4")
+        == "https://x/?op=getBill&key=***&id=4"
+    )
+    local_site.add(
+        "/api?op=getBill&key=SECRET123", b'{"status": "OK"}', content_type="application/json"
+    )
     archive = PageArchive(tmp_path / "archive")
     client = HttpClient(archive=archive, default_delay=0, respect_robots=False)
     caplog.set_level("DEBUG", logger="scrapers.http")
@@ -755,5 +760,8 @@ def test_api_keys_never_reach_logs_errors_or_the_archive(local_site, tmp_path, c
     except FetchError as exc:
         assert "SECRET123" not in str(exc)
     assert "SECRET123" not in caplog.text
-    assert all("SECRET123" not in e.url for e in archive.history(local_site.url("/api") + "?op=getBill&key=SECRET123"))
+    assert all(
+        "SECRET123" not in e.url
+        for e in archive.history(local_site.url("/api") + "?op=getBill&key=SECRET123")
+    )
     assert archive.latest(local_site.url("/api") + "?op=getBill&key=SECRET123") is not None

@@ -53,7 +53,9 @@ def test_same_bill_from_two_sources_is_one_row(db_url: str, shared_data: Path) -
             select(BillSource.bill_id).group_by(BillSource.bill_id).having(func.count() == 2)
         ).all()
         shared_ids = [row.bill_id for row in both]
-        primary = set(c.execute(select(Bill.primary_source).where(Bill.id.in_(shared_ids))).scalars())
+        primary = set(
+            c.execute(select(Bill.primary_source).where(Bill.id.in_(shared_ids))).scalars()
+        )
     summary = _json_line(result.output)
     assert len(both) == 3, "the three OR 2025S1 bills are in both sources"
     assert bills == 3 + summary["new"]

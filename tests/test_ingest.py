@@ -88,7 +88,13 @@ def test_changes_are_recorded_and_nothing_is_lost(engine) -> None:
     r = ingest_bills(engine, [second], source="test")
     assert r.summary()["updated"] == 1
     kinds = [k for k, *_ in changes(engine)]
-    for kind in ("field_changed", "action_new", "sponsor_added", "version_new", "hearing_scheduled"):
+    for kind in (
+        "field_changed",
+        "action_new",
+        "sponsor_added",
+        "version_new",
+        "hearing_scheduled",
+    ):
         assert kind in kinds, kind
 
     # The source comes back short: no title, the last action and the cosponsor gone.
@@ -126,10 +132,18 @@ def test_stage_change_is_a_change(engine) -> None:
     ingest_bills(engine, [synthetic_bill()], source="test")
     passed = synthetic_bill(
         actions=[
-            {"date": "2025-01-08", "description": "Referred to health", "chamber": "upper",
-             "classification": ["referral-committee"]},
-            {"date": "2025-04-01", "description": "Passed Senate", "chamber": "upper",
-             "classification": ["passage"]},
+            {
+                "date": "2025-01-08",
+                "description": "Referred to health",
+                "chamber": "upper",
+                "classification": ["referral-committee"],
+            },
+            {
+                "date": "2025-04-01",
+                "description": "Passed Senate",
+                "chamber": "upper",
+                "classification": ["passage"],
+            },
         ]
     )
     ingest_bills(engine, [passed], source="test")
@@ -149,10 +163,12 @@ def test_bad_records_are_reported_and_the_rest_goes_on(engine) -> None:
 
 
 def test_hearing_moved_is_a_change(engine) -> None:
-    first = synthetic_bill(hearings=[{"date": "2025-03-10T10:00", "committee": "Health",
-                                      "location": "Room 1"}])
-    moved = synthetic_bill(hearings=[{"date": "2025-03-10T10:00", "committee": "Health",
-                                      "location": "Room 9"}])
+    first = synthetic_bill(
+        hearings=[{"date": "2025-03-10T10:00", "committee": "Health", "location": "Room 1"}]
+    )
+    moved = synthetic_bill(
+        hearings=[{"date": "2025-03-10T10:00", "committee": "Health", "location": "Room 9"}]
+    )
     ingest_bills(engine, [first], source="test")
     ingest_bills(engine, [moved], source="test")
     assert "hearing_changed" in [k for k, *_ in changes(engine)]
@@ -163,8 +179,9 @@ def test_hearing_moved_is_a_change(engine) -> None:
 
 @pytest.mark.parametrize("n", [1201])
 def test_batches_and_duplicates_in_one_stream(engine, n: int) -> None:
-    bills = [synthetic_bill(identifier=f"A {i}", title=f"Synthetic road sign act {i}")
-             for i in range(n)]
+    bills = [
+        synthetic_bill(identifier=f"A {i}", title=f"Synthetic road sign act {i}") for i in range(n)
+    ]
     bills.append(synthetic_bill(identifier="A 0", title="Renamed synthetic bill"))
     r = ingest_bills(engine, bills, source="test", batch_size=500)
     assert r.new == n and r.updated == 1

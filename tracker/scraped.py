@@ -14,7 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-_DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2}([T ]\d{2}:\d{2}(:\d{2})?([.]\d+)?(Z|[+-]\d{2}:?\d{2})?)?)?)?$")
+_DATE_RE = re.compile(
+    r"^\d{4}(-\d{2}(-\d{2}([T ]\d{2}:\d{2}(:\d{2})?([.]\d+)?(Z|[+-]\d{2}:?\d{2})?)?)?)?$"
+)
 CHAMBERS = ("upper", "lower", "legislature", "executive", "joint")
 
 
@@ -146,7 +148,9 @@ class ScrapedBill(_Strict):
     related_bills: list[RelatedBill] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
     text: str | None = Field(None, description="full bill text when a source gives it")
-    stage: str | None = Field(None, description="filled by the stage rules; sources may leave it empty")
+    stage: str | None = Field(
+        None, description="filled by the stage rules; sources may leave it empty"
+    )
     extras: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("state")

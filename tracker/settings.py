@@ -23,12 +23,20 @@ class Settings(BaseSettings):
     )
 
     environment: str = Field("development", description="development, test or production")
-    data_dir: Path = Field(Path("data"), description="where the SQLite file, page archive and builds live")
+    data_dir: Path = Field(
+        Path("data"), description="where the SQLite file, page archive and builds live"
+    )
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite in data_dir")
-    shared_dir: Path | None = Field(None, description="the ../shared folder with real fixtures and data")
+    shared_dir: Path | None = Field(
+        None, description="the ../shared folder with real fixtures and data"
+    )
     config_dir: Path | None = Field(None, description="override the bundled config/ folder")
-    base_url: str = Field("http://127.0.0.1:8000", description="public address used in links and mails")
-    contact_email: str = Field("tracker@example.org", description="in the User-Agent and mail Reply-To")
+    base_url: str = Field(
+        "http://127.0.0.1:8000", description="public address used in links and mails"
+    )
+    contact_email: str = Field(
+        "tracker@example.org", description="in the User-Agent and mail Reply-To"
+    )
     user_agent: str | None = Field(None, description="override the honest default User-Agent")
 
     smtp_host: str = Field("127.0.0.1", description="SMTP server for digests and alerts")
@@ -37,28 +45,58 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, description="SMTP password (environment only)")
     smtp_security: str = Field("none", description="none, starttls or ssl")
     smtp_rate_per_second: float = Field(50.0, description="messages per second at most")
-    mail_from: str = Field("Single-Payer Tracker <digest@example.org>", description="From header of every mail")
-    mail_reply_to: str | None = Field(None, description="Reply-To header; default the contact address")
-    org_postal_address: str = Field("Single-Payer Tracker, PO Box 0000, Anytown, USA", description="postal address in every mail footer")
-    maintainer_emails: list[str] = Field(default_factory=list, description='JSON list of addresses that get scraper alerts, e.g. ["ops@example.org"]')
+    mail_from: str = Field(
+        "Single-Payer Tracker <digest@example.org>", description="From header of every mail"
+    )
+    mail_reply_to: str | None = Field(
+        None, description="Reply-To header; default the contact address"
+    )
+    org_postal_address: str = Field(
+        "Single-Payer Tracker, PO Box 0000, Anytown, USA",
+        description="postal address in every mail footer",
+    )
+    maintainer_emails: list[str] = Field(
+        default_factory=list,
+        description='JSON list of addresses that get scraper alerts, e.g. ["ops@example.org"]',
+    )
 
-    secret_key: SecretStr = Field(SecretStr(DEV_SECRET), description="signs links and CSRF tokens (environment only)")
+    secret_key: SecretStr = Field(
+        SecretStr(DEV_SECRET), description="signs links and CSRF tokens (environment only)"
+    )
 
-    openstates_api_key: SecretStr | None = Field(None, description="Open States API v3 key (environment only)")
-    openstates_api_url: str = Field("https://v3.openstates.org", description="Open States API base address")
-    legiscan_api_key: SecretStr | None = Field(None, description="LegiScan API key (environment only)")
-    legiscan_api_url: str = Field("https://api.legiscan.com/", description="LegiScan API base address")
+    openstates_api_key: SecretStr | None = Field(
+        None, description="Open States API v3 key (environment only)"
+    )
+    openstates_api_url: str = Field(
+        "https://v3.openstates.org", description="Open States API base address"
+    )
+    legiscan_api_key: SecretStr | None = Field(
+        None, description="LegiScan API key (environment only)"
+    )
+    legiscan_api_url: str = Field(
+        "https://api.legiscan.com/", description="LegiScan API base address"
+    )
 
     http_timeout: float = Field(30.0, description="seconds to wait for a response")
-    http_max_retries: int = Field(4, description="retries after a connection error, 5xx or 429 (with backoff)")
+    http_max_retries: int = Field(
+        4, description="retries after a connection error, 5xx or 429 (with backoff)"
+    )
     http_max_bytes: int = Field(20_000_000, description="largest response body accepted")
-    http_default_delay: float = Field(1.0, description="seconds between requests to one host unless a state config says otherwise")
+    http_default_delay: float = Field(
+        1.0, description="seconds between requests to one host unless a state config says otherwise"
+    )
 
     digest_day: str = Field("mon", description="weekday the digest goes out")
     digest_hour: int = Field(7, description="hour the digest goes out")
-    digest_timezone: str = Field("America/New_York", description="time zone of digest_day/digest_hour")
-    digest_bounce_threshold: int = Field(3, description="permanent (5xx) failures in a row before an address is marked bouncing")
-    alert_after_failures: int = Field(3, description="consecutive failed or empty runs before maintainers get an email")
+    digest_timezone: str = Field(
+        "America/New_York", description="time zone of digest_day/digest_hour"
+    )
+    digest_bounce_threshold: int = Field(
+        3, description="permanent (5xx) failures in a row before an address is marked bouncing"
+    )
+    alert_after_failures: int = Field(
+        3, description="consecutive failed or empty runs before maintainers get an email"
+    )
 
     @field_validator("database_url")
     @classmethod

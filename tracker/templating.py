@@ -26,14 +26,21 @@ def _fmt_date(value: Any, fmt: str = "%b %-d, %Y") -> str:
         return value.strftime(fmt)
     text = str(value)
     try:
-        return datetime.fromisoformat(text[:19]).strftime(fmt if len(text) > 10 or "%H" not in fmt else fmt)
+        return datetime.fromisoformat(text[:19]).strftime(
+            fmt if len(text) > 10 or "%H" not in fmt else fmt
+        )
     except ValueError:
         return text
 
 
 def _chamber(value: str | None) -> str:
-    return {"upper": "Senate", "lower": "House", "executive": "Governor", "legislature": "Legislature",
-            "joint": "Joint"}.get(value or "", "")
+    return {
+        "upper": "Senate",
+        "lower": "House",
+        "executive": "Governor",
+        "legislature": "Legislature",
+        "joint": "Joint",
+    }.get(value or "", "")
 
 
 @lru_cache(maxsize=4)
@@ -44,8 +51,9 @@ def _build(extra_dir: str | None) -> Environment:
     loaders.append(FileSystemLoader(str(templates_dir())))
     env = Environment(
         loader=ChoiceLoader(loaders),
-        autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml", "svg"),
-                                     default_for_string=True, default=True),
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "htm", "xml", "svg"), default_for_string=True, default=True
+        ),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

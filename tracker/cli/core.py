@@ -65,7 +65,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the summary as JSON
 
 WorkersOpt = Annotated[
     int,
-    typer.Option("--workers", min=0, help="importer processes beside the database writer (0: none)"),
+    typer.Option(
+        "--workers", min=0, help="importer processes beside the database writer (0: none)"
+    ),
 ]
 
 
@@ -75,8 +77,9 @@ def _run_import(kind: str, paths: list[Path], as_json: bool, workers: int) -> No
 
     engine = engine_ready()
     if workers > 0:
-        items: Iterable[Any] = prefetch(kind, paths, engine=engine, source=f"import:{kind}",
-                                        workers=workers)
+        items: Iterable[Any] = prefetch(
+            kind, paths, engine=engine, source=f"import:{kind}", workers=workers
+        )
     else:
         items = _serial(kind, paths)
     with Progress(
@@ -99,7 +102,9 @@ def _run_import(kind: str, paths: list[Path], as_json: bool, workers: int) -> No
     for warning in report.warnings[:20]:
         console.print(f"[yellow]warning[/] {warning}")
     if len(report.warnings) > 20:
-        console.print(f"[yellow]... and {len(report.warnings) - 20} more warnings (see the run record)[/]")
+        console.print(
+            f"[yellow]... and {len(report.warnings) - 20} more warnings (see the run record)[/]"
+        )
     for err in report.errors[:50]:
         console.print(f"[red]skipped[/] {err}")
     if len(report.errors) > 50:
@@ -147,4 +152,3 @@ def import_legiscan(paths: PathsArg, as_json: JsonOpt = False, workers: WorkersO
     """
     _check_paths(paths)
     _run_import("legiscan", paths, as_json, workers)
-

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
-
-import tracker.all_models  # noqa: F401  (registers every table on the metadata)
 from sqlmodel import SQLModel
 
+import tracker.all_models  # noqa: F401  (registers every table on the metadata)
 from tracker.db import include_object
 
 config = context.config
