@@ -1,0 +1,143 @@
+"""Search's shortcuts for big result sets (result cache, facet snapshot, title-first ranking on
+SQLite) give the same answers as the plain queries. The thresholds are lowered so a handful
+of synthetic bills take the shortcuts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import tracker.search as S
+from tracker.ingest import ingest_bills
+from tracker.search import SearchQuery, reindex_bills, search
+
+
+def synthetic(n: int, title: str, state: str, stage_date: str, **over: Any) -> dict[str, Any]:
+    """A made-up bill (synthetic) in ScrapedBill shape."""
+    bill: dict[str, Any] = {
+        "state": state,
+        "legislative_session": "2025-2026" if state != "ma" else "194th",
+        "identifier": f"SB {n}",
+        "title": title,
+        "chamber": "upper",
+        "actions": [
+            {"date": stage_date, "description": "Referred to committee", "chamber": "upper"}
+        ],
+        "abstracts": [{"abstract": "Health coverage for residents" if n % 3 == 0 else "Roads"}],
+        "sponsorships": [{"name": "Jane Example", "primary": True}],
+        "sources": [{"url": f"https://example.org/{state}/{n}"}],
+    }
+    bill.update(over)
+    return bill
+
+
+BILLS = [
+    synthetic(
+        n,
+        ("Health insurance market" if n % 2 else "Highway funding") + f" number {n}",
+        ("ny", "wa", "ma")[n % 3],
+        f"2025-0{1 + n % 9}-1{n % 10}",
+    )
+    for n in range(1, 25)
+]
+QUERIES = [
+    SearchQuery(q="health"),
+    SearchQuery(q="health", sort="recency"),
+    SearchQuery(q="health -insurance"),
+    SearchQuery(q="health", state=("ny", "wa")),
+    SearchQuery(q="health", session="194th"),
+    SearchQuery(q="health", stage=("introduced", "in_committee")),
+    SearchQuery(q="health", since="2025-03-01"),
+    SearchQuery(q="highway OR coverage", per_page=5, page=2),
+    SearchQuery(sponsor="example"),
+]
+
+
+@pytest.fixture
+def loaded(engine):  # type: ignore[no-untyped-def]
+    report = ingest_bills(engine, BILLS, source="test")
+    with engine.begin() as conn:
+        reindex_bills(conn, report.bill_ids)
+    S.clear_cache()
+    return engine
+
+
+def shortcuts(monkeypatch: pytest.MonkeyPatch, on: bool, split_filtered: bool = False) -> None:
+    big = 10**9
+    # filtered matches on SQLite: scored one by one when few, else title-first like the rest
+    monkeypatch.setattr(S, "FEW_MATCHES", 0 if split_filtered else 50)
+    monkeypatch.setattr(S, "FEW_ROWS", 0 if split_filtered else 2000)
+    monkeypatch.setattr(S, "SNAPSHOT_MIN", 0 if on else big)
+    monkeypatch.setattr(S, "SPLIT_RANK_MIN", 0 if on else big)
+    monkeypatch.setattr(S, "CACHE_MIN_TOTAL", 0 if on else big)
+    monkeypatch.setattr(S, "CACHED_IDS", 4 if on else 200)
+    S.clear_cache()
+
+
+def answer(engine, query: SearchQuery) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
+    result = search(engine, query)
+    facets = {k: [(f.value, f.count, f.selected) for f in v] for k, v in result.facets.items()}
+    return result.total, facets, [h["id"] for h in result.hits]
+
+
+@pytest.mark.parametrize("split_filtered", [False, True])
+def test_shortcuts_give_the_plain_answers(loaded, monkeypatch, split_filtered: bool) -> None:  # type: ignore[no-untyped-def]
+    shortcuts(monkeypatch, on=False)
+    plain = {q: answer(loaded, q) for q in QUERIES}
+    # health: in the odd titles (12) and the abstract of every third bill (4 more even ones)
+    assert plain[QUERIES[0]][0] == 16 and plain[QUERIES[3]][0] == 12
+    shortcuts(monkeypatch, on=True, split_filtered=split_filtered)
+    for query in QUERIES:
+        total, facets, hits = answer(loaded, query)
+        assert (total, facets) == plain[query][:2], query
+        scored_one_by_one = query.has_filters and not split_filtered
+        if query.sort == "recency" or loaded.dialect.name == "postgresql" or scored_one_by_one:
+            assert hits == plain[query][2], query
+        elif total <= query.per_page:  # title-first ranking on SQLite: same bills, new order
+            assert set(hits) == set(plain[query][2]), query
+        assert answer(loaded, query) == (total, facets, hits), "cached answer differs"
+
+
+def test_pages_from_the_cache_neither_repeat_nor_skip(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    shortcuts(monkeypatch, on=True)
+    for sort in ("relevance", "recency"):
+        pages = [
+            [
+                h["id"]
+                for h in search(loaded, SearchQuery(q="health", sort=sort, per_page=3, page=p)).hits
+            ]
+            for p in range(1, 7)
+        ]
+        seen = [bill_id for page in pages for bill_id in page]
+        assert len(seen) == len(set(seen)) == 16, sort
+
+
+def test_title_matches_rank_first_on_big_sets(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    shortcuts(monkeypatch, on=True)
+    hits = search(loaded, SearchQuery(q="health", per_page=50)).hits
+    in_title = ["health" in h["title"].lower() for h in hits]
+    assert in_title == sorted(in_title, reverse=True) and in_title[0] and not in_title[-1]
+
+
+def test_a_change_in_the_data_is_seen_despite_the_cache(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    shortcuts(monkeypatch, on=True)
+    before = search(loaded, SearchQuery(q="health", state=("ny", "wa")))
+    # an existing bill (wa SB 4, about highways) changes: its id stays, last_changed moves
+    changed = synthetic(4, "Health care for fishermen", "wa", "2025-05-14")
+    report = ingest_bills(loaded, [changed], source="test")
+    with loaded.begin() as conn:
+        reindex_bills(conn, report.bill_ids)
+    after = search(loaded, SearchQuery(q="health", state=("ny", "wa")))
+    assert after.total == before.total + 1
+    assert after.facets["state"] != before.facets["state"]
+
+
+def test_warm_builds_the_snapshot_searches_then_use(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    shortcuts(monkeypatch, on=True)
+    S._SNAPSHOTS.clear()
+    S.warm(loaded)
+    (snap,) = S._SNAPSHOTS.values()
+    assert sum(snap.sizes) == len(BILLS)
+    search(loaded, SearchQuery(q="health"))
+    assert next(iter(S._SNAPSHOTS.values())) is snap  # same data version: not rebuilt
