@@ -39,4 +39,7 @@ def test_wheel_ships_templates_config_and_migrations(tmp_path: Path) -> None:
     assert "tracker/migrations/env.py" in names
     assert "tracker/migrations/script.py.mako" in names
     assert any(n.startswith("tracker/migrations/versions/0001") for n in names)
-    assert "scrapers/http.py" in names
+    for package in ("tracker", "scrapers"):
+        for module in (ROOT / package).rglob("*.py"):
+            rel = module.relative_to(ROOT).as_posix()
+            assert rel in names, f"{rel} is missing from the wheel (pyproject packages list)"
