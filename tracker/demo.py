@@ -156,13 +156,20 @@ _BILL_IN_NAME = re.compile(r"_([A-Z]{1,4})0*(\d{1,5})[A-Z]?(?=_)")
 
 
 def saved_bills(rel_paths: list[str]) -> dict[str, list[str]]:
-    """{state: ["SB 11", ...]}: the bills whose own pages were saved, from the file names."""
-    out: dict[str, set[str]] = {}
+    """{state: ["SB 11", ...]}: the bills whose own pages were saved, from the file names.
+
+    Only the newest year a state's file names start with counts: a scrape reads the newest
+    session, and asking it for an older session's bill would only fetch an unsaved page."""
+    found: dict[str, dict[str, set[str]]] = {}
     for rel in rel_paths:
         state, name = rel.split("/", 1)
         if m := _BILL_IN_NAME.search("_" + Path(name).stem + "_"):
-            out.setdefault(state, set()).add(f"{m.group(1)} {m.group(2)}")
-    return {st: sorted(bills) for st, bills in out.items()}
+            year = m2.group(1) if (m2 := _YEAR_PREFIX.match(Path(name).stem)) else ""
+            found.setdefault(state, {}).setdefault(year, set()).add(f"{m.group(1)} {m.group(2)}")
+    return {st: sorted(by_year[max(by_year)]) for st, by_year in found.items()}
+
+
+_YEAR_PREFIX = re.compile(r"^(\d{4})_")
 
 
 class PageServer(ThreadingHTTPServer):
