@@ -202,3 +202,28 @@ def test_reintroduced_single_payer_bill_is_linked_to_its_earlier_session(engine)
         ids = dict(c.execute(select(Bill.session, Bill.id)).all())
     assert relevant == [True, True]
     assert ("prior-session", ids["2025-2026"], ids["2023-2024"]) in [tuple(x) for x in links]
+
+
+def test_a_big_load_refreshes_postgresql_statistics(engine, monkeypatch) -> None:
+    import tracker.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "BIG_LOAD", 3)
+    ingest_bills(
+        engine,
+        [synthetic_bill(identifier=f"A {i}", title=f"Synthetic act {i}") for i in range(4)],
+        source="test",
+    )
+    if engine.dialect.name != "postgresql":
+        return  # SQLite plans from its own statistics; nothing to refresh
+    import time
+
+    analysed = None
+    for _ in range(20):  # statistics views are flushed shortly after the transaction
+        with engine.connect() as c:
+            analysed = c.exec_driver_sql(
+                "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'bill'"
+            ).scalar()
+        if analysed is not None:
+            break
+        time.sleep(0.1)
+    assert analysed is not None

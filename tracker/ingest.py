@@ -222,6 +222,7 @@ def ingest_bills(
     try:
         with _few_gc_passes():
             _ingest_all(engine, bills, report, run_id, source, batch_size, progress)
+        _refresh_planner_statistics(engine, report)
     except BaseException as exc:
         if finish:
             finish_run(
@@ -322,6 +323,21 @@ def _bill_key(bill: ScrapedBill) -> Key:
 
 def _eager(bill: ScrapedBill) -> _Item:
     return _Item(_bill_key(bill), content_hash(bill), bill)
+
+
+BIG_LOAD = 10_000  # bills written in one run after which PostgreSQL's statistics are refreshed
+
+
+def _refresh_planner_statistics(engine: Engine, report: IngestReport) -> None:
+    """After a bulk load PostgreSQL plans with stale row counts (a session's 7,000 bills look
+    like one) until autovacuum catches up; ANALYZE the tables ingest and search read."""
+    if engine.dialect.name != "postgresql" or report.new + report.updated < BIG_LOAD:
+        return
+    with engine.begin() as conn:
+        for table in ("bill", "bill_source", "action", "sponsorship", "change"):
+            conn.exec_driver_sql(f"ANALYZE {table}")
+        if conn.exec_driver_sql("SELECT to_regclass('bill_search')").scalar():
+            conn.exec_driver_sql("ANALYZE bill_search")
 
 
 def _validated(items: Iterable[Any], report: IngestReport) -> Iterator[_Item]:
