@@ -213,18 +213,27 @@ def confirm_page(
     token: str, request: Request, engine: Engine = Depends(get_engine)
 ) -> HTMLResponse:
     """A button, not an action: mail scanners follow GET links and must not confirm anything."""
-    with Session(engine) as session:
-        try:
-            subscriptions.subscriber_for_token(session, token=token, purpose="confirm")
-        except subscriptions.BadToken as exc:
-            return _message(request, "This link does not work", str(exc), 400)
-    return _message(
+    return _button_page(
         request,
+        engine,
+        token,
+        "confirm",
         "Confirm your subscription",
         "One more click and the weekly digest starts.",
-        action=f"/confirm/{token}",
-        button="Yes, send me the weekly digest",
+        "Yes, send me the weekly digest",
     )
+
+
+def _button_page(
+    request: Request, engine: Engine, token: str, purpose: str, title: str, text: str, button: str
+) -> HTMLResponse:
+    """The page a signed link opens: checks the token, then offers one button that POSTs back."""
+    with Session(engine) as session:
+        try:
+            subscriptions.subscriber_for_token(session, token=token, purpose=purpose)
+        except subscriptions.BadToken as exc:
+            return _message(request, "This link does not work", str(exc), 400)
+    return _message(request, title, text, action=f"/{purpose}/{token}", button=button)
 
 
 @router.post("/confirm/{token}", response_class=HTMLResponse)
@@ -293,17 +302,14 @@ async def manage_submit(
 def unsubscribe_page(
     token: str, request: Request, engine: Engine = Depends(get_engine)
 ) -> HTMLResponse:
-    with Session(engine) as session:
-        try:
-            subscriptions.subscriber_for_token(session, token=token, purpose="unsubscribe")
-        except subscriptions.BadToken as exc:
-            return _message(request, "This link does not work", str(exc), 400)
-    return _message(
+    return _button_page(
         request,
+        engine,
+        token,
+        "unsubscribe",
         "Unsubscribe from the weekly digest?",
         "You will get no more digests. You can come back any time.",
-        action=f"/unsubscribe/{token}",
-        button="Unsubscribe",
+        "Unsubscribe",
     )
 
 
