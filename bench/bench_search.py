@@ -79,32 +79,9 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
 
 
 def inputs(subset: str) -> list[tuple[str, list[Path]]]:
-    data = Path(os.environ.get("TRACKER_SHARED_DIR", ROOT.parent / "shared")) / "data"
-    if not data.is_dir():
-        sys.exit(f"error: {data} not found; set TRACKER_SHARED_DIR")
-    if subset == "small":
-        return [
-            ("openstates", [data / "openstates/windy_civi_2025/samples"]),
-            ("legiscan", [data / "legiscan/bulk_csv"]),
-        ]
-    return [
-        (
-            "openstates",
-            [
-                data / "openstates/scraper_output_id_2025",
-                data / "openstates/windy_civi_2025",
-                data / "openstates/billy_csv_ak_27",
-            ],
-        ),
-        (
-            "legiscan",
-            [
-                data / "legiscan/bulk_csv",
-                data / "legiscan/archive",
-                data / "legiscan/api_json/bill",
-            ],
-        ),
-    ]
+    from bench_import import inputs as import_inputs  # the same data the import bench loads
+
+    return import_inputs(subset)
 
 
 # --------------------------------------------------------------------------- databases

@@ -262,22 +262,8 @@ def bill_fields(data: dict[str, Any], where: str) -> dict[str, Any]:
         "state": state,
         "legislative_session": data.get("legislative_session"),
         "identifier": data.get("identifier"),
-        "title": data.get("title") or "",
-        "classification": data.get("classification") or ["bill"],
         "chamber": _chamber(data.get("from_organization")),
-        "subject": data.get("subject") or [],
-        "abstracts": [
-            {"abstract": a["abstract"], "note": a.get("note") or ""}
-            for a in data.get("abstracts") or []
-        ],
-        "other_titles": [
-            {"title": t["title"], "note": t.get("note") or ""}
-            for t in data.get("other_titles") or []
-        ],
-        "other_identifiers": [
-            o["identifier"] if isinstance(o, dict) else o
-            for o in data.get("other_identifiers") or []
-        ],
+        **descriptive_fields(data),
         "actions": [_action(a) for a in data.get("actions") or []],
         "sponsorships": [_sponsorship(s) for s in data.get("sponsorships") or []],
         "versions": [_document(v) for v in data.get("versions") or []],
@@ -294,6 +280,28 @@ def bill_fields(data: dict[str, Any], where: str) -> dict[str, Any]:
             {"url": s["url"], "note": s.get("note") or ""} for s in data.get("sources") or []
         ],
         "extras": extras,
+    }
+
+
+def descriptive_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Title, classification, subjects, abstracts and other titles/identifiers: named alike in
+    Open States' scrape JSON and its API v3, so both converters share this mapping."""
+    return {
+        "title": data.get("title") or "",
+        "classification": data.get("classification") or ["bill"],
+        "subject": data.get("subject") or [],
+        "abstracts": [
+            {"abstract": a["abstract"], "note": a.get("note") or ""}
+            for a in data.get("abstracts") or []
+        ],
+        "other_titles": [
+            {"title": t["title"], "note": t.get("note") or ""}
+            for t in data.get("other_titles") or []
+        ],
+        "other_identifiers": [
+            o["identifier"] if isinstance(o, dict) else o
+            for o in data.get("other_identifiers") or []
+        ],
     }
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 
 from scrapers.http import HttpClient
 from scrapers.importers.base import RecordError, validate_bill
+from scrapers.importers.openstates import descriptive_fields
 from scrapers.sources import follow
 from scrapers.sources.base import (
     ApiCaller,
@@ -111,22 +112,8 @@ def v3_fields(data: dict[str, Any]) -> dict[str, Any]:
         "state": match.group(1),
         "legislative_session": data["session"],
         "identifier": data["identifier"],
-        "title": data.get("title") or "",
-        "classification": data.get("classification") or ["bill"],
         "chamber": _org_chamber(data.get("from_organization")),
-        "subject": data.get("subject") or [],
-        "abstracts": [
-            {"abstract": a["abstract"], "note": a.get("note") or ""}
-            for a in data.get("abstracts") or []
-        ],
-        "other_titles": [
-            {"title": t["title"], "note": t.get("note") or ""}
-            for t in data.get("other_titles") or []
-        ],
-        "other_identifiers": [
-            o["identifier"] if isinstance(o, dict) else o
-            for o in data.get("other_identifiers") or []
-        ],
+        **descriptive_fields(data),
         "actions": [
             {
                 "date": a["date"],

@@ -117,14 +117,11 @@ def _run_import(kind: str, paths: list[Path], as_json: bool, workers: int) -> No
         raise typer.Exit(1)
 
 
-def _check_paths(paths: list[Path]) -> int:
-    total = 0
+def _check_paths(paths: list[Path]) -> None:
     for p in paths:
         if not p.exists():
             console.print(f"[red]error:[/] {p}: no such file or folder")
             raise typer.Exit(2)
-        total += p.stat().st_size if p.is_file() else 0
-    return total
 
 
 def _serial(kind: str, paths: list[Path]) -> Iterable[Any]:
