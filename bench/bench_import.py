@@ -8,7 +8,7 @@ same data must write nothing (0 new, 0 updated) and be at least five times faste
     python bench/bench_import.py --subset small  # a quick run on a few files
     python bench/bench_import.py --serial        # importers in the ingest process
 
-By default the importers run in two worker processes (scrapers.importers.parallel) while the
+By default the importers run in two worker processes (tracker.collect.parallel) while the
 main process writes. The machine may be shared: CPU seconds are printed besides wall seconds.
 
 Targets (issue 2): first import < 120 s on SQLite, second >= 5x faster, peak RSS < 500 MB.
@@ -72,7 +72,7 @@ from tracker.ingest import ingest_bills
 from tracker.models import Action
 from scrapers.importers.openstates import iter_openstates
 from scrapers.importers.legiscan import iter_legiscan
-from scrapers.importers.parallel import prefetch
+from tracker.collect.parallel import prefetch
 
 
 def cpu(who=resource.RUSAGE_SELF):

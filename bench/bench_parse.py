@@ -30,9 +30,9 @@ from lxml import etree  # noqa: E402
 from lxml import html as lxml_html  # noqa: E402
 
 from scrapers.engine import ExtractionError, parse_page  # noqa: E402
-from scrapers.examples import resolve_fixture  # noqa: E402
 from scrapers.extract import decode  # noqa: E402
 from scrapers.registry import list_states, load_state_config  # noqa: E402
+from tracker.collect.examples import resolve_fixture  # noqa: E402
 
 
 def _best(fn, repeat: int) -> float:

@@ -262,7 +262,7 @@ def render_times(engine) -> dict[str, float]:  # type: ignore[no-untyped-def]
 
 
 def static_build(engine, bills: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from tracker.site_build import build_site
+    from tracker.web.site_build import build_site
 
     out = Path(tempfile.mkdtemp(prefix="tracker-site-"))
     try:

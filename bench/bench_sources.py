@@ -89,7 +89,7 @@ def load_data(
 def bench_config():  # type: ignore[no-untyped-def]
     """The repo's config/sources.yaml, with both APIs for every state and no local caps, so the
     bench measures what a cycle needs (caps are compared afterwards)."""
-    from scrapers.sources.options import load_sources_config
+    from tracker.collect.options import load_sources_config
 
     config = load_sources_config()
     config.default = ["openstates-api", "legiscan-api"]
@@ -105,7 +105,7 @@ def bench_config():  # type: ignore[no-untyped-def]
 def cycle(
     engine, client, config, states: list[str], fos: FakeOpenStates, fls: FakeLegiscan
 ) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from scrapers.sources import run_discovery, run_state_sources
+    from tracker.collect.runner import run_discovery, run_state_sources
 
     fos.calls, fos.served, fls.calls, fls.ops = 0, 0, 0, {}
     started = time.perf_counter()

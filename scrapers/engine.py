@@ -10,8 +10,9 @@ than ``min_items``, a list page with no items that does not say it is empty: eac
 :class:`ExtractionError` naming the state, page kind, URL, field, selector and count.
 
 :func:`assemble_bill` merges the records of a bill's pages (bill page first), computes the
-``derive`` fields, fills action classifications the site did not give and the stage, and
-validates the result as a :class:`~tracker.scraped.ScrapedBill`.
+``derive`` fields and validates the result as a :class:`~tracker.scraped.ScrapedBill`. What the
+bill *means* (action classifications the site did not give, the stage) is not the engine's
+business: ``tracker.understand`` decides it once, in ingest.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -705,10 +705,9 @@ def assemble_bill(
     pages: BillPages,
     *,
     session: str | None = None,
-    today: date | None = None,
-    classify: bool = True,
 ) -> ScrapedBill:
-    """Merge a bill's page records into a validated ScrapedBill with classified actions and stage."""
+    """Merge a bill's page records into a validated ScrapedBill, as the source gave it: action
+    classifications and the stage are understanding, done once by ingest (tracker.understand)."""
     merged = merge_records(pages.records)
     url = pages.urls[0] if pages.urls else None
     kind = pages.kinds[0] if pages.kinds else "bill"
@@ -758,7 +757,7 @@ def assemble_bill(
             f"{exc.error_count()} problem(s) in all",
             loc,
         ) from exc
-    return finish_bill(config, bill, today=today) if classify else bill
+    return bill
 
 
 def _derive(
@@ -840,41 +839,11 @@ def _merge_versions(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
-def finish_bill(
-    config: StateConfig, bill: ScrapedBill, *, today: date | None = None
-) -> ScrapedBill:
-    """Fill action classifications the site did not give (the state's rules) and the stage."""
-    from tracker.actions import classify_action
-    from tracker.stages import compute_stage
-
-    for action in bill.actions:
-        if not action.classification:
-            action.classification = classify_action(
-                action.description, action.chamber, config.state
-            )
-    session_end = None
-    try:
-        spec = config.session(bill.legislative_session)
-        session_end = spec.end_date.isoformat() if spec.end_date else None
-    except KeyError:
-        pass
-    result = compute_stage(
-        bill.actions,
-        bill_chamber=bill.chamber,
-        session_end=session_end,
-        today=today,
-        bill_classification=bill.classification,
-    )
-    bill.stage = result.stage
-    return bill
-
-
 def bill_from_pages(
     config: StateConfig,
     pages: Mapping[str, tuple[bytes | str, str | None]],
     *,
     session: str | None = None,
-    today: date | None = None,
 ) -> ScrapedBill:
     """Parse the pages of one bill (kind -> (body, url)), bill page first, and assemble it.
 
@@ -888,7 +857,7 @@ def bill_from_pages(
         collected.add(result)
         if result.record:
             names.update({k: v for k, v in result.record.items() if not isinstance(v, list | dict)})
-    return assemble_bill(config, collected, session=session, today=today)
+    return assemble_bill(config, collected, session=session)
 
 
 def merge_index(

@@ -24,7 +24,7 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -479,7 +479,7 @@ class Scraper:
                 return self._skip()
             pages.add(result)
         try:
-            return assemble_bill(self.config, pages, session=session, today=self.today)
+            return assemble_bill(self.config, pages, session=session)
         except ExtractionError as exc:
             self._error(exc.kind, exc.url, exc.reason, exc)
             return self._skip()
@@ -506,120 +506,3 @@ class Scraper:
     def _skip(self) -> None:
         self.stats.bills_skipped += 1
         return None
-
-
-@dataclass
-class ScrapeOutcome:
-    """What :func:`scrape_state` returns: the ingest report's counts plus the scrape's health."""
-
-    state: str
-    stats: ScrapeStats
-    run_id: int | None = None
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    bill_ids: set[int] = field(default_factory=set, repr=False)
-    errors: list[str] = field(default_factory=list)
-    status: str = "ok"
-    message: str = ""
-
-    @property
-    def calls(self) -> int:
-        return self.stats.pages_fetched
-
-    @property
-    def fetched(self) -> int:
-        return self.stats.pages_fetched - self.stats.not_modified
-
-
-def scrape_state(
-    engine: Any,
-    state: str,
-    *,
-    client: HttpClient | None = None,
-    source: str | None = None,
-    sessions: list[str] | None = None,
-    base_url: str | None = None,
-    progress: Callable[[int], None] | None = None,
-    cache: ParseCache | None = None,
-    bills: list[str] | None = None,
-) -> ScrapeOutcome:
-    """Scrape `state` live and ingest what it yields; the outcome says how it went.
-
-    Used by ``tracker scrapers scrape`` and the scheduler's jobs. The run row written by ingest
-    carries the scrape's counts and errors as well.
-    """
-    from scrapers.archive import PageArchive
-    from scrapers.registry import load_state_config
-    from tracker.ingest import finish_run, ingest_bills, start_run
-    from tracker.settings import get_settings
-
-    config = load_state_config(state)
-    settings = get_settings()
-    own_client = client is None
-    if client is None:
-        client = HttpClient(archive=PageArchive(settings.data_dir / "archive"))
-    if cache is None:
-        cache = ParseCache(settings.data_dir / "parse-cache" / f"{config.state}.sqlite")
-    scraper = Scraper(config, client, cache=cache, base_url=base_url)
-    name = f"scrape:{config.state}" + (f":{source}" if source else "")
-    run_id = start_run(engine, source=name, kind="scrape", state=config.state)
-    try:
-        report = ingest_bills(
-            engine,
-            scraper.run(sessions=sessions, source=source, bills=bills),
-            source=name,
-            kind="scrape",
-            state=config.state,
-            run_id=run_id,
-            progress=progress,
-            finish=False,
-        )
-    except BaseException as exc:
-        finish_run(
-            engine,
-            run_id,
-            status="failed",
-            counts=scraper.stats.summary() | {"bills": 0},
-            errors=[{"where": e.url or e.kind, "message": e.message} for e in scraper.stats.errors],
-            message=f"{type(exc).__name__}: {exc}",
-        )
-        raise
-    finally:
-        if own_client:
-            client.close()
-    stats = scraper.stats
-    errors = [str(e) for e in stats.errors] + [str(e) for e in report.errors]
-    status = "ok"
-    if errors:
-        status = "partial" if report.total else "failed"
-    elif report.total == 0:
-        status = "empty"
-    counts = {
-        **report.summary(),
-        "changes": report.changes,
-        "actions": report.actions,
-        **{k: v for k, v in stats.summary().items() if isinstance(v, int)},
-        "unknown_sessions": stats.unknown_sessions,
-    }
-    finish_run(
-        engine,
-        run_id,
-        status=status,
-        counts=counts,
-        errors=[{"where": e.url or e.kind, "message": e.message} for e in stats.errors]
-        + [{"where": e.where, "message": e.message} for e in report.errors],
-        message=report.line() + f"; {stats.pages_fetched} pages, {len(stats.errors)} scrape errors",
-    )
-    return ScrapeOutcome(
-        config.state,
-        stats,
-        run_id,
-        report.new,
-        report.updated,
-        report.unchanged,
-        set(report.bill_ids),
-        errors,
-        status,
-        report.line(),
-    )

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from scrapers import fastselect
 from scrapers.config import ConfigError, json_schema, load_config, parse_config_text
 from scrapers.engine import BillPages, ExtractionError, PageError, assemble_bill, parse_page
-from scrapers.examples import parse_pages
 from scrapers.extract import decode
+from tracker.collect.examples import parse_pages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -663,8 +663,8 @@ def _selectors(obj):  # type: ignore[no-untyped-def]
 
 @pytest.mark.shared
 def test_fast_selector_agrees_with_soupsieve_on_every_config_selector(shared_dir: Path) -> None:
-    from scrapers.examples import resolve_fixture
     from scrapers.registry import list_states, load_state_config
+    from tracker.collect.examples import resolve_fixture
 
     checked = 0
     for st in list_states():

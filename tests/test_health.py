@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select, update
 
 from tracker import health, jobs
-from tracker.ingest import finish_run, start_run
 from tracker.models import Run
+from tracker.runs import finish_run, start_run
 from tracker.scheduler import beat
 from tracker.settings import reset_settings
 

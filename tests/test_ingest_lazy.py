@@ -14,7 +14,7 @@ import scrapers.importers.base as base
 from scrapers.importers.base import RawBill
 from scrapers.importers.legiscan import iter_legiscan
 from scrapers.importers.openstates import iter_openstates
-from scrapers.importers.parallel import prefetch
+from tracker.collect.parallel import prefetch
 from tracker.db import make_engine, upgrade
 from tracker.ingest import ingest_bills, known_hashes
 from tracker.models import Action, Bill

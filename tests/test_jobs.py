@@ -123,7 +123,7 @@ def test_maintenance_marks_bills_of_ended_sessions_dead_once(engine, monkeypatch
 def test_runs_left_running_by_a_dead_process_are_closed(engine) -> None:  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime, timedelta
 
-    from tracker.ingest import start_run
+    from tracker.runs import start_run
 
     old = start_run(engine, source="job:scrape:zz", kind="job", state="zz")
     fresh = start_run(engine, source="job:scrape:yy", kind="job", state="yy")

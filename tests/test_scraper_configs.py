@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from scrapers.examples import compare, expected_path
 from scrapers.registry import list_states, load_state_config
+from tracker.collect.examples import compare, expected_path
 
 
 def _cases() -> list[tuple[str, str]]:

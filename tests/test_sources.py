@@ -26,8 +26,8 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from scrapers.http import HttpClient
-from scrapers.sources import run_discovery, run_state_sources
-from scrapers.sources.options import SourcesConfig, load_sources_config, plain_phrases
+from tracker.collect.options import SourcesConfig, load_sources_config, plain_phrases
+from tracker.collect.runner import run_discovery, run_state_sources
 from tracker.models import Action, Bill, BillSource, Run
 from tracker.settings import reset_settings
 from tracker.source_models import ApiUsage, LegiscanBill, SourceDisagreement
@@ -188,7 +188,7 @@ def test_listing_cut_by_max_pages_resumes_where_it_stopped(
 def test_curator_pin_is_fetched_once_then_only_when_updated(
     sqlite_engine, openstates, client, monkeypatch
 ) -> None:
-    from scrapers.sources import follow
+    from tracker.collect import follow
     from tracker.topics import Pin
 
     pin = Pin(
@@ -384,10 +384,10 @@ def test_monthly_cap_stops_legiscan_before_the_call(sqlite_engine, legiscan, cli
 
 
 def test_missing_keys_skip_with_one_message(sqlite_engine, client, caplog, monkeypatch) -> None:
-    import scrapers.sources.base as base
+    import tracker.collect.base as base
 
     monkeypatch.setattr(base, "_warned", set())
-    caplog.set_level(logging.WARNING, logger="scrapers.sources")
+    caplog.set_level(logging.WARNING, logger="tracker.collect")
     for state in ("ca", "nj", "pa"):
         results = run_state_sources(sqlite_engine, state, client=client, config=_config())
         assert [r.status for r in results] == ["skipped", "skipped", "skipped"]

@@ -28,9 +28,9 @@ from tracker.ingest import ingest_bills
 from tracker.models import Bill
 from tracker.search import reindex_bills
 from tracker.settings import reset_settings
-from tracker.site_build import MANIFEST, build_site, file_for
 from tracker.web.app import create_app
 from tracker.web.security import SecurityHeadersMiddleware, csrf_field, require_csrf
+from tracker.web.site_build import MANIFEST, build_site, file_for
 
 EVIL = '<script>alert("x")</script>'
 QUOTE = '" onmouseover="alert(1)'

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -421,12 +422,15 @@ def run_cycle(
 
 
 def write_preview(out: Path, say: Say) -> None:
-    from tracker import digest
-    from tracker.cli.digest import preview
+    from tracker import digest, jobs
+    from tracker.digest_preview import write_preview
 
     period = digest.format_period(date.today())
     say(f"  digest preview for {period} -> {out}/")
-    preview(email=DEMO_EMAIL, period=period, out=out)
+    result = write_preview(jobs.job_engine(), email=DEMO_EMAIL, period=period, out=out)
+    if not result.subscriber:
+        print(f"{DEMO_EMAIL} is not a subscriber: previewing the default choices", file=sys.stderr)
+    print(result.line())
 
 
 def run_demo(

@@ -20,10 +20,11 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select, text
 
-from tracker.jobs import JOB_KIND, SCRAPE_SOURCE
+from scrapers.registry import list_states, load_state_config
 from tracker.models import Action, Bill, Run
+from tracker.scheduler import StateScrapeTrigger, last_heartbeat
 from tracker.scheduler_models import ScraperAlert
-from tracker.vocab import state_name
+from tracker.vocab import JOB_KIND, SCRAPE_SOURCE, state_name
 
 BAD = ("failed", "empty")
 GOOD = ("ok", "partial")
@@ -196,8 +197,6 @@ def _is_stale(h: StateHealth, cfg: Any, now: datetime) -> bool:
         return True
     if cfg is None:
         return now - h.last_success.at > timedelta(days=8)
-    from tracker.scheduler import StateScrapeTrigger
-
     trigger = StateScrapeTrigger.from_config(cfg, jitter=None)
     first = trigger.get_next_fire_time(h.last_success.at, h.last_success.at)
     second = trigger.get_next_fire_time(first, first) if first else None
@@ -249,10 +248,6 @@ def all_health(engine: Engine, *, now: datetime | None = None) -> list[StateHeal
 
 
 def _configs() -> dict[str, Any]:
-    try:
-        from scrapers.registry import list_states, load_state_config
-    except ImportError:
-        return {}
     out: dict[str, Any] = {}
     for st in list_states():
         try:
@@ -270,8 +265,6 @@ def system_health(engine: Engine, *, now: datetime | None = None) -> dict[str, A
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         out["database"] = True
-        from tracker.scheduler import last_heartbeat
-
         hb = last_heartbeat(engine)
     except Exception as exc:  # noqa: BLE001 - report, do not raise, from a health check
         out["error"] = f"{type(exc).__name__}: {exc}"

@@ -12,22 +12,27 @@ reason. The sources it calls record their own ingest runs as usual.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, insert, select, update
 
-from tracker.ingest import finish_run, start_run
+from tracker import digest
+from tracker.alerts import update_alert
+from tracker.collect.runner import run_state_sources
+from tracker.collect.scrape import scrape_state as scrape_one
+from tracker.db import make_engine
+from tracker.mail import SmtpTransport
 from tracker.models import Action, Bill, Change, LegislativeSession, Run
+from tracker.runs import RunResult, bills_of, combined_status, finish_run, start_run
+from tracker.settings import get_settings
 from tracker.stages import compute_stage
-from tracker.vocab import STAGES
+from tracker.vocab import JOB_KIND, SCRAPE_SOURCE, STAGES
 
 log = logging.getLogger(__name__)
 
-SCRAPE_SOURCE = "job:scrape:{state}"
-JOB_KIND = "job"
 # Stages that ``dead`` can still replace once the session is over (see tracker.stages).
 OPEN_STAGES = tuple(STAGES[: STAGES.index("passed_both_chambers")])
 STALE_RUN = timedelta(hours=12)
@@ -35,15 +40,11 @@ STALE_RUN = timedelta(hours=12)
 
 @lru_cache(maxsize=4)
 def _engine_for(url: str) -> Engine:
-    from tracker.db import make_engine
-
     return make_engine(url)
 
 
 def job_engine() -> Engine:
     """The engine of the configured database (one per URL, shared by every job of a process)."""
-    from tracker.settings import get_settings
-
     return _engine_for(get_settings().resolved_database_url)
 
 
@@ -76,88 +77,57 @@ def scrape_state(state: str, source: str | None = None, bills: list[str] | None 
 
 def _run_sources(
     engine: Engine, state: str, source: str | None = None, bills: list[str] | None = None
-) -> Any:
-    """The API-sources runner when installed (it tries the scraper first), else the scraper."""
+) -> list[RunResult]:
+    """The state's sources in order (its scraper first); with `bills`, only its scraper."""
     if bills is None:
-        try:
-            from scrapers.sources import run_state_sources
-        except ImportError:
-            run_state_sources = None
-        if run_state_sources is not None:
-            return run_state_sources(engine, state, only=source)
-    from scrapers.scrape import scrape_state as scrape_one
-
-    outcome = scrape_one(engine, state, bills=bills) if bills else scrape_one(engine, state)
-    if not hasattr(outcome, "source"):
-        outcome.source = "scrape"
-    return outcome
+        return run_state_sources(engine, state, only=source)
+    return [scrape_one(engine, state, bills=bills)]
 
 
 def _after_scrape(engine: Engine, state: str) -> None:
-    from tracker.alerts import update_alert
-
     try:
         update_alert(engine, state)
     except Exception:  # noqa: BLE001 - an alert problem must not hide the scrape's result
         log.exception("alerts for %s", state)
 
 
-def summarize_results(results: Any) -> tuple[str, dict[str, Any], list[dict[str, Any]], str]:
+def summarize_results(
+    results: Sequence[RunResult],
+) -> tuple[str, dict[str, Any], list[dict[str, Any]], str]:
     """Status, counts, errors and a one-line message from what the sources returned.
 
-    `results` is one result or a list (``scrapers.sources.SourceResult``: ``status``, ``new``,
-    ``updated``, ``unchanged``, ``fetched``, ``skipped_unchanged``, ``errors``, ``message``; or an
-    ingest report). The job succeeds if any source brought bills; it is ``partial`` when another
-    source (say the state's own scraper) failed on the way, ``empty`` when every source that ran
-    found nothing, and ``failed`` when none could run.
+    The job succeeds if any source brought bills; it is ``partial`` when another source (say
+    the state's own scraper) failed on the way, ``empty`` when every source that ran found
+    nothing, and ``failed`` when none could run (:func:`tracker.runs.combined_status`).
     """
-    items = list(results) if isinstance(results, list | tuple) else [results]
     counts = {
         "bills": 0,
         "new": 0,
         "updated": 0,
         "unchanged": 0,
         "errors": 0,
-        "sources": len(items),
+        "sources": len(results),
     }
     errors: list[dict[str, Any]] = []
-    statuses, parts = [], []
-    for item in items:
-        source = str(getattr(item, "source", "scrape"))
-        n = {
-            k: int(getattr(item, k, 0) or 0)
-            for k in ("new", "updated", "unchanged", "fetched", "skipped_unchanged")
-        }
-        bills = n["new"] + n["updated"] + n["unchanged"]
-        if source != "scrape":  # an API source may list bills it did not fetch (unchanged)
-            bills = max(bills, n["fetched"] + n["skipped_unchanged"])
-        item_errors = [str(e) for e in getattr(item, "errors", []) or []]
-        status = getattr(item, "status", None) or (
-            "partial" if item_errors else "ok" if bills else "empty"
-        )
-        statuses.append(status)
+    parts = []
+    for item in results:
+        bills = bills_of(item)
+        item_errors = [str(e) for e in item.errors]
         for key in ("new", "updated", "unchanged"):
-            counts[key] += n[key]
+            counts[key] += getattr(item, key)
         counts["bills"] += bills
         counts["errors"] += len(item_errors)
-        errors.extend({"where": source, "message": e} for e in item_errors[:20])
-        message = str(getattr(item, "message", "") or "")
-        if status in ("failed", "quota", "skipped") and message:
-            errors.append({"where": source, "message": message})
-        part = f"{source} {status}: {bills} bills"
-        if message:
-            part += f" ({message})"
-        if item_errors and status != "ok":
+        errors.extend({"where": item.source, "message": e} for e in item_errors[:20])
+        if item.status in ("failed", "quota", "skipped") and item.message:
+            errors.append({"where": item.source, "message": item.message})
+        part = f"{item.source} {item.status}: {bills} bills"
+        if item.message:
+            part += f" ({item.message})"
+        if item_errors and item.status != "ok":
             more = f" (+{len(item_errors) - 1} more)" if len(item_errors) > 1 else ""
             part += f"; first error: {item_errors[0]}{more}"
         parts.append(part)
-    if any(s in ("ok", "partial") for s in statuses):
-        bad = any(s in ("failed", "partial", "quota") for s in statuses) or counts["errors"]
-        status = "partial" if bad else "ok"
-    elif "empty" in statuses:
-        status = "empty"
-    else:
-        status = "failed"
+    status = combined_status([r.status for r in results], errors=counts["errors"])
     return status, counts, errors, "; ".join(parts) or "no source could run"
 
 
@@ -166,9 +136,6 @@ def summarize_results(results: Any) -> tuple[str, dict[str, Any], list[dict[str,
 
 def send_weekly_digest(period: str | None = None) -> int:
     """Send the digest of the week that just ended (or `period`, ``YYYY-Www``) to subscribers."""
-    from tracker import digest
-    from tracker.mail import SmtpTransport
-
     engine = job_engine()
     period = period or digest.last_complete_period()
     run_id = start_run(engine, source="job:digest", kind=JOB_KIND)

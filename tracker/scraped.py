@@ -14,10 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tracker.vocab import CHAMBERS
+
 _DATE_RE = re.compile(
     r"^\d{4}(-\d{2}(-\d{2}([T ]\d{2}:\d{2}(:\d{2})?([.]\d+)?(Z|[+-]\d{2}:?\d{2})?)?)?)?$"
 )
-CHAMBERS = ("upper", "lower", "legislature", "executive", "joint")
 
 
 def _check_date(value: str | None, *, required: bool) -> str | None:

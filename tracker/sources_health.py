@@ -85,7 +85,7 @@ def quota_usage(
 
 
 def _configured_caps() -> dict[str, tuple[int | None, int | None]]:
-    from scrapers.sources.options import API_SOURCES, load_sources_config
+    from tracker.collect.options import API_SOURCES, load_sources_config
 
     config = load_sources_config()
     return {

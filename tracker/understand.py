@@ -1,4 +1,8 @@
-"""Glue between ingest and the understanding rules: classify actions, derive stage and topic.
+"""Understanding a bill, in one place: classify its actions, derive its stage and topic.
+
+Ingest calls it once per bill it writes; the commands that print a parsed bill
+(``tracker scrapers parse``/``check``) call :func:`understood` for the same answers. Scrapers and
+importers only read what a source says.
 
 The rules themselves live in :mod:`tracker.actions`, :mod:`tracker.stages` and
 :mod:`tracker.topics`; this module only shapes a bill's data for them and their answers for
@@ -12,7 +16,7 @@ from typing import Any
 
 from tracker.actions import classify_action
 from tracker.scraped import ScrapedBill
-from tracker.stages import compute_stage
+from tracker.stages import StageResult, compute_stage
 from tracker.topics import classify_topic
 
 
@@ -35,6 +39,35 @@ def classified_actions(bill: ScrapedBill) -> list[dict[str, Any]]:
     return rows
 
 
+def stage_of(
+    bill: ScrapedBill,
+    actions: list[dict[str, Any]],
+    *,
+    session_end: str | None,
+    today: date | None = None,
+) -> StageResult:
+    """The bill's stage by these (classified) actions."""
+    return compute_stage(
+        actions,
+        bill_chamber=bill.chamber,
+        session_end=session_end,
+        today=today,
+        bill_classification=list(bill.classification),
+    )
+
+
+def understood(
+    bill: ScrapedBill, *, session_end: str | None, today: date | None = None
+) -> ScrapedBill:
+    """The bill with our classifications filled into its actions and its stage set, by the
+    same rules ingest applies: what ``tracker scrapers parse`` prints for a saved page."""
+    actions = classified_actions(bill)
+    for action, row in zip(bill.actions, actions, strict=True):
+        action.classification = row["classification"]
+    bill.stage = stage_of(bill, actions, session_end=session_end, today=today).stage
+    return bill
+
+
 def bill_facts(
     bill: ScrapedBill,
     actions: list[dict[str, Any]],
@@ -44,13 +77,7 @@ def bill_facts(
     today: date | None = None,
 ) -> dict[str, Any]:
     """Stage, topic and latest action for the ``bill`` row."""
-    stage = compute_stage(
-        actions,
-        bill_chamber=bill.chamber,
-        session_end=session_end,
-        today=today,
-        bill_classification=list(bill.classification),
-    )
+    stage = stage_of(bill, actions, session_end=session_end, today=today)
     description = " ".join(a.abstract for a in bill.abstracts)
     topic = classify_topic(
         title=title if title is not None else bill.title,

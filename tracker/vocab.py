@@ -90,6 +90,17 @@ TOPIC_LABELS: dict[str, str] = {
 
 CHAMBERS: tuple[str, ...] = ("upper", "lower", "legislature", "executive", "joint")
 
+# How a run ended (the ``run`` table's status; tracker.runs decides it). ``running`` while it
+# runs; ``interrupted`` is reserved for a run its process never finished.
+RUN_STATUSES: tuple[str, ...] = ("running", "ok", "partial", "empty", "failed", "interrupted")
+# A source may also not run at all: ``skipped`` (no key, no config, no files) or stop on a spent
+# ``quota``; its run row then says ``ok`` or ``partial`` (see tracker.runs.run_status_of).
+SOURCE_STATUSES: tuple[str, ...] = ("ok", "partial", "empty", "skipped", "quota", "failed")
+# Run kinds, and the source name of a state's scheduled scrape job (what health and alerts read).
+RUN_KINDS: tuple[str, ...] = ("scrape", "import", "api", "bulk", "job")
+JOB_KIND = "job"
+SCRAPE_SOURCE = "job:scrape:{state}"
+
 # Kinds of `change` rows written by ingest and the understanding steps.
 CHANGE_KINDS: tuple[str, ...] = (
     "bill_new",

@@ -188,7 +188,7 @@ def _iter_folder_file(path: Path, progress: Progress | None) -> Iterator[Result]
 def legiscan_units(paths: Iterable[Path | str]) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
     """``iter_legiscan(paths, lazy=True)`` cut into independent pieces, one per file met:
     ``(function, args)``; ``function(*args, None)`` yields that piece's items. Run in order
-    (in other processes, see :mod:`scrapers.importers.parallel`) they yield the same items."""
+    (in other processes, see :mod:`tracker.collect.parallel`) they yield the same items."""
     units: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
     for path in as_paths(paths):
         if path.is_dir():

@@ -62,8 +62,8 @@ from scrapers.importers.base import (
     validate_bill,
     walk,
 )
-from tracker.scraped import CHAMBERS, ScrapedBill
-from tracker.vocab import STATE_NAMES
+from tracker.scraped import ScrapedBill
+from tracker.vocab import CHAMBERS, STATE_NAMES
 
 Result = ScrapedBill | RecordError
 

@@ -72,7 +72,7 @@ WorkersOpt = Annotated[
 
 
 def _run_import(kind: str, paths: list[Path], as_json: bool, workers: int) -> None:
-    from scrapers.importers.parallel import prefetch
+    from tracker.collect.parallel import prefetch
     from tracker.ingest import ingest_bills
 
     engine = engine_ready()

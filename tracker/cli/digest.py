@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from sqlmodel import Session
 
 # soft_wrap: messages name files and lines; never break them. markup=False: user text.
 console = Console(stderr=True, soft_wrap=True)
@@ -78,41 +77,17 @@ def preview(
 
     Example: tracker digest preview --email ann@example.org --period 2025-W10 --out /tmp/preview
     """
-    from tracker import digest, mail, subscriptions
+    from tracker import subscriptions
     from tracker.cli.core import engine_ready
-    from tracker.subscription_models import Subscriber
+    from tracker.digest_preview import write_preview
 
     value = _period(period)
     engine = engine_ready()
     try:
-        with Session(engine) as session:
-            sub = subscriptions.find(session, email=email)
+        result = write_preview(engine, email=email, period=value, out=out)
     except subscriptions.SubscriptionError as exc:
         console.print(f"error: --email {email!r}: {exc}", style="red", markup=False)
         raise typer.Exit(2) from None
-    if sub is None:
+    if not result.subscriber:
         console.print(f"{email} is not a subscriber: previewing the default choices", markup=False)
-        sub = Subscriber(id=0, email=subscriptions.normalize_email(email))
-        prefs = subscriptions.make_preferences()
-    else:
-        prefs = digest.prefs_of(sub)
-    with engine.connect() as conn:
-        renderer = digest.DigestRenderer(digest.load_week(conn, period=value))
-    links = {
-        "manage_url": subscriptions.link(sub, "manage"),
-        "unsubscribe_url": subscriptions.link(sub, "unsubscribe"),
-    }
-    result = renderer.render(prefs, email=sub.email, **links)
-    msg = mail.build_message(
-        to=sub.email,
-        subject=result.subject,
-        text=result.text,
-        html=result.html,
-        unsubscribe_url=links["unsubscribe_url"],
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"digest-{value}"
-    stem.with_suffix(".eml").write_bytes(msg.as_bytes())
-    stem.with_suffix(".html").write_text(result.html, encoding="utf-8")
-    stem.with_suffix(".txt").write_text(result.text, encoding="utf-8")
-    print(f"{result.subject}\nwrote {stem}.eml, {stem}.html and {stem}.txt")
+    print(result.line())

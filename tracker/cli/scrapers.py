@@ -171,7 +171,7 @@ def parse_cmd(
     Example: tracker scrapers parse nm --page bill=../shared/fixtures/real/html/nm/2019_SB11_legislation_detail.html
     """
     from scrapers.engine import ExtractionError
-    from scrapers.examples import parse_pages
+    from tracker.collect.examples import parse_pages
 
     cfg = _config(state)
     files = _parse_page_args(page)
@@ -202,8 +202,8 @@ def check_cmd(
 
     Example: tracker scrapers check nm
     """
-    from scrapers.examples import compare, expected_path
     from scrapers.registry import list_states
+    from tracker.collect.examples import compare, expected_path
 
     states = list_states() if state == "all" else [state.lower()]
     failed = 0
@@ -370,8 +370,8 @@ def scrape_cmd(
     Example: tracker scrapers scrape nm --session 2019
     """
     from scrapers.registry import list_states
-    from scrapers.scrape import scrape_state
     from tracker.cli.core import engine_ready
+    from tracker.collect.scrape import scrape_state
 
     if bool(state) == all_states:
         _fail("give a state code or --all")

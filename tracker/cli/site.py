@@ -36,7 +36,7 @@ def build(
     Example: tracker site build ./public && python -m http.server -d ./public
     """
     from tracker.cli.core import engine_ready
-    from tracker.site_build import build_site
+    from tracker.web.site_build import build_site
 
     if bills not in ("all", "linked"):
         raise typer.BadParameter("use linked or all", param_hint="--bills")

@@ -28,7 +28,7 @@ def _engine():  # type: ignore[no-untyped-def]
 
 def _availability(name: str, state: str) -> str:
     from scrapers.registry import config_path
-    from scrapers.sources.options import load_sources_config
+    from tracker.collect.options import load_sources_config
     from tracker.settings import get_settings
 
     settings = get_settings()
@@ -48,7 +48,7 @@ def list_sources(state: StateOpt = None, as_json: JsonOpt = False) -> None:
 
     Example: tracker sources list --state wa
     """
-    from scrapers.sources.options import load_sources_config
+    from tracker.collect.options import load_sources_config
     from tracker.vocab import STATE_NAMES
 
     config = load_sources_config()
@@ -152,7 +152,7 @@ def run(
 
     Example: TRACKER_LEGISCAN_API_KEY=... tracker sources run ca --source legiscan-api
     """
-    from scrapers.sources import run_state_sources
+    from tracker.collect.runner import run_state_sources
 
     results = run_state_sources(_engine(), state, only=source)
     _print_results(results, as_json)
@@ -171,7 +171,7 @@ def discover(
 
     Example: tracker sources discover --source legiscan-api
     """
-    from scrapers.sources import run_discovery
+    from tracker.collect.runner import run_discovery
 
     results = run_discovery(_engine(), only=source)
     _print_results(results, as_json)

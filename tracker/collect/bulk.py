@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from scrapers.http import FetchError, HttpClient
-from scrapers.sources.base import SourceResult, finish_source_run, finish_status, ingest_into
-from scrapers.sources.options import SourcesConfig, SourcesConfigError, expand_location
-from tracker.ingest import ingest_bills, start_run
+from tracker.collect.options import SourcesConfig, SourcesConfigError, expand_location
+from tracker.ingest import ingest_bills
+from tracker.runs import RunResult, finish_result, start_run
+from tracker.settings import get_settings
 
 Importer = Callable[[Iterable[Path | str]], Iterator[Any]]
 
@@ -53,16 +54,16 @@ class BulkSource:
             )
         return None
 
-    def run_state(self, engine: Engine, state: str) -> SourceResult:
+    def run_state(self, engine: Engine, state: str) -> RunResult:
         if reason := self.missing(state):
-            return SourceResult(source=self.name, state=state, status="skipped", message=reason)
-        result = SourceResult(source=self.name, state=state)
+            return RunResult(source=self.name, state=state, status="skipped", message=reason)
+        result = RunResult(source=self.name, state=state)
         result.run_id = start_run(self.engine, source=self.name, kind="bulk", state=state)
         try:
             paths = [self._local(loc, result) for loc in self.files[state]]
         except (FetchError, SourcesConfigError, OSError) as exc:
             result.status, result.message = "failed", str(exc)
-            finish_source_run(self.engine, result)
+            finish_result(self.engine, result)
             return result
         bills = (b for b in _importer(self.name)(paths) if _wanted(b, state))
         report = ingest_bills(
@@ -74,13 +75,13 @@ class BulkSource:
             run_id=result.run_id,
             finish=False,
         )
-        ingest_into(result, report)
+        result.add_ingest(report)
         result.fetched = report.total
-        result.status = finish_status(result)
-        finish_source_run(self.engine, result)
+        result.settle()
+        finish_result(self.engine, result)
         return result
 
-    def _local(self, location: str, result: SourceResult) -> Path:
+    def _local(self, location: str, result: RunResult) -> Path:
         location = expand_location(location)
         if urlsplit(location).scheme not in ("http", "https"):
             path = Path(location)
@@ -91,8 +92,6 @@ class BulkSource:
         result.calls += 1
         name = Path(urlsplit(location).path).name or "download"
         digest = hashlib.sha1(location.encode(), usedforsecurity=False).hexdigest()[:10]
-        from tracker.settings import get_settings
-
         target = Path(get_settings().data_dir) / "bulk" / f"{digest}-{name}"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(page.body)

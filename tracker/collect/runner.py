@@ -9,7 +9,7 @@ flagged. ``run_discovery(engine)`` runs the national keyword search of the disco
 
 Example::
 
-    from scrapers.sources import run_state_sources
+    from tracker.collect.runner import run_state_sources
     from tracker.db import make_engine
 
     for result in run_state_sources(make_engine(), "wa"):
@@ -18,32 +18,38 @@ Example::
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any
 
 from sqlalchemy import Engine
 
 from scrapers.http import HttpClient
-from scrapers.sources.base import STATUSES, QuotaExhausted, Source, SourceError, SourceResult
-from scrapers.sources.options import SOURCE_NAMES, SourcesConfig, load_sources_config
+from scrapers.registry import config_path
+from tracker.collect.base import QuotaExhausted, Source, SourceError
+from tracker.collect.bulk import BulkSource
+from tracker.collect.legiscan_api import LegiscanApi
+from tracker.collect.openstates_api import OpenStatesApi
+from tracker.collect.options import SOURCE_NAMES, SourcesConfig, load_sources_config
+from tracker.collect.scrape import scrape_state
+from tracker.runs import RunResult
+from tracker.sources_health import flag_disagreements, preference_from
 
 __all__ = [
-    "STATUSES",
     "QuotaExhausted",
+    "RunResult",
     "Source",
     "SourceError",
-    "SourceResult",
     "build_source",
     "run_discovery",
     "run_state_sources",
+    "scrape_state",
 ]
 
-log = logging.getLogger("scrapers.sources")
+log = logging.getLogger("tracker.collect")
 
 
 class ScrapeSource:
-    """The state's own scraper (``config/states/<st>.yaml``), run by :mod:`scrapers.scrape`."""
+    """The state's own scraper (``config/states/<st>.yaml``), run by :mod:`tracker.collect.scrape`."""
 
     name = "scrape"
 
@@ -52,55 +58,24 @@ class ScrapeSource:
         self.client = client
 
     def missing(self, state: str | None) -> str | None:
-        from scrapers.registry import config_path
-
         if state is None or not config_path(state).is_file():
             return f"scrape: no config/states/{state}.yaml"
         return None
 
-    def run_state(self, engine: Engine, state: str) -> SourceResult:
+    def run_state(self, engine: Engine, state: str) -> RunResult:
         if reason := self.missing(state):
-            return SourceResult(source=self.name, state=state, status="skipped", message=reason)
+            return RunResult(source=self.name, state=state, status="skipped", message=reason)
         try:
-            from scrapers.scrape import scrape_state
-        except ImportError as exc:
-            return SourceResult(
-                source=self.name,
-                state=state,
-                status="failed",
-                message=f"scrapers.scrape.scrape_state is not available ({exc})",
-            )
-        # The scraper shares our client (one rate limit per host) when it accepts one.
-        accepts_client = "client" in inspect.signature(scrape_state).parameters
-        try:
-            if accepts_client:
-                outcome = scrape_state(engine, state, client=self.client)
-            else:
-                outcome = scrape_state(engine, state)
+            # The scraper shares our client (one rate limit per host).
+            return scrape_state(engine, state, client=self.client)
         except Exception as exc:  # noqa: BLE001 - a broken scraper degrades to the next source
             log.exception("scrape of %s failed", state)
-            return SourceResult(
+            return RunResult(
                 source=self.name,
                 state=state,
                 status="failed",
                 message=f"{type(exc).__name__}: {exc}",
             )
-        return _from_scrape(state, outcome)
-
-
-def _from_scrape(state: str, outcome: Any) -> SourceResult:
-    """A SourceResult from whatever the scraper returns (an IngestReport-like object)."""
-    result = SourceResult(source="scrape", state=state)
-    for name in ("new", "updated", "unchanged", "calls", "fetched", "run_id"):
-        if isinstance(getattr(outcome, name, None), int):
-            setattr(result, name, getattr(outcome, name))
-    result.skipped_unchanged = result.unchanged
-    result.errors = [str(e) for e in getattr(outcome, "errors", []) or []]
-    result.bill_ids = set(getattr(outcome, "bill_ids", set()) or set())
-    status = getattr(outcome, "status", None)
-    result.status = status if status in STATUSES else ("partial" if result.errors else "ok")
-    result.message = str(getattr(outcome, "message", "") or "")
-    return result
 
 
 def build_source(name: str, engine: Engine, *, client: HttpClient, config: SourcesConfig) -> Any:
@@ -108,16 +83,10 @@ def build_source(name: str, engine: Engine, *, client: HttpClient, config: Sourc
     if name == "scrape":
         return ScrapeSource(engine, client=client)
     if name == "openstates-api":
-        from scrapers.sources.openstates_api import OpenStatesApi
-
         return OpenStatesApi(engine, client=client, config=config)
     if name == "legiscan-api":
-        from scrapers.sources.legiscan_api import LegiscanApi
-
         return LegiscanApi(engine, client=client, config=config)
     if name in ("openstates-bulk", "legiscan-dataset"):
-        from scrapers.sources.bulk import BulkSource
-
         return BulkSource(name, engine, client=client, config=config)
     raise ValueError(f"unknown source {name!r}; use one of {', '.join(SOURCE_NAMES)}")
 
@@ -129,7 +98,7 @@ def run_state_sources(
     only: str | None = None,
     client: HttpClient | None = None,
     config: SourcesConfig | None = None,
-) -> list[SourceResult]:
+) -> list[RunResult]:
     """Run `state`'s sources in order of preference (or just `only`); one result per source tried."""
     state = state.lower()
     config = config or load_sources_config()
@@ -139,7 +108,7 @@ def run_state_sources(
     strategy = "all" if only else config.strategy_for(state)
     own = client is None
     client = client or HttpClient()
-    results: list[SourceResult] = []
+    results: list[RunResult] = []
     try:
         for name in order:
             result = _run_one(name, engine, state, client, config)
@@ -155,16 +124,16 @@ def run_state_sources(
 
 def _run_one(
     name: str, engine: Engine, state: str, client: HttpClient, config: SourcesConfig
-) -> SourceResult:
+) -> RunResult:
     try:
         source = build_source(name, engine, client=client, config=config)
         result = source.run_state(engine, state)
     except (SourceError, OSError, ValueError) as exc:
         # e.g. a bad API URL setting: this source is out, the next one may still work.
-        result = SourceResult(source=name, state=state, status="failed", message=str(exc))
+        result = RunResult(source=name, state=state, status="failed", message=str(exc))
     except Exception as exc:  # noqa: BLE001 - one broken source must not stop the others
         log.exception("%s for %s failed unexpectedly", name, state)
-        result = SourceResult(
+        result = RunResult(
             source=name, state=state, status="failed", message=f"{type(exc).__name__}: {exc}"
         )
     log.info("%s", result.line())
@@ -177,20 +146,20 @@ def run_discovery(
     only: str | None = None,
     client: HttpClient | None = None,
     config: SourcesConfig | None = None,
-) -> list[SourceResult]:
+) -> list[RunResult]:
     """National keyword discovery with each configured discovery source (or just `only`)."""
     config = config or load_sources_config()
     names = [only] if only else list(config.discovery.sources)
     own = client is None
     client = client or HttpClient()
-    results: list[SourceResult] = []
+    results: list[RunResult] = []
     try:
         for name in names:
             source = build_source(name, engine, client=client, config=config)
             try:
                 result = source.discover(engine)
             except SourceError as exc:
-                result = SourceResult(source=name, state=None, status="failed", message=str(exc))
+                result = RunResult(source=name, state=None, status="failed", message=str(exc))
             log.info("%s", result.line())
             results.append(result)
     finally:
@@ -200,9 +169,7 @@ def run_discovery(
     return results
 
 
-def _flag(engine: Engine, results: list[SourceResult], order: list[str]) -> None:
-    from tracker.sources_health import flag_disagreements, preference_from
-
+def _flag(engine: Engine, results: list[RunResult], order: list[str]) -> None:
     touched = set().union(*(r.bill_ids for r in results)) if results else set()
     if touched:
         flag_disagreements(engine, touched, preference=preference_from(order))

@@ -28,29 +28,27 @@ from sqlalchemy import Engine, func, insert, select, update
 from scrapers.http import HttpClient
 from scrapers.importers.base import RecordError
 from scrapers.importers.legiscan import bill_from_api
-from scrapers.sources import follow
-from scrapers.sources.base import (
+from tracker.collect import follow
+from tracker.collect.base import (
     ApiCaller,
     Quota,
     QuotaExhausted,
     SourceError,
-    SourceResult,
     api_base,
-    finish_source_run,
-    finish_status,
-    ingest_into,
     missing_key_message,
     skipped,
 )
-from scrapers.sources.options import SourcesConfig
+from tracker.collect.options import SourcesConfig
 from tracker.identifiers import normalize_identifier
-from tracker.ingest import ingest_bills, start_run
+from tracker.ingest import ingest_bills
+from tracker.runs import RunResult, finish_result, start_run
 from tracker.scraped import ScrapedBill
+from tracker.settings import get_settings
 from tracker.source_models import LegiscanBill
 
 NAME = "legiscan-api"
 KEY_HELP = "https://legiscan.com/legiscan"
-_LB = LegiscanBill.__table__
+legiscan_bill = LegiscanBill.__table__
 _YEAR = re.compile(r"(?:19|20)\d\d")
 
 
@@ -76,8 +74,6 @@ class LegiscanApi:
         config: SourcesConfig,
         now: datetime | None = None,
     ) -> None:
-        from tracker.settings import get_settings
-
         settings = get_settings()
         self.engine = engine
         self.config = config
@@ -150,7 +146,7 @@ class LegiscanApi:
 
     # state run ---------------------------------------------------------------------------------
 
-    def run_state(self, engine: Engine, state: str) -> SourceResult:
+    def run_state(self, engine: Engine, state: str) -> RunResult:
         if reason := self.missing(state):
             return skipped(NAME, state, reason, short="no API key (TRACKER_LEGISCAN_API_KEY)")
         result, run_id, before = self._start(state)
@@ -168,7 +164,7 @@ class LegiscanApi:
 
     # discovery ---------------------------------------------------------------------------------
 
-    def discover(self, engine: Engine) -> SourceResult:
+    def discover(self, engine: Engine) -> RunResult:
         """getSearch across all states; relevant results are followed and fetched when changed."""
         if reason := self.missing(None):
             return skipped(NAME, None, reason, short="no API key (TRACKER_LEGISCAN_API_KEY)")
@@ -208,16 +204,15 @@ class LegiscanApi:
 
     # shared steps ------------------------------------------------------------------------------
 
-    def _start(self, state: str | None) -> tuple[SourceResult, int, int]:
-        result = SourceResult(source=NAME, state=state)
+    def _start(self, state: str | None) -> tuple[RunResult, int, int]:
+        result = RunResult(source=NAME, state=state)
         result.run_id = start_run(self.engine, source=NAME, kind="api", state=state)
         return result, result.run_id, self.caller.calls
 
-    def _end(self, result: SourceResult, calls_before: int) -> SourceResult:
+    def _end(self, result: RunResult, calls_before: int) -> RunResult:
         result.calls = self.caller.calls - calls_before
-        if result.status == "ok":
-            result.status = finish_status(result)
-        finish_source_run(self.engine, result)
+        result.settle()
+        finish_result(self.engine, result)
         return result
 
     def _remember(
@@ -240,9 +235,11 @@ class LegiscanApi:
                 known = {
                     r.bill_id: r
                     for r in conn.execute(
-                        select(_LB.c.bill_id, _LB.c.listed_hash, _LB.c.followed).where(
-                            _LB.c.bill_id.in_(ids)
-                        )
+                        select(
+                            legiscan_bill.c.bill_id,
+                            legiscan_bill.c.listed_hash,
+                            legiscan_bill.c.followed,
+                        ).where(legiscan_bill.c.bill_id.in_(ids))
                     )
                 }
                 new_rows = []
@@ -278,37 +275,43 @@ class LegiscanApi:
                     if reason and not row.followed:
                         values.update(followed=True, reason=reason)
                     if values:
-                        conn.execute(update(_LB).where(_LB.c.bill_id == b.bill_id).values(**values))
+                        conn.execute(
+                            update(legiscan_bill)
+                            .where(legiscan_bill.c.bill_id == b.bill_id)
+                            .values(**values)
+                        )
                 if new_rows:
-                    conn.execute(insert(_LB), new_rows)
+                    conn.execute(insert(legiscan_bill), new_rows)
 
     def _followed_count(self, bill_ids: list[int]) -> int:
         with self.engine.connect() as conn:
             return sum(
                 conn.execute(
                     select(func.count())
-                    .select_from(_LB)
-                    .where(_LB.c.bill_id.in_(chunk), _LB.c.followed.is_(True))
+                    .select_from(legiscan_bill)
+                    .where(legiscan_bill.c.bill_id.in_(chunk), legiscan_bill.c.followed.is_(True))
                 ).scalar_one()
                 for chunk in _chunks(bill_ids)
             )
 
     def _fetch_changed(
-        self, bill_ids: list[int], result: SourceResult, *, evaluate_new: bool = False
+        self, bill_ids: list[int], result: RunResult, *, evaluate_new: bool = False
     ) -> None:
         """getBill for each followed bill whose listed hash differs from the ingested one (and,
         with `evaluate_new`, once for each bill never fetched, to judge it on its full record)."""
-        wanted = _LB.c.followed.is_(True)
+        wanted = legiscan_bill.c.followed.is_(True)
         if evaluate_new:
-            wanted = wanted | _LB.c.change_hash.is_(None)
+            wanted = wanted | legiscan_bill.c.change_hash.is_(None)
         rows = []
         with self.engine.connect() as conn:
             for chunk in _chunks(bill_ids):
                 rows += list(
                     conn.execute(
-                        select(_LB.c.bill_id, _LB.c.change_hash, _LB.c.listed_hash).where(
-                            _LB.c.bill_id.in_(chunk), wanted
-                        )
+                        select(
+                            legiscan_bill.c.bill_id,
+                            legiscan_bill.c.change_hash,
+                            legiscan_bill.c.listed_hash,
+                        ).where(legiscan_bill.c.bill_id.in_(chunk), wanted)
                     )
                 )
         todo = [r.bill_id for r in rows if r.change_hash is None or r.change_hash != r.listed_hash]
@@ -327,7 +330,7 @@ class LegiscanApi:
             # What was fetched before a spent quota is ingested, not wasted.
             self._ingest(bills, result)
 
-    def _ingest(self, bills: list[tuple[int, str, ScrapedBill]], result: SourceResult) -> None:
+    def _ingest(self, bills: list[tuple[int, str, ScrapedBill]], result: RunResult) -> None:
         if not bills:
             return
         report = ingest_bills(
@@ -339,9 +342,8 @@ class LegiscanApi:
             run_id=result.run_id,
             finish=False,
         )
-        before = result.skipped_unchanged
-        ingest_into(result, report)
-        result.skipped_unchanged = before  # fetched bills are not "skipped", even if unchanged
+        # fetched bills are not "skipped", even if unchanged
+        result.add_ingest(report, unchanged_is_skipped=False)
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
             for bill_id, change_hash, bill in bills:
@@ -352,7 +354,9 @@ class LegiscanApi:
                 }
                 if follow.bill_is_relevant(bill):
                     values.update(followed=True, reason="discovery")
-                conn.execute(update(_LB).where(_LB.c.bill_id == bill_id).values(**values))
+                conn.execute(
+                    update(legiscan_bill).where(legiscan_bill.c.bill_id == bill_id).values(**values)
+                )
 
 
 def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:

@@ -1,7 +1,8 @@
-"""What every source shares: the result record, the Source protocol, quotas and the API caller.
+"""What every source shares: the Source protocol, quotas, cursors and the API caller.
 
 A source turns one state (or a national search) into :class:`~tracker.scraped.ScrapedBill`
-objects and hands them to :func:`tracker.ingest.ingest_bills`. Every request goes through the
+objects and hands them to :func:`tracker.ingest.ingest_bills`; its result is a
+:class:`tracker.runs.RunResult`. Every request goes through the
 one :class:`~scrapers.http.HttpClient` (rate limit, retries, Retry-After, robots); API calls
 are also counted against the source's quota in the ``api_usage`` table *before* they are made,
 so a spent quota stops a source cleanly (:class:`QuotaExhausted`) and the runner moves on to
@@ -14,7 +15,6 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -22,15 +22,11 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, func, insert, select, update
 
 from scrapers.http import FetchError, HttpClient, host_key
-from scrapers.sources.options import ApiOptions, SourcesConfig
+from tracker.collect.options import ApiOptions, SourcesConfig
+from tracker.runs import RunResult
 from tracker.source_models import ApiUsage, SourceCursor
 
-log = logging.getLogger("scrapers.sources")
-
-# ok: ran to the end; partial: ran, some records were bad; empty: nothing to do or nothing found;
-# skipped: not usable here (no key, no config, no files); quota: stopped by a spent quota;
-# failed: an error (network, malformed response).
-STATUSES = ("ok", "partial", "empty", "skipped", "quota", "failed")
+log = logging.getLogger("tracker.collect")
 _USAGE = ApiUsage.__table__
 _CURSOR = SourceCursor.__table__
 
@@ -43,47 +39,6 @@ class QuotaExhausted(SourceError):
     """The source's configured (or the server's) quota is spent for now."""
 
 
-@dataclass
-class SourceResult:
-    source: str
-    state: str | None
-    status: str = "ok"
-    calls: int = 0
-    fetched: int = 0
-    skipped_unchanged: int = 0
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    errors: list[str] = field(default_factory=list)
-    message: str = ""
-    run_id: int | None = None
-    bill_ids: set[int] = field(default_factory=set, repr=False)
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status in ("ok", "partial", "empty")
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "calls": self.calls,
-            "fetched": self.fetched,
-            "skipped_unchanged": self.skipped_unchanged,
-            "new": self.new,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "errors": len(self.errors),
-        }
-
-    def line(self) -> str:
-        where = self.state or "national"
-        text = (
-            f"{self.source} {where}: {self.status}; {self.calls} calls, {self.fetched} bills fetched, "
-            f"{self.skipped_unchanged} skipped unchanged, {self.new} new, {self.updated} updated, "
-            f"{len(self.errors)} errors"
-        )
-        return f"{text} ({self.message})" if self.message else text
-
-
 class Source(Protocol):
     """A way to get a state's bills. ``missing()`` says why it cannot run here, or None."""
 
@@ -91,7 +46,7 @@ class Source(Protocol):
 
     def missing(self, state: str | None) -> str | None: ...
 
-    def run_state(self, engine: Engine, state: str) -> SourceResult: ...
+    def run_state(self, engine: Engine, state: str) -> RunResult: ...
 
 
 # --- the one message for a missing key ---------------------------------------------------------
@@ -99,15 +54,13 @@ class Source(Protocol):
 _warned: set[str] = set()
 
 
-def skipped(
-    source: str, state: str | None, reason: str, *, short: str | None = None
-) -> SourceResult:
+def skipped(source: str, state: str | None, reason: str, *, short: str | None = None) -> RunResult:
     """A skipped result. The full reason is logged once per process; each result carries only
     the `short` form, so a run over fifty states does not repeat the explanation fifty times."""
     if reason not in _warned:
         _warned.add(reason)
         log.warning("%s", reason)
-    return SourceResult(source=source, state=state, status="skipped", message=short or reason)
+    return RunResult(source=source, state=state, status="skipped", message=short or reason)
 
 
 def missing_key_message(source: str, variable: str, where: str) -> str:
@@ -285,45 +238,9 @@ def api_base(url: str) -> str:
     return url
 
 
-def ingest_into(result: SourceResult, report: Any) -> None:
-    """Copy an IngestReport's counts into a SourceResult."""
-    result.new += report.new
-    result.updated += report.updated
-    result.unchanged += report.unchanged
-    result.skipped_unchanged += report.unchanged
-    result.errors.extend(str(e) for e in report.errors)
-    result.bill_ids |= set(report.bill_ids)
-
-
-def finish_status(result: SourceResult) -> str:
-    if result.errors:
-        return "partial"
-    if result.fetched == 0 and result.new == 0 and result.updated == 0:
-        return "empty" if result.skipped_unchanged == 0 else "ok"
-    return "ok"
-
-
 def configured(config: SourcesConfig | None) -> SourcesConfig:
     if config is not None:
         return config
-    from scrapers.sources.options import load_sources_config
+    from tracker.collect.options import load_sources_config
 
     return load_sources_config()
-
-
-def finish_source_run(engine: Engine, result: SourceResult) -> None:
-    """Close the ``run`` row of a source run with its counts (calls included) and status."""
-    from tracker.ingest import finish_run
-
-    if result.run_id is None:
-        return
-    # The run table speaks ok/failed/empty/partial; a stop on a spent quota is a partial run.
-    status = {"quota": "partial", "skipped": "ok"}.get(result.status, result.status)
-    finish_run(
-        engine,
-        result.run_id,
-        status=status,
-        counts={**result.counts(), "status": result.status},
-        errors=[{"where": result.source, "message": e} for e in result.errors[:200]],
-        message=result.line(),
-    )

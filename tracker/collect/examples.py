@@ -1,5 +1,8 @@
 """Saved pages in, JSON out: what ``tracker scrapers parse`` prints and ``check`` compares.
 
+The scrapers library parses; a printed bill is also understood (classified actions, stage) by
+:mod:`tracker.understand`, the same code ingest runs, so the output shows what would be stored.
+
 :func:`parse_pages` runs a state config over pages of named kinds that together describe one bill
 (a bill page and its augment pages: a JSON object) or one list (list and index pages: a JSON
 array). Each state config lists its saved pages under ``examples:``; :func:`run_example` parses one
@@ -26,24 +29,25 @@ from scrapers.engine import (
     merge_index,
     parse_page,
 )
+from tracker.scraped import ScrapedBill
+from tracker.settings import get_settings
+from tracker.understand import understood
 
 # Stages depend on "today" only for sessions still running; fix it so outputs are reproducible.
 EXAMPLE_TODAY = date(2025, 6, 30)
 
 
 def expected_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "tests" / "expected"
+    return Path(__file__).resolve().parents[2] / "tests" / "expected"
 
 
 def fixture_roots() -> list[Path]:
     """Where example page paths are looked up: ../shared/fixtures/real/html, then the repo."""
-    from tracker.settings import get_settings
-
     roots = []
     shared = get_settings().resolved_shared_dir()
     if shared:
         roots.append(Path(shared) / "fixtures" / "real" / "html")
-    roots.append(Path(__file__).resolve().parent.parent)
+    roots.append(Path(__file__).resolve().parents[2])
     return roots
 
 
@@ -56,6 +60,19 @@ def resolve_fixture(path: str) -> Path:
     raise FileNotFoundError(
         f"saved page {path!r} not found under {tried} (set TRACKER_SHARED_DIR?)"
     )
+
+
+def understood_for(
+    config: StateConfig, bill: ScrapedBill, *, today: date | None = None
+) -> ScrapedBill:
+    """The parsed bill with classified actions and its stage, as ingest would understand it
+    (the session's end date from the state's config)."""
+    try:
+        spec = config.session(bill.legislative_session)
+        session_end = spec.end_date.isoformat() if spec.end_date else None
+    except KeyError:
+        session_end = None
+    return understood(bill, session_end=session_end, today=today)
 
 
 def _clean(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -84,7 +101,8 @@ def parse_pages(
         bodies = {
             kind: (body, url if roles[kind] == "bill" else None) for kind, body in pages.items()
         }
-        return _bill_json(bill_from_pages(config, bodies, session=session, today=today))
+        bill = bill_from_pages(config, bodies, session=session)
+        return _bill_json(understood_for(config, bill, today=today))
     if set(roles.values()) == {"augment"}:
         collected = BillPages()
         for kind, body in pages.items():
@@ -114,9 +132,8 @@ def parse_pages(
             for item in merged_items:
                 collected = BillPages()
                 collected.add({k: v for k, v in item.items() if k != "url"}, url=url, kind=kind)
-                out.append(
-                    _bill_json(assemble_bill(config, collected, session=session, today=today))
-                )
+                bill = assemble_bill(config, collected, session=session)
+                out.append(_bill_json(understood_for(config, bill, today=today)))
         else:
             out += [_clean(item) for item in result.items]
             out += [{"list_url": u} for u in result.follow_urls]

@@ -14,19 +14,18 @@ from pathlib import Path
 
 from sqlalchemy import Engine, and_, select
 
-from scrapers.sources.options import Discovery, plain_phrases
+from tracker.collect.options import Discovery, plain_phrases
 from tracker.identifiers import normalize_identifier
 from tracker.models import Bill, BillSource
 from tracker.scraped import ScrapedBill
+from tracker.settings import get_settings
 from tracker.topics import Pin, classify_topic, load_pins, load_topics_config
 
-_B, _BS = Bill.__table__, BillSource.__table__
+bill_table, bill_source = Bill.__table__, BillSource.__table__
 RELEVANT_TOPICS = ("single-payer", "single-payer-study")
 
 
 def _config_dir() -> Path:
-    from tracker.settings import get_settings
-
     return Path(get_settings().resolved_config_dir)
 
 
@@ -78,11 +77,11 @@ def known_keys(engine: Engine, bills: list[ScrapedBill]) -> set[tuple[str, str, 
     with engine.connect() as conn:
         for (state, session), norms in wanted.items():
             rows = conn.execute(
-                select(_B.c.identifier_norm).where(
+                select(bill_table.c.identifier_norm).where(
                     and_(
-                        _B.c.state == state,
-                        _B.c.session == session,
-                        _B.c.identifier_norm.in_(norms),
+                        bill_table.c.state == state,
+                        bill_table.c.session == session,
+                        bill_table.c.identifier_norm.in_(norms),
                     )
                 )
             ).scalars()
@@ -93,9 +92,9 @@ def known_keys(engine: Engine, bills: list[ScrapedBill]) -> set[tuple[str, str, 
 def sourced_keys(engine: Engine, source: str, state: str) -> set[tuple[str, str]]:
     """(session, normalised identifier) of a state's bills that `source` has reported."""
     q = (
-        select(_B.c.session, _B.c.identifier_norm)
-        .select_from(_B.join(_BS, _BS.c.bill_id == _B.c.id))
-        .where(_B.c.state == state, _BS.c.source == source)
+        select(bill_table.c.session, bill_table.c.identifier_norm)
+        .select_from(bill_table.join(bill_source, bill_source.c.bill_id == bill_table.c.id))
+        .where(bill_table.c.state == state, bill_source.c.source == source)
     )
     with engine.connect() as conn:
         return {(s, n) for s, n in conn.execute(q)}

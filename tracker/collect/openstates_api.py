@@ -16,7 +16,6 @@ search without a jurisdiction.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,124 +23,33 @@ from typing import Any
 from sqlalchemy import Engine
 
 from scrapers.http import HttpClient
-from scrapers.importers.base import RecordError, validate_bill
-from scrapers.importers.openstates import descriptive_fields
-from scrapers.sources import follow
-from scrapers.sources.base import (
+from scrapers.importers.base import RecordError
+from scrapers.importers.openstates_v3 import bill_from_v3
+from tracker.collect import follow
+from tracker.collect.base import (
     ApiCaller,
     Quota,
     QuotaExhausted,
     SourceError,
-    SourceResult,
     api_base,
-    finish_source_run,
-    finish_status,
     get_cursor,
-    ingest_into,
     missing_key_message,
     set_cursor,
     skipped,
 )
-from scrapers.sources.options import SourcesConfig
+from tracker.collect.options import SourcesConfig
 from tracker.identifiers import normalize_identifier
-from tracker.ingest import ingest_bills, start_run
-from tracker.scraped import CHAMBERS, ScrapedBill
+from tracker.ingest import ingest_bills
+from tracker.runs import RunResult, finish_result, start_run
+from tracker.scraped import ScrapedBill
+from tracker.settings import get_settings
 
 NAME = "openstates-api"
 KEY_HELP = "https://openstates.org/accounts/profile/"
-_STATE_RE = re.compile(r"state:([a-z]{2})\b")
 
 
 def jurisdiction_id(state: str) -> str:
     return f"ocd-jurisdiction/country:us/state:{state.lower()}/government"
-
-
-# --- v3 bill JSON -> ScrapedBill ---------------------------------------------------------------
-
-
-def _org_chamber(org: Any) -> str | None:
-    value = org.get("classification") if isinstance(org, dict) else None
-    return value if value in CHAMBERS else None
-
-
-def _committee(org: Any) -> str | None:
-    if isinstance(org, dict) and org.get("classification") == "committee":
-        return org.get("name") or None
-    return None
-
-
-def _docs(items: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "note": d.get("note") or "",
-            "date": d.get("date") or None,
-            "classification": d.get("classification") or "",
-            "links": [
-                {"url": link["url"], "media_type": link.get("media_type") or ""}
-                for link in d.get("links") or []
-            ],
-        }
-        for d in items or []
-    ]
-
-
-def _sponsor(s: dict[str, Any]) -> dict[str, Any]:
-    role = (s.get("person") or {}).get("current_role") or {}
-    chamber = role.get("org_classification")
-    return {
-        "name": s["name"],
-        "primary": bool(s.get("primary")),
-        "classification": s.get("classification")
-        or ("primary" if s.get("primary") else "cosponsor"),
-        "entity_type": s.get("entity_type") or "person",
-        "chamber": chamber if chamber in CHAMBERS else None,
-    }
-
-
-def v3_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """The ScrapedBill fields of one API v3 bill object (not yet validated)."""
-    jur = data.get("jurisdiction") or {}
-    match = _STATE_RE.search(jur.get("id") or "") if isinstance(jur, dict) else None
-    if match is None:
-        raise ValueError(f"jurisdiction {jur!r} does not name a state")
-    actions = sorted(data.get("actions") or [], key=lambda a: a.get("order", 0))
-    extras = dict(data.get("extras") or {})
-    if data.get("id"):
-        extras["openstates_id"] = data["id"]
-    return {
-        "state": match.group(1),
-        "legislative_session": data["session"],
-        "identifier": data["identifier"],
-        "chamber": _org_chamber(data.get("from_organization")),
-        **descriptive_fields(data),
-        "actions": [
-            {
-                "date": a["date"],
-                "description": a["description"],
-                "chamber": _org_chamber(a.get("organization")),
-                "committee": _committee(a.get("organization")),
-                "classification": a.get("classification") or [],
-            }
-            for a in actions
-        ],
-        "sponsorships": [_sponsor(s) for s in data.get("sponsorships") or []],
-        "versions": _docs(data.get("versions")),
-        "documents": _docs(data.get("documents")),
-        "sources": [
-            {"url": s["url"], "note": s.get("note") or ""} for s in data.get("sources") or []
-        ],
-        "extras": extras,
-    }
-
-
-def bill_from_v3(data: Any, where: str) -> ScrapedBill | RecordError:
-    if not isinstance(data, dict):
-        return RecordError(where, None, f"expected a bill object, got {type(data).__name__}")
-    try:
-        fields = v3_fields(data)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        return RecordError(where, None, f"bill {data.get('identifier', '?')}: malformed ({exc!r})")
-    return validate_bill(fields, where, None)
 
 
 # --- the source ---------------------------------------------------------------------------------
@@ -158,8 +66,6 @@ class OpenStatesApi:
         config: SourcesConfig,
         now: datetime | None = None,
     ) -> None:
-        from tracker.settings import get_settings
-
         settings = get_settings()
         self.engine = engine
         self.config = config
@@ -223,7 +129,7 @@ class OpenStatesApi:
     def fetch(
         self,
         queries: list[tuple[dict[str, Any], int]],
-        result: SourceResult,
+        result: RunResult,
         *,
         max_pages: int,
         into: dict[tuple[str, str, str], ScrapedBill],
@@ -255,7 +161,7 @@ class OpenStatesApi:
             for q in follow.search_queries(self.config.discovery)
         ]
 
-    def run_state(self, engine: Engine, state: str) -> SourceResult:
+    def run_state(self, engine: Engine, state: str) -> RunResult:
         if reason := self.missing(state):
             return skipped(NAME, state, reason, short="no API key (TRACKER_OPENSTATES_API_KEY)")
         queries = self._searches(state, state)
@@ -268,7 +174,7 @@ class OpenStatesApi:
             queries.append(({**params, "session": pin.session, "q": pin.identifier}, 1))
         return self._run(state, state, queries, max_pages=self.options.max_pages)
 
-    def discover(self, engine: Engine) -> SourceResult:
+    def discover(self, engine: Engine) -> RunResult:
         if reason := self.missing(None):
             return skipped(NAME, None, reason, short="no API key (TRACKER_OPENSTATES_API_KEY)")
         queries = self._searches(None, "discovery")
@@ -281,8 +187,8 @@ class OpenStatesApi:
         queries: list[tuple[dict[str, Any], int]],
         *,
         max_pages: int,
-    ) -> SourceResult:
-        result = SourceResult(source=NAME, state=state)
+    ) -> RunResult:
+        result = RunResult(source=NAME, state=state)
         run_id = start_run(self.engine, source=NAME, kind="api", state=state)
         result.run_id = run_id
         calls_before = self.caller.calls
@@ -302,16 +208,16 @@ class OpenStatesApi:
             report = ingest_bills(
                 self.engine, keep, source=NAME, kind="api", state=state, run_id=run_id, finish=False
             )
-            ingest_into(result, report)
-        if result.status == "ok":
-            result.status = finish_status(result)
+            result.add_ingest(report)
+        if result.status == "ok":  # the listing ran to its end (no spent quota, no failure)
+            result.settle()
             self._advance(scope, result, max_pages)
         if ignored and not result.message:
             result.message = f"{ignored} search results not relevant, not followed"
-        finish_source_run(self.engine, result)
+        finish_result(self.engine, result)
         return result
 
-    def _advance(self, scope: str, result: SourceResult, max_pages: int) -> None:
+    def _advance(self, scope: str, result: RunResult, max_pages: int) -> None:
         """Move the scope's cursor: to today minus the overlap after a complete listing; after
         one cut short, to the day of the last bill read, or (no day gained: every bill on the
         pages shares one day) to the same day at the page to go on from."""

@@ -1,0 +1,376 @@
+"""A bill ingest already has, against what one source says now: field, child and fact changes.
+
+Each source is diffed only against itself: its actions, sponsors, versions, hearings and votes
+carry the source that reported them, so two sources describing one bill never make each
+other's rows look removed, and a change row is written only when no source had reported the
+item before. Nothing is deleted: a vanished child gets ``removed_at`` and a change row. The
+bill's stage and topic come from its preferred source (:func:`source_rank`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from tracker import understand
+from tracker.ingest_rows import (
+    FIELDS,
+    NEWS_FIELDS,
+    action_table,
+    bill_source_table,
+    bill_table,
+    change_row,
+    change_table,
+    child_rows,
+    hearing_table,
+    sponsorship_table,
+    stored_session_end,
+    version_table,
+    vote_table,
+)
+from tracker.scraped import ScrapedBill
+
+if TYPE_CHECKING:
+    from tracker.ingest import IngestReport
+
+Row = dict[str, Any]
+# Change kinds of the bill's understood facts when they move.
+FACT_CHANGES = {"stage": "stage_changed", "topic": "topic_changed", "relevant": "became_relevant"}
+
+
+def source_rank(source: str) -> int:
+    """Lower is preferred: a state's own scraper, then Open States, then LegiScan."""
+    if source.startswith("scrape"):
+        return 0
+    if "openstates" in source:
+        return 1
+    if "legiscan" in source:
+        return 2
+    return 3
+
+
+@dataclass(frozen=True)
+class _Writer:
+    """Who is writing: the bill, the run and source, and the one timestamp of the batch."""
+
+    bill_id: int
+    run_id: int | None
+    source: str
+    now: datetime
+
+    def change(
+        self,
+        kind: str,
+        *,
+        old: Any,
+        new: Any,
+        effective_date: str | None = None,
+        field_name: str | None = None,
+    ) -> Row:
+        return change_row(
+            bill_id=self.bill_id,
+            run_id=self.run_id,
+            source=self.source,
+            kind=kind,
+            old=old,
+            new=new,
+            effective_date=effective_date,
+            now=self.now,
+            field_name=field_name,
+        )
+
+
+def _key_action(a: Row) -> tuple[Any, ...]:
+    return (a["date"][:10], " ".join(a["description"].lower().split()), a.get("chamber"))
+
+
+def _key_sponsor(s: Row) -> tuple[Any, ...]:
+    return (" ".join(s["name"].lower().split()), bool(s["primary"]))
+
+
+def _key_version(v: Row) -> tuple[Any, ...]:
+    return (v["kind"], v["url"] or f"{v['note']}|{v['date']}")
+
+
+def _key_hearing(h: Row) -> tuple[Any, ...]:
+    return (h["date"], (h.get("committee") or "").lower())
+
+
+def _key_vote(v: Row) -> tuple[Any, ...]:
+    return (v.get("date"), (v.get("motion") or "").lower(), v.get("chamber"))
+
+
+@dataclass(frozen=True)
+class _Children:
+    """One kind of child row: its table, its natural key, the change kinds it writes."""
+
+    name: str
+    table: Any
+    key: Callable[[Row], tuple[Any, ...]]
+    new_kind: str | None  # None: versions name their own kind (version_new, document_new)
+    removed_kind: str | None
+
+
+CHILDREN = (
+    _Children("action", action_table, _key_action, "action_new", "action_removed"),
+    _Children("sponsor", sponsorship_table, _key_sponsor, "sponsor_added", "sponsor_removed"),
+    _Children("version", version_table, _key_version, None, None),
+    _Children("hearing", hearing_table, _key_hearing, "hearing_scheduled", "hearing_removed"),
+    _Children("vote", vote_table, _key_vote, "vote_new", None),
+)
+
+
+def update_existing(
+    conn: Connection,
+    bill: ScrapedBill,
+    *,
+    digest: str,
+    bill_id: int,
+    had_source: bool,
+    report: IngestReport,
+    run_id: int,
+    source: str,
+    now: datetime,
+) -> None:
+    """Diff `bill` (from `source`) into the stored bill `bill_id` and record its changes."""
+    writer = _Writer(bill_id=bill_id, run_id=run_id, source=source, now=now)
+    stored = conn.execute(select(bill_table).where(bill_table.c.id == bill_id)).mappings().one()
+    actions = understand.classified_actions(bill)
+    values, changes = _field_changes(bill, stored, writer)
+    changes += _children_changes(conn, bill, actions, writer)
+    stage_seen = _fact_changes(conn, bill, stored, actions, values, changes, writer)
+    values["last_checked"] = now
+    if changes:
+        values["last_changed"] = now
+    conn.execute(update(bill_table).where(bill_table.c.id == bill_id).values(**values))
+    _record_source(conn, writer, digest=digest, stage=stage_seen, had_source=had_source)
+    if changes:
+        conn.execute(insert(change_table), changes)
+    report.changes += len(changes)
+    report.actions += len(actions)
+    report.bill_ids.add(bill_id)
+    report.batch_ids.append(bill_id)
+    if changes or not had_source:
+        report.updated += 1
+    else:
+        report.unchanged += 1
+
+
+def _field_changes(bill: ScrapedBill, stored: Any, writer: _Writer) -> tuple[Row, list[Row]]:
+    """(new column values, change rows) for the scalar fields; a short source never blanks."""
+    values: Row = {}
+    changes: list[Row] = []
+    for name, get in FIELDS.items():
+        new_value, old_value = get(bill), stored[name]
+        if name == "sources":
+            new_value = _union(old_value, new_value)
+        if new_value in (None, "", [], {}) and old_value not in (None, "", [], {}):
+            continue  # a short source never blanks what we know
+        if new_value != old_value:
+            values[name] = new_value
+            if name in NEWS_FIELDS:
+                changes.append(
+                    writer.change("field_changed", old=old_value, new=new_value, field_name=name)
+                )
+    return values, changes
+
+
+def _children_changes(
+    conn: Connection, bill: ScrapedBill, actions: list[Row], writer: _Writer
+) -> list[Row]:
+    new_child: dict[str, list[Row]] = defaultdict(list)
+    child_rows(new_child, bill, actions)
+    base = {"bill_id": writer.bill_id, "source": writer.source, "first_seen": writer.now}
+    changes: list[Row] = []
+    for children in CHILDREN:
+        rows = [{**r, **base, "removed_at": None} for r in new_child[children.name]]
+        changes += _diff_children(conn, children, rows, writer)
+    return changes
+
+
+def _fact_changes(
+    conn: Connection,
+    bill: ScrapedBill,
+    stored: Any,
+    actions: list[Row],
+    values: Row,
+    changes: list[Row],
+    writer: _Writer,
+) -> str:
+    """Stage, topic and relevance from the preferred source, once; their changes go into
+    `values` and `changes`. Returns the stage by this source's own actions (for bill_source)."""
+    session_end = stored_session_end(conn, bill.state, bill.legislative_session)
+    prefer = source_rank(writer.source) <= source_rank(stored["primary_source"] or "zz")
+    if prefer:
+        values["primary_source"] = writer.source
+        primary_actions = actions
+    else:
+        primary_actions = _stored_actions(conn, writer.bill_id, stored["primary_source"])
+    facts = understand.bill_facts(
+        bill,
+        primary_actions,
+        session_end=session_end,
+        title=values.get("title", stored["title"]),
+    )
+    for name, kind in FACT_CHANGES.items():
+        if facts[name] == stored[name] or (name == "relevant" and not facts[name]):
+            continue  # losing relevance is told by topic_changed
+        changes.append(
+            writer.change(
+                kind,
+                old=stored[name],
+                new=facts[name],
+                effective_date=facts.get("stage_date") if name == "stage" else None,
+                field_name=name,
+            )
+        )
+    values.update({k: v for k, v in facts.items() if v != stored[k]})
+    if prefer:
+        return facts["stage"]
+    return understand.stage_of(bill, actions, session_end=session_end).stage
+
+
+def _record_source(
+    conn: Connection, writer: _Writer, *, digest: str, stage: str, had_source: bool
+) -> None:
+    """This source's content hash and own stage for the bill."""
+    table = bill_source_table
+    if had_source:
+        conn.execute(
+            update(table)
+            .where(table.c.bill_id == writer.bill_id, table.c.source == writer.source)
+            .values(content_hash=digest, last_seen=writer.now, stage=stage)
+        )
+        return
+    conn.execute(
+        insert(table),
+        {
+            "bill_id": writer.bill_id,
+            "source": writer.source,
+            "content_hash": digest,
+            "stage": stage,
+            "first_seen": writer.now,
+            "last_seen": writer.now,
+        },
+    )
+
+
+def _union(old: list[Row], new: list[Row]) -> list[Row]:
+    seen = {d.get("url") for d in old}
+    return list(old) + [d for d in new if d.get("url") not in seen]
+
+
+def _stored_actions(conn: Connection, bill_id: int, source: str) -> list[Row]:
+    a = action_table.c
+    q = (
+        select(a.date, a.description, a.chamber, a.committee, a.classification)
+        .where(a.bill_id == bill_id, a.source == source, a.removed_at.is_(None))
+        .order_by(a.position)
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def _diff_children(
+    conn: Connection, children: _Children, new_rows: list[Row], writer: _Writer
+) -> list[Row]:
+    """Insert rows this source reports for the first time, mark vanished ones removed.
+
+    Change rows are written only for news: a row another source already reported is stored
+    for this source without a change.
+    """
+    table, keyf = children.table, children.key
+    stored = [
+        dict(r)
+        for r in conn.execute(select(table).where(table.c.bill_id == writer.bill_id)).mappings()
+    ]
+    mine: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
+    others: set[tuple[Any, ...]] = set()
+    for row in stored:
+        if row["source"] == writer.source:
+            mine[keyf(row)].append(row)
+        elif row["removed_at"] is None:
+            others.add(keyf(row))
+    changes: list[Row] = []
+    inserts: list[Row] = []
+    matched: set[int] = set()
+    for row in new_rows:
+        key = keyf(row)
+        candidates = [r for r in mine.get(key, []) if r["id"] not in matched]
+        if candidates:
+            old = candidates[0]
+            matched.add(old["id"])
+            changes += _update_child(conn, children, old, row, writer)
+            continue
+        inserts.append(row)
+        if key in others:
+            continue
+        kind = children.new_kind or f"{row['kind']}_new"
+        changes.append(
+            writer.change(kind, old=None, new=_public(row), effective_date=row.get("date"))
+        )
+    if inserts:
+        conn.execute(insert(table), inserts)
+    if children.removed_kind or table is version_table:
+        changes += _mark_removed(conn, children, mine, matched, writer)
+    return changes
+
+
+def _update_child(
+    conn: Connection, children: _Children, old: Row, row: Row, writer: _Writer
+) -> list[Row]:
+    """Update a child this source reported before; a moved hearing is news."""
+    table = children.table
+    updates = {
+        k: v
+        for k, v in row.items()
+        if k not in ("first_seen", "bill_id", "source") and old.get(k) != v
+    }
+    if not updates:
+        return []
+    conn.execute(update(table).where(table.c.id == old["id"]).values(**updates))
+    if table is hearing_table and old["removed_at"] is None and children.new_kind:
+        return [
+            writer.change(
+                "hearing_changed", old=_public(old), new=_public(row), effective_date=row["date"]
+            )
+        ]
+    return []
+
+
+def _mark_removed(
+    conn: Connection,
+    children: _Children,
+    mine: dict[tuple[Any, ...], list[Row]],
+    matched: set[int],
+    writer: _Writer,
+) -> list[Row]:
+    """Children this source no longer reports get ``removed_at`` (never deleted)."""
+    table = children.table
+    changes: list[Row] = []
+    for rows in mine.values():
+        for old in rows:
+            if old["id"] in matched or old["removed_at"] is not None:
+                continue
+            conn.execute(update(table).where(table.c.id == old["id"]).values(removed_at=writer.now))
+            if children.removed_kind:
+                changes.append(
+                    writer.change(
+                        children.removed_kind,
+                        old=_public(old),
+                        new=None,
+                        effective_date=old.get("date"),
+                    )
+                )
+    return changes
+
+
+_PRIVATE = {"id", "bill_id", "source", "first_seen", "removed_at", "position"}
+
+
+def _public(row: Row) -> Row:
+    return {k: v for k, v in row.items() if k not in _PRIVATE}

@@ -1,0 +1,367 @@
+"""The rows ingest writes: a new bill's rows (computed ahead by importer processes when they
+can), the bulk writer, and ``change`` rows.
+
+:func:`prepare_new` turns a ``ScrapedBill`` into plain rows (understanding included: classified
+actions, stage, topic) without touching the database, so :mod:`tracker.collect.parallel` can
+run it in a worker; :func:`insert_new` writes a batch of them; :func:`bulk_insert` is the hot
+path of a large import (the driver's executemany, COPY on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+
+from tracker import understand
+from tracker.identifiers import display_identifier, normalize_identifier
+from tracker.models import (
+    Action,
+    Bill,
+    BillSource,
+    Change,
+    Hearing,
+    LegislativeSession,
+    Sponsorship,
+    Version,
+    Vote,
+)
+from tracker.scraped import ScrapedBill
+
+if TYPE_CHECKING:
+    from tracker.ingest import IngestReport
+
+bill_table = Bill.__table__
+bill_source_table = BillSource.__table__
+action_table = Action.__table__
+sponsorship_table = Sponsorship.__table__
+version_table = Version.__table__
+hearing_table = Hearing.__table__
+vote_table = Vote.__table__
+change_table = Change.__table__
+session_table = LegislativeSession.__table__
+
+# Scalar bill columns that ingest compares (column name -> how to read it off a ScrapedBill).
+FIELDS: dict[str, Callable[[ScrapedBill], Any]] = {
+    "title": lambda b: b.title,
+    "chamber": lambda b: b.chamber,
+    "classification": lambda b: list(b.classification),
+    "subjects": lambda b: list(b.subject),
+    "abstracts": lambda b: [a.model_dump() for a in b.abstracts],
+    "other_titles": lambda b: [t.model_dump() for t in b.other_titles],
+    "other_identifiers": lambda b: list(b.other_identifiers),
+    "related_bills": lambda b: [r.model_dump() for r in b.related_bills],
+    "sources": lambda b: [s.model_dump() for s in b.sources],
+    "text": lambda b: b.text,
+    "extras": lambda b: dict(b.extras),
+}
+
+
+# Fields whose change is news (the rest are updated quietly).
+NEWS_FIELDS = {"title", "abstracts", "subjects", "text"}
+
+
+CHILD_KINDS = ("action", "sponsor", "version", "hearing", "vote")
+
+
+CHILD_TABLES = (action_table, sponsorship_table, version_table, hearing_table, vote_table)
+
+
+def prepare_new(bill: ScrapedBill, session_end: str | None) -> dict[str, Any]:
+    """A new bill's rows, without database state (ids, source, timestamps): plain JSON types,
+    so an importer process can compute them ahead (:mod:`tracker.collect.parallel`).
+    ``session_end`` is recorded: the stage depends on it."""
+    actions = understand.classified_actions(bill)
+    row = {name: get(bill) for name, get in FIELDS.items()}
+    row.update(
+        state=bill.state,
+        session=bill.legislative_session,
+        identifier=display_identifier(bill.identifier),
+        identifier_norm=normalize_identifier(bill.identifier),
+    )
+    row.update(understand.bill_facts(bill, actions, session_end=session_end))
+    children: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    child_rows(children, bill, actions)
+    _encode_json(bill_table, row)
+    for kind, table in zip(CHILD_KINDS, CHILD_TABLES, strict=True):
+        for r in children[kind]:
+            _encode_json(table, r)
+    return {"row": row, "children": children, "session_end": session_end}
+
+
+_JSON_COLUMNS: dict[str, list[tuple[str, bool]]] = {}
+
+
+_JSON_MEMO: dict[tuple[str, ...], str] = {}
+
+
+def _encode_json(table: Any, row: dict[str, Any]) -> None:
+    """JSON columns as the JSON text bulk_insert would store (done by the importer process
+    when it prepares the rows)."""
+    columns = _JSON_COLUMNS.get(table.name)
+    if columns is None:
+        from sqlalchemy import JSON
+
+        columns = _JSON_COLUMNS[table.name] = [
+            (c.name, bool(c.nullable)) for c in table.columns if isinstance(c.type, JSON)
+        ]
+    for name, nullable in columns:
+        if name not in row:
+            continue
+        value = row[name]
+        if value is None and nullable:
+            continue
+        if type(value) is list and all(type(x) is str for x in value):
+            key = tuple(value)  # classification lists repeat: encode each once
+            text = _JSON_MEMO.get(key)
+            if text is None:
+                if len(_JSON_MEMO) > 20_000:
+                    _JSON_MEMO.clear()
+                text = _JSON_MEMO[key] = json.dumps(value)
+            row[name] = text
+        else:
+            row[name] = json.dumps(value)
+
+
+def insert_new(
+    conn: Connection,
+    items: list[tuple[ScrapedBill | None, str, dict[str, Any] | None]],
+    report: IngestReport,
+    *,
+    run_id: int,
+    source: str,
+    now: datetime,
+) -> None:
+    """Insert new bills: (bill, content hash, rows from :func:`prepare_new` or None)."""
+    prepared = []
+    for bill, h, ready in items:
+        if ready is None:
+            assert bill is not None
+            ready = prepare_new(
+                bill, stored_session_end(conn, bill.state, bill.legislative_session)
+            )
+        row = ready["row"]
+        row.update(primary_source=source, first_seen=now, last_checked=now, last_changed=now)
+        prepared.append((ready, h))
+    rows = [ready["row"] for ready, _h in prepared]
+    bulk_insert(conn, bill_table, rows, json_encoded=True)
+    ids = _ids_by_key(conn, rows)
+    child: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    sources, changes = [], []
+    for bill_id, (ready, h) in zip(ids, prepared, strict=True):
+        row, actions = ready["row"], ready["children"].get("action", [])
+        base = {"bill_id": bill_id, "source": source, "first_seen": now, "removed_at": None}
+        for kind in CHILD_KINDS:
+            child[kind].extend({**base, **r} for r in ready["children"].get(kind, ()))
+        sources.append(
+            {
+                "bill_id": bill_id,
+                "source": source,
+                "content_hash": h,
+                "stage": row["stage"],
+                "first_seen": now,
+                "last_seen": now,
+            }
+        )
+        changes.append(
+            change_row(
+                bill_id=bill_id,
+                run_id=run_id,
+                source=source,
+                kind="bill_new",
+                old=None,
+                new={
+                    "title": row["title"],
+                    "stage": row["stage"],
+                    "topic": row["topic"],
+                    "relevant": row["relevant"],
+                },
+                effective_date=actions[0]["date"] if actions else None,
+                now=now,
+            )
+        )
+        report.bill_ids.add(bill_id)
+        report.batch_ids.append(bill_id)
+        report.actions += len(actions)
+    for kind, table in zip(CHILD_KINDS, CHILD_TABLES, strict=True):
+        bulk_insert(conn, table, child[kind], json_encoded=True)
+    bulk_insert(conn, bill_source_table, sources)
+    bulk_insert(conn, change_table, changes)
+    report.new += len(items)
+    report.changes += len(changes)
+
+
+def _ids_by_key(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Ids of just-inserted bills, in the order of `rows` (one query per state and session)."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for r in rows:
+        groups[(r["state"], r["session"])].append(r["identifier_norm"])
+    found: dict[tuple[str, str, str], int] = {}
+    for (state, session), norms in groups.items():
+        q = select(bill_table.c.id, bill_table.c.identifier_norm).where(
+            bill_table.c.state == state,
+            bill_table.c.session == session,
+            bill_table.c.identifier_norm.in_(norms),
+        )
+        for bill_id, norm in conn.execute(q):
+            found[(state, session, norm)] = bill_id
+    return [found[(r["state"], r["session"], r["identifier_norm"])] for r in rows]
+
+
+def bulk_insert(
+    conn: Connection, table: Any, rows: list[dict[str, Any]], *, json_encoded: bool = False
+) -> None:
+    """INSERT many rows through the driver's executemany, skipping SQLAlchemy's per-row type
+    processing (the hot path of a large import). JSON and timestamps are encoded here the way
+    SQLAlchemy would store them, so ORM reads see the same values; ``json_encoded``: the JSON
+    columns already hold their text (see :func:`prepare_new`)."""
+    if not rows:
+        return
+    columns = [c for c in table.columns if c.name in rows[0]]
+    names = [c.name for c in columns]
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    quoted = ", ".join(conn.dialect.identifier_preparer.quote(n) for n in names)
+    sql = f"INSERT INTO {table.name} ({quoted}) VALUES ({', '.join([mark] * len(names))})"  # noqa: S608 - names come from our own table
+    sqlite = conn.dialect.name == "sqlite"
+    pick = operator.itemgetter(*names)
+    params: list[tuple[Any, ...]] = (
+        [(pick(row),) for row in rows] if len(names) == 1 else [pick(row) for row in rows]
+    )
+    encoders = [
+        (i, enc, c)
+        for i, c in enumerate(columns)
+        if (enc := _encoder(c, sqlite)) and not (json_encoded and not _is_time(c))
+    ]
+    if encoders:
+        # Column by column (transposed with zip, in C): one Python call per value at most, and
+        # one per distinct value for timestamps (a batch shares one `now`).
+        cols = list(zip(*params, strict=True))
+        for i, enc, column in encoders:
+            if _is_time(column):
+                memo = {v: enc(v) for v in set(cols[i])}
+                cols[i] = tuple(map(memo.__getitem__, cols[i]))
+            else:
+                cols[i] = tuple(map(enc, cols[i]))
+        params = list(zip(*cols, strict=True))
+    if conn.dialect.name == "postgresql" and len(params) >= _COPY_MIN_ROWS:
+        _copy_rows(conn, table.name, quoted, params)
+    else:
+        conn.exec_driver_sql(sql, params)
+
+
+_COPY_MIN_ROWS = 50
+
+
+def _copy_rows(conn: Connection, table: str, quoted: str, params: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: COPY instead of INSERT for many rows (several times faster than psycopg's
+    executemany), on the same connection and so in the same transaction."""
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        for values in params:
+            copy.write_row(values)
+
+
+def _is_time(column: Any) -> bool:
+    from sqlalchemy import DateTime
+
+    return isinstance(column.type, DateTime)
+
+
+def _encoder(column: Any, sqlite: bool) -> Callable[[Any], Any] | None:
+    from sqlalchemy import JSON, DateTime
+
+    if isinstance(column.type, JSON):
+        memo: dict[Any, str] = {}
+
+        def encode_json(value: Any) -> Any:
+            if value is None and column.nullable:
+                return None
+            if type(value) is list and all(type(x) is str for x in value):
+                key = tuple(value)  # classification lists repeat: encode each once
+                found = memo.get(key)
+                if found is None:
+                    found = memo[key] = json.dumps(value)
+                return found
+            return json.dumps(value)
+
+        return encode_json
+    if sqlite and isinstance(column.type, DateTime):
+
+        def encode_time(value: Any) -> Any:
+            return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+        return encode_time
+    return None
+
+
+def child_rows(
+    out: dict[str, list[dict[str, Any]]], bill: ScrapedBill, actions: list[dict[str, Any]]
+) -> None:
+    """The bill's child rows by kind, without bill id, source and timestamps."""
+    out["action"].extend({"position": i, **a} for i, a in enumerate(actions))
+    out["sponsor"].extend(_sponsor_values(s) for s in bill.sponsorships)
+    for kind, versions in (("version", bill.versions), ("document", bill.documents)):
+        for v in versions:
+            out["version"].extend(_version_values(kind, v))
+    out["hearing"].extend(h.model_dump() for h in bill.hearings)
+    out["vote"].extend(v.model_dump() for v in bill.votes)
+
+
+def _sponsor_values(s: Any) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "primary": s.primary,
+        "classification": s.classification,
+        "entity_type": s.entity_type,
+        "chamber": s.chamber,
+    }
+
+
+def _version_values(kind: str, v: Any) -> list[dict[str, Any]]:
+    common = {"kind": kind, "note": v.note, "date": v.date, "classification": v.classification}
+    if not v.links:
+        return [{**common, "url": "", "media_type": ""}]
+    return [{**common, "url": link.url, "media_type": link.media_type} for link in v.links]
+
+
+def change_row(
+    *,
+    bill_id: int,
+    run_id: int | None,
+    source: str,
+    kind: str,
+    old: Any,
+    new: Any,
+    effective_date: str | None,
+    now: datetime,
+    field_name: str | None = None,
+) -> dict[str, Any]:
+    """One ``change`` row: what changed (`kind`, `field_name`), from `old` to `new`."""
+    return {
+        "bill_id": bill_id,
+        "run_id": run_id,
+        "source": source,
+        "kind": kind,
+        "field": field_name,
+        "old": old,
+        "new": new,
+        "effective_date": effective_date,
+        "seen_at": now,
+    }
+
+
+def stored_session_end(conn: Connection, state: str, session: str) -> str | None:
+    cache: dict[tuple[str, str], str | None] = conn.info.setdefault("tracker_session_end", {})
+    key = (state, session)
+    if key not in cache:
+        cache[key] = conn.execute(
+            select(session_table.c.end_date).where(
+                session_table.c.state == key[0], session_table.c.identifier == key[1]
+            )
+        ).scalar()
+    return cache[key]

@@ -1,0 +1,197 @@
+"""A run: one scrape, import, API pass, bulk load or job, recorded as one ``run`` row.
+
+This module owns the run's life (``start_run`` writes the row with status ``running``,
+``finish_run`` closes it), the one result shape every runner returns (:class:`RunResult`), and
+the one rule that turns a run's counts into its status (:func:`run_status`). Health, alerts, the
+jobs and the sources all read runs through here, so "ok", "partial", "empty" and "failed" mean
+the same everywhere; the vocabulary itself is ``tracker.vocab.RUN_STATUSES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, update
+
+from tracker.models import Run
+from tracker.vocab import RUN_STATUSES, SOURCE_STATUSES
+
+run_table = Run.__table__
+MAX_ERRORS = 200  # errors kept on one run row
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def start_run(engine: Engine, *, source: str, kind: str, state: str | None = None) -> int:
+    """Write a ``running`` row for a run about to start; its id."""
+    with engine.begin() as conn:
+        return conn.execute(
+            insert(run_table).returning(run_table.c.id),
+            {
+                "source": source,
+                "kind": kind,
+                "state": state,
+                "status": "running",
+                "started_at": _now(),
+                "counts": {},
+                "errors": [],
+                "message": "",
+            },
+        ).scalar_one()
+
+
+def finish_run(
+    engine: Engine,
+    run_id: int,
+    *,
+    status: str,
+    counts: dict[str, Any],
+    errors: list[dict[str, Any]] | None = None,
+    message: str = "",
+) -> None:
+    """Close a run with its status, counts, errors (the first 200) and one-line message."""
+    if status not in RUN_STATUSES:
+        raise ValueError(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
+    with engine.begin() as conn:
+        conn.execute(
+            update(run_table)
+            .where(run_table.c.id == run_id)
+            .values(
+                status=status,
+                finished_at=_now(),
+                counts=counts,
+                errors=(errors or [])[:MAX_ERRORS],
+                message=message,
+            )
+        )
+
+
+def run_status(*, errors: int, done: int) -> str:
+    """The one status rule. `done` counts the items the run got through (bills read, listed
+    bills found unchanged); `errors` the ones it could not.
+
+    ``partial`` when some went wrong but others went through, ``failed`` when nothing went
+    through and something went wrong, ``empty`` when there was nothing at all, else ``ok``.
+    """
+    if errors:
+        return "partial" if done else "failed"
+    return "ok" if done else "empty"
+
+
+def combined_status(statuses: Iterable[str], *, errors: int = 0) -> str:
+    """One status for several runs of one job (a state's sources): ``ok`` if a source brought
+    bills and none went wrong, ``partial`` if one did and another went wrong, ``empty`` if every
+    source that ran found nothing, ``failed`` if none could run."""
+    statuses = list(statuses)
+    if any(s in ("ok", "partial") for s in statuses):
+        bad = errors or any(s in ("failed", "partial", "quota") for s in statuses)
+        return "partial" if bad else "ok"
+    return "empty" if "empty" in statuses else "failed"
+
+
+@dataclass
+class RunResult:
+    """What a runner returns: a scrape, an API or bulk source, a discovery pass.
+
+    ``status`` is one of ``tracker.vocab.SOURCE_STATUSES``: a run's statuses plus ``skipped``
+    (this source cannot run here) and ``quota`` (stopped by a spent quota). ``stats`` is the
+    runner's own detail (a scrape's page counts), shown by the command that ran it.
+    """
+
+    source: str
+    state: str | None = None
+    status: str = "ok"
+    run_id: int | None = None
+    calls: int = 0
+    fetched: int = 0
+    skipped_unchanged: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+    message: str = ""
+    bill_ids: set[int] = field(default_factory=set, repr=False)
+    stats: Any = field(default=None, repr=False)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in ("ok", "partial", "empty")
+
+    @property
+    def bills(self) -> int:
+        return bills_of(self)
+
+    def add_ingest(self, report: Any, *, unchanged_is_skipped: bool = True) -> None:
+        """Add an ingest report's counts (new, updated, unchanged, errors, bill ids)."""
+        self.new += report.new
+        self.updated += report.updated
+        self.unchanged += report.unchanged
+        if unchanged_is_skipped:
+            self.skipped_unchanged += report.unchanged
+        self.errors.extend(str(e) for e in report.errors)
+        self.bill_ids |= set(report.bill_ids)
+
+    def settle(self) -> str:
+        """Set the status from the counts by the one rule (unless it already says why it stopped)."""
+        if self.status == "ok":
+            self.status = run_status(
+                errors=len(self.errors),
+                done=self.fetched + self.new + self.updated + self.skipped_unchanged,
+            )
+        return self.status
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "calls": self.calls,
+            "fetched": self.fetched,
+            "skipped_unchanged": self.skipped_unchanged,
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "errors": len(self.errors),
+        }
+
+    def line(self) -> str:
+        where = self.state or "national"
+        text = (
+            f"{self.source} {where}: {self.status}; {self.calls} calls, {self.fetched} bills fetched, "
+            f"{self.skipped_unchanged} skipped unchanged, {self.new} new, {self.updated} updated, "
+            f"{len(self.errors)} errors"
+        )
+        return f"{text} ({self.message})" if self.message else text
+
+
+def bills_of(result: RunResult) -> int:
+    """Bills a run accounts for: read through ingest, or (an API source) listed and known
+    unchanged without a fetch. A scrape's ``fetched`` counts pages, not bills."""
+    read = result.new + result.updated + result.unchanged
+    if result.source == "scrape":
+        return read
+    return max(read, result.fetched + result.skipped_unchanged)
+
+
+def run_status_of(result: RunResult) -> str:
+    """The ``run`` row's status for a source's result: a stop on a spent quota is a partial
+    run, and a source that could not run here did nothing wrong."""
+    if result.status not in SOURCE_STATUSES:
+        raise ValueError(f"source status {result.status!r} is not one of {SOURCE_STATUSES}")
+    return {"quota": "partial", "skipped": "ok"}.get(result.status, result.status)
+
+
+def finish_result(engine: Engine, result: RunResult) -> None:
+    """Close the ``run`` row of a source's run with its counts (calls included) and status."""
+    if result.run_id is None:
+        return
+    finish_run(
+        engine,
+        result.run_id,
+        status=run_status_of(result),
+        counts={**result.counts(), "status": result.status},
+        errors=[{"where": result.source, "message": e} for e in result.errors[:MAX_ERRORS]],
+        message=result.line(),
+    )
