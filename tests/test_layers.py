@@ -21,9 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # What `scrapers` may import from `tracker`.
 SCRAPERS_MAY_USE = {"tracker.scraped", "tracker.vocab", "tracker.identifiers"}
-# Where scrapers still read a setting themselves instead of being handed it (the HTTP client's
-# and the archive's defaults, the config folder); a value passed in is better.
-SCRAPERS_SETTINGS = {"tracker.settings", "tracker.paths"}
+# The scrapers modules that still read a setting themselves instead of being handed it (the
+# HTTP client's and the archive's defaults, the config folder); a value passed in is better,
+# and no other scrapers module may start.
+READS_SETTINGS = {"scrapers.http", "scrapers.archive", "scrapers.registry"}
 
 # Layer of each tracker module, by longest matching prefix.
 LAYERS: dict[str, int] = {
@@ -177,9 +178,11 @@ def crossings(graph: dict[str, set[str]]) -> list[str]:
 
 def _crossing(module: str, target: str) -> str | None:
     if module.startswith("scrapers"):
-        if target.startswith("tracker") and target not in SCRAPERS_MAY_USE | SCRAPERS_SETTINGS:
-            return "scrapers are a library: only tracker.scraped, vocab and identifiers"
-        return None
+        if not target.startswith("tracker") or target in SCRAPERS_MAY_USE:
+            return None
+        if target == "tracker.settings" and module in READS_SETTINGS:
+            return None
+        return "scrapers are a library: only tracker.scraped, vocab and identifiers"
     if target.startswith("scrapers"):
         return None  # any tracker module may use the library
     mine, theirs = layer_of(module), layer_of(target)

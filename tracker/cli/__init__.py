@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from tracker.cli import core
+from tracker.cli import (
+    actions,
+    core,
+    digest,
+    scrapers,
+    site,
+    sources,
+    subscribers,
+    topics,
+)
 from tracker.cli import run as run_cli
 from tracker.cli import search as search_cli
 
@@ -21,27 +30,18 @@ core.register(app)
 run_cli.register(app)
 search_cli.register(app)
 
-# Command groups, one module each (name, module path). Registration order is help order.
-GROUPS: list[tuple[str, str]] = [
-    ("actions", "tracker.cli.actions"),
-    ("topics", "tracker.cli.topics"),
-    ("scrapers", "tracker.cli.scrapers"),
-    ("subscribers", "tracker.cli.subscribers"),
-    ("digest", "tracker.cli.digest"),
-    ("sources", "tracker.cli.sources"),
-    ("site", "tracker.cli.site"),
+# Command groups, one module each. Registration order is help order.
+GROUPS: list[tuple[str, typer.Typer]] = [
+    ("actions", actions.app),
+    ("topics", topics.app),
+    ("scrapers", scrapers.app),
+    ("subscribers", subscribers.app),
+    ("digest", digest.app),
+    ("sources", sources.app),
+    ("site", site.app),
 ]
-
-
-def _register_groups() -> None:
-    import importlib
-
-    for name, module_path in GROUPS:
-        module = importlib.import_module(module_path)
-        app.add_typer(module.app, name=name)
-
-
-_register_groups()
+for name, group in GROUPS:
+    app.add_typer(group, name=name)
 
 
 def main() -> None:

@@ -266,11 +266,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
 
 
 def _quotas(engine: Any) -> list[Any]:
-    """API usage against quotas, when the API-sources feature is installed."""
-    try:
-        from tracker.sources_health import quota_usage
-    except ImportError:
-        return []
+    """API usage against quotas."""
+    from tracker.sources_health import quota_usage
+
     return quota_usage(engine)
 
 

@@ -1,14 +1,12 @@
 """`create_app()`: the FastAPI app serving pages, the JSON API and feeds.
 
 Each feature contributes a module with an ``APIRouter`` named ``router``, listed in
-:data:`ROUTERS`. Pages are rendered on the server and work without JavaScript; every response
+:data:`ROUTERS` (registration order is matching order). Pages are rendered on the server and work without JavaScript; every response
 carries a Content-Security-Policy that allows only this site's own assets.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,19 +18,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tracker.paths import templates_dir
 from tracker.settings import get_settings
+from tracker.web import api, feeds, health, pages, subscribe
 from tracker.web.render import render
 from tracker.web.security import SecurityHeadersMiddleware
 
-log = logging.getLogger(__name__)
-
-# Modules with a `router`; features append their own (subscribe, health).
-ROUTERS: list[str] = [
-    "tracker.web.pages",
-    "tracker.web.api",
-    "tracker.web.feeds",
-    "tracker.web.health",
-    "tracker.web.subscribe",
-]
+# The feature routers, in the order they are matched.
+ROUTERS = (pages.router, api.router, feeds.router, health.router, subscribe.router)
 
 _HEADINGS = {
     404: "Page not found",
@@ -63,15 +54,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=templates_dir() / "site" / "static"), name="static")
-    for module_path in ROUTERS:
-        try:
-            module = importlib.import_module(module_path)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_path:
-                raise
-            log.warning("web router %s is not installed; skipping", module_path)
-            continue
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     _error_handlers(app)
     return app
 
