@@ -24,19 +24,20 @@ from tracker.scheduler_models import ScraperAlert
 from tracker.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-_T = ScraperAlert.__table__
+alert_table = ScraperAlert.__table__
 
 Sender = Callable[[list[str], str, str, str], None]  # (recipients, subject, text, html)
 
 
 def _ensure_row(engine: Engine, state: str) -> None:
     with engine.connect() as conn:
-        if conn.execute(select(_T.c.state).where(_T.c.state == state)).first():
+        if conn.execute(select(alert_table.c.state).where(alert_table.c.state == state)).first():
             return
     try:
         with engine.begin() as conn:
             conn.execute(
-                insert(_T), {"state": state, "active": False, "failures": 0, "last_error": ""}
+                insert(alert_table),
+                {"state": state, "active": False, "failures": 0, "last_error": ""},
             )
     except IntegrityError:
         pass  # another process created it first
@@ -46,8 +47,8 @@ def _flip(engine: Engine, state: str, *, to: bool, values: dict[str, Any]) -> bo
     """Set ``active`` to `to` if it is not already; True for the one caller that did it."""
     with engine.begin() as conn:
         done = conn.execute(
-            update(_T)
-            .where(_T.c.state == state, _T.c.active.is_(not to))
+            update(alert_table)
+            .where(alert_table.c.state == state, alert_table.c.active.is_(not to))
             .values(active=to, **values)
         )
     return done.rowcount == 1
@@ -98,14 +99,19 @@ def update_alert(
 
 def _failures(engine: Engine, state: str) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(select(_T.c.failures).where(_T.c.state == state)).scalar() or 0)
+        return int(
+            conn.execute(
+                select(alert_table.c.failures).where(alert_table.c.state == state)
+            ).scalar()
+            or 0
+        )
 
 
 def _record(engine: Engine, state: str, failures: int, error: str, **extra: Any) -> None:
     with engine.begin() as conn:
         conn.execute(
-            update(_T)
-            .where(_T.c.state == state)
+            update(alert_table)
+            .where(alert_table.c.state == state)
             .values(failures=failures, last_error=error, **extra)
         )
 

@@ -21,10 +21,14 @@ from typing import Any
 from sqlalchemy import Engine, func, select, text
 
 from scrapers.registry import list_states, load_state_config
-from tracker.models import Action, Bill, Run
+from tracker.models import Action, Bill
+from tracker.runs import run_table
 from tracker.scheduler import StateScrapeTrigger, last_heartbeat
 from tracker.scheduler_models import ScraperAlert
 from tracker.vocab import JOB_KIND, SCRAPE_SOURCE, state_name
+
+bill_table, action_table = Bill.__table__, Action.__table__
+alert_table = ScraperAlert.__table__
 
 BAD = ("failed", "empty")
 GOOD = ("ok", "partial")
@@ -105,12 +109,20 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def recent_runs(engine: Engine, state: str, *, limit: int = WINDOW) -> list[dict[str, Any]]:
-    r = Run.__table__
     q = (
-        select(r.c.id, r.c.status, r.c.started_at, r.c.finished_at, r.c.counts, r.c.message)
-        .where(r.c.source == SCRAPE_SOURCE.format(state=state), r.c.kind == JOB_KIND)
-        .where(r.c.status != "running")
-        .order_by(r.c.id.desc())
+        select(
+            run_table.c.id,
+            run_table.c.status,
+            run_table.c.started_at,
+            run_table.c.finished_at,
+            run_table.c.counts,
+            run_table.c.message,
+        )
+        .where(
+            run_table.c.source == SCRAPE_SOURCE.format(state=state), run_table.c.kind == JOB_KIND
+        )
+        .where(run_table.c.status != "running")
+        .order_by(run_table.c.id.desc())
         .limit(limit)
     )
     with engine.connect() as conn:
@@ -118,11 +130,20 @@ def recent_runs(engine: Engine, state: str, *, limit: int = WINDOW) -> list[dict
 
 
 def _last_with(engine: Engine, state: str, statuses: tuple[str, ...]) -> RunInfo | None:
-    r = Run.__table__
     q = (
-        select(r.c.id, r.c.status, r.c.started_at, r.c.finished_at, r.c.counts, r.c.message)
-        .where(r.c.source == SCRAPE_SOURCE.format(state=state), r.c.status.in_(statuses))
-        .order_by(r.c.id.desc())
+        select(
+            run_table.c.id,
+            run_table.c.status,
+            run_table.c.started_at,
+            run_table.c.finished_at,
+            run_table.c.counts,
+            run_table.c.message,
+        )
+        .where(
+            run_table.c.source == SCRAPE_SOURCE.format(state=state),
+            run_table.c.status.in_(statuses),
+        )
+        .order_by(run_table.c.id.desc())
         .limit(1)
     )
     with engine.connect() as conn:
@@ -204,22 +225,28 @@ def _is_stale(h: StateHealth, cfg: Any, now: datetime) -> bool:
 
 
 def alert_active(engine: Engine, state: str) -> bool:
-    t = ScraperAlert.__table__
     with engine.connect() as conn:
-        return bool(conn.execute(select(t.c.active).where(t.c.state == state)).scalar())
+        return bool(
+            conn.execute(select(alert_table.c.active).where(alert_table.c.state == state)).scalar()
+        )
 
 
 def data_counts(engine: Engine) -> dict[str, tuple[int, int]]:
     """{state: (bills, current actions)} for every state with bills."""
-    b, a = Bill.__table__, Action.__table__
     with engine.connect() as conn:
-        bills = dict(conn.execute(select(b.c.state, func.count()).group_by(b.c.state)).all())
+        bills = dict(
+            conn.execute(
+                select(bill_table.c.state, func.count()).group_by(bill_table.c.state)
+            ).all()
+        )
         actions = dict(
             conn.execute(
-                select(b.c.state, func.count(a.c.id))
-                .select_from(a.join(b, a.c.bill_id == b.c.id))
-                .where(a.c.removed_at.is_(None))
-                .group_by(b.c.state)
+                select(bill_table.c.state, func.count(action_table.c.id))
+                .select_from(
+                    action_table.join(bill_table, action_table.c.bill_id == bill_table.c.id)
+                )
+                .where(action_table.c.removed_at.is_(None))
+                .group_by(bill_table.c.state)
             ).all()
         )
     return {st: (int(n), int(actions.get(st, 0))) for st, n in bills.items()}
@@ -228,12 +255,11 @@ def data_counts(engine: Engine) -> dict[str, tuple[int, int]]:
 def all_health(engine: Engine, *, now: datetime | None = None) -> list[StateHealth]:
     """Every configured state, plus any state that has scrape runs but no config any more."""
     configs = _configs()
-    r = Run.__table__
     with engine.connect() as conn:
         with_runs = set(
             conn.execute(
-                select(r.c.state)
-                .where(r.c.kind == JOB_KIND, r.c.source.like("job:scrape:%"))
+                select(run_table.c.state)
+                .where(run_table.c.kind == JOB_KIND, run_table.c.source.like("job:scrape:%"))
                 .distinct()
             ).scalars()
         )

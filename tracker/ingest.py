@@ -396,7 +396,7 @@ def _ensure_states_and_sessions(conn: Connection, places: set[tuple[str, str]]) 
     wanted = places - cache
     if not wanted:
         return
-    state_table, ls = State.__table__, session_table
+    state_table = State.__table__
     states = {s for s, _ in wanted}
     have_states = set(
         conn.execute(select(state_table.c.code).where(state_table.c.code.in_(states))).scalars()
@@ -405,12 +405,14 @@ def _ensure_states_and_sessions(conn: Connection, places: set[tuple[str, str]]) 
         conn.execute(insert(state_table), {"code": code, "name": state_name(code)})
     for state, session in sorted(wanted):
         exists = conn.execute(
-            select(ls.c.id).where(and_(ls.c.state == state, ls.c.identifier == session))
+            select(session_table.c.id).where(
+                and_(session_table.c.state == state, session_table.c.identifier == session)
+            )
         ).first()
         if not exists:
             start, end = guess_session_dates(session, state)
             conn.execute(
-                insert(ls),
+                insert(session_table),
                 {
                     "state": state,
                     "identifier": session,

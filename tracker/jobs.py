@@ -24,9 +24,22 @@ from tracker.alerts import update_alert
 from tracker.collect.runner import run_state_sources
 from tracker.collect.scrape import scrape_state as scrape_one
 from tracker.db import make_engine
+from tracker.ingest_rows import (
+    action_table,
+    bill_table,
+    change_row,
+    change_table,
+    session_table,
+)
 from tracker.mail import SmtpTransport
-from tracker.models import Action, Bill, Change, LegislativeSession, Run
-from tracker.runs import RunResult, bills_of, combined_status, finish_run, start_run
+from tracker.runs import (
+    RunResult,
+    bills_of,
+    combined_status,
+    finish_run,
+    run_table,
+    start_run,
+)
 from tracker.settings import get_settings
 from tracker.stages import compute_stage
 from tracker.vocab import JOB_KIND, SCRAPE_SOURCE, STAGES
@@ -189,14 +202,24 @@ def maintenance(today: str | None = None) -> int:
 
 def expire_ended_sessions(engine: Engine, *, today: date, run_id: int | None = None) -> int:
     """Recompute the stage of open bills whose session ended; write ``stage_changed`` changes."""
-    b, ls = Bill.__table__, LegislativeSession.__table__
     query = (
         select(
-            b.c.id, b.c.stage, b.c.chamber, b.c.classification, b.c.primary_source, ls.c.end_date
+            bill_table.c.id,
+            bill_table.c.stage,
+            bill_table.c.chamber,
+            bill_table.c.classification,
+            bill_table.c.primary_source,
+            session_table.c.end_date,
         )
-        .join(ls, and_(ls.c.state == b.c.state, ls.c.identifier == b.c.session))
-        .where(ls.c.end_date.is_not(None), ls.c.end_date < today.isoformat())
-        .where(b.c.stage.in_(OPEN_STAGES))
+        .join(
+            session_table,
+            and_(
+                session_table.c.state == bill_table.c.state,
+                session_table.c.identifier == bill_table.c.session,
+            ),
+        )
+        .where(session_table.c.end_date.is_not(None), session_table.c.end_date < today.isoformat())
+        .where(bill_table.c.stage.in_(OPEN_STAGES))
     )
     changed = 0
     with engine.connect() as conn:
@@ -208,16 +231,20 @@ def expire_ended_sessions(engine: Engine, *, today: date, run_id: int | None = N
 
 
 def _restage(conn: Any, row: Any, *, today: date, run_id: int | None) -> int:
-    a = Action.__table__
     actions = (
         conn.execute(
-            select(a.c.date, a.c.description, a.c.chamber, a.c.classification)
-            .where(
-                a.c.bill_id == row["id"],
-                a.c.source == row["primary_source"],
-                a.c.removed_at.is_(None),
+            select(
+                action_table.c.date,
+                action_table.c.description,
+                action_table.c.chamber,
+                action_table.c.classification,
             )
-            .order_by(a.c.position)
+            .where(
+                action_table.c.bill_id == row["id"],
+                action_table.c.source == row["primary_source"],
+                action_table.c.removed_at.is_(None),
+            )
+            .order_by(action_table.c.position)
         )
         .mappings()
         .all()
@@ -233,8 +260,8 @@ def _restage(conn: Any, row: Any, *, today: date, run_id: int | None) -> int:
         return 0
     now = datetime.now(UTC)
     conn.execute(
-        update(Bill.__table__)
-        .where(Bill.__table__.c.id == row["id"])
+        update(bill_table)
+        .where(bill_table.c.id == row["id"])
         .values(
             stage=result.stage,
             stage_date=result.date,
@@ -243,18 +270,18 @@ def _restage(conn: Any, row: Any, *, today: date, run_id: int | None) -> int:
         )
     )
     conn.execute(
-        insert(Change.__table__),
-        {
-            "bill_id": row["id"],
-            "run_id": run_id,
-            "source": "maintenance",
-            "kind": "stage_changed",
-            "field": "stage",
-            "old": row["stage"],
-            "new": result.stage,
-            "effective_date": result.date,
-            "seen_at": now,
-        },
+        insert(change_table),
+        change_row(
+            bill_id=row["id"],
+            run_id=run_id,
+            source="maintenance",
+            kind="stage_changed",
+            old=row["stage"],
+            new=result.stage,
+            effective_date=result.date,
+            now=now,
+            field_name="stage",
+        ),
     )
     return 1
 
@@ -263,12 +290,15 @@ def close_stuck_runs(
     engine: Engine, *, keep: int | None = None, now: datetime | None = None
 ) -> int:
     """Runs left ``running`` by a process that died are marked failed, so health reads true."""
-    r = Run.__table__
     cutoff = (now or datetime.now(UTC)) - STALE_RUN
     with engine.begin() as conn:
         done = conn.execute(
-            update(r)
-            .where(r.c.status == "running", r.c.started_at < cutoff, r.c.id != (keep or -1))
+            update(run_table)
+            .where(
+                run_table.c.status == "running",
+                run_table.c.started_at < cutoff,
+                run_table.c.id != (keep or -1),
+            )
             .values(
                 status="failed",
                 finished_at=now or datetime.now(UTC),
@@ -280,17 +310,26 @@ def close_stuck_runs(
 
 def quality_counts(engine: Engine) -> dict[str, int]:
     """Counts that reveal a scraper or importer quietly going wrong."""
-    b, a, ls = Bill.__table__, Action.__table__, LegislativeSession.__table__
-    has_action = select(a.c.id).where(a.c.bill_id == b.c.id, a.c.removed_at.is_(None)).exists()
+    has_action = (
+        select(action_table.c.id)
+        .where(action_table.c.bill_id == bill_table.c.id, action_table.c.removed_at.is_(None))
+        .exists()
+    )
     queries = {
-        "bills": select(func.count()).select_from(b),
-        "bills_without_actions": select(func.count()).select_from(b).where(~has_action),
-        "bills_without_title": select(func.count()).select_from(b).where(b.c.title == ""),
-        "bills_without_topic": select(func.count()).select_from(b).where(b.c.topic.is_(None)),
-        "relevant_bills": select(func.count()).select_from(b).where(b.c.relevant.is_(True)),
+        "bills": select(func.count()).select_from(bill_table),
+        "bills_without_actions": select(func.count()).select_from(bill_table).where(~has_action),
+        "bills_without_title": select(func.count())
+        .select_from(bill_table)
+        .where(bill_table.c.title == ""),
+        "bills_without_topic": select(func.count())
+        .select_from(bill_table)
+        .where(bill_table.c.topic.is_(None)),
+        "relevant_bills": select(func.count())
+        .select_from(bill_table)
+        .where(bill_table.c.relevant.is_(True)),
         "sessions_without_end_date": select(func.count())
-        .select_from(ls)
-        .where(ls.c.end_date.is_(None)),
+        .select_from(session_table)
+        .where(session_table.c.end_date.is_(None)),
     }
     with engine.connect() as conn:
         return {name: int(conn.execute(q).scalar_one()) for name, q in queries.items()}

@@ -27,8 +27,8 @@ from tracker.runs import RunResult
 from tracker.source_models import ApiUsage, SourceCursor
 
 log = logging.getLogger("tracker.collect")
-_USAGE = ApiUsage.__table__
-_CURSOR = SourceCursor.__table__
+api_usage = ApiUsage.__table__
+source_cursor = SourceCursor.__table__
 
 
 class SourceError(Exception):
@@ -95,11 +95,13 @@ class Quota:
         month, day = self._when()
         with self.engine.connect() as conn:
             today = conn.execute(
-                select(_USAGE.c.calls).where(_USAGE.c.source == self.source, _USAGE.c.day == day)
+                select(api_usage.c.calls).where(
+                    api_usage.c.source == self.source, api_usage.c.day == day
+                )
             ).scalar()
             total = conn.execute(
-                select(func.coalesce(func.sum(_USAGE.c.calls), 0)).where(
-                    _USAGE.c.source == self.source, _USAGE.c.month == month
+                select(func.coalesce(func.sum(api_usage.c.calls), 0)).where(
+                    api_usage.c.source == self.source, api_usage.c.month == month
                 )
             ).scalar()
         return int(today or 0), int(total or 0)
@@ -132,13 +134,13 @@ class Quota:
         now = _today()
         with self.engine.begin() as conn:
             done = conn.execute(
-                update(_USAGE)
-                .where(_USAGE.c.source == self.source, _USAGE.c.day == day)
-                .values(calls=_USAGE.c.calls + n, updated_at=now)
+                update(api_usage)
+                .where(api_usage.c.source == self.source, api_usage.c.day == day)
+                .values(calls=api_usage.c.calls + n, updated_at=now)
             ).rowcount
             if not done:
                 conn.execute(
-                    insert(_USAGE),
+                    insert(api_usage),
                     {
                         "source": self.source,
                         "month": month,
@@ -155,7 +157,9 @@ class Quota:
 def get_cursor(engine: Engine, source: str, scope: str) -> str | None:
     with engine.connect() as conn:
         return conn.execute(
-            select(_CURSOR.c.value).where(_CURSOR.c.source == source, _CURSOR.c.scope == scope)
+            select(source_cursor.c.value).where(
+                source_cursor.c.source == source, source_cursor.c.scope == scope
+            )
         ).scalar()
 
 
@@ -163,13 +167,13 @@ def set_cursor(engine: Engine, source: str, scope: str, value: str) -> None:
     now = _today()
     with engine.begin() as conn:
         done = conn.execute(
-            update(_CURSOR)
-            .where(_CURSOR.c.source == source, _CURSOR.c.scope == scope)
+            update(source_cursor)
+            .where(source_cursor.c.source == source, source_cursor.c.scope == scope)
             .values(value=value, updated_at=now)
         ).rowcount
         if not done:
             conn.execute(
-                insert(_CURSOR),
+                insert(source_cursor),
                 {"source": source, "scope": scope, "value": value, "updated_at": now},
             )
 

@@ -164,11 +164,13 @@ def _snapshot(
 ) -> tuple[dict[tuple[str, str, str], str], dict[tuple[str, str], str | None]]:
     from tracker.ingest import known_hashes
 
-    ls = LegislativeSession.__table__
+    session_table = LegislativeSession.__table__
     with engine.connect() as conn:
         ends = {
             (st, ident): end
-            for st, ident, end in conn.execute(select(ls.c.state, ls.c.identifier, ls.c.end_date))
+            for st, ident, end in conn.execute(
+                select(session_table.c.state, session_table.c.identifier, session_table.c.end_date)
+            )
         }
     return known_hashes(engine, source), ends
 
