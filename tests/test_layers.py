@@ -26,7 +26,7 @@ SCRAPERS_MAY_USE = {"tracker.scraped", "tracker.vocab", "tracker.identifiers"}
 # and no other scrapers module may start.
 READS_SETTINGS = {"scrapers.http", "scrapers.archive", "scrapers.registry"}
 
-# Layer of each tracker module, by longest matching prefix.
+# Layer of each tracker module, by its own name or its package's. A new module needs a line here.
 LAYERS: dict[str, int] = {
     # 0: models, vocabularies, settings, the run record
     "tracker": 0,
@@ -261,6 +261,8 @@ def test_no_import_circle() -> None:
         ("tracker.jobs", "from tracker.web.app import create_app"),
         ("tracker.ingest", "from tracker.collect.runner import run_state_sources"),
         ("tracker.models", "from tracker import understand"),
+        ("tracker.digest", "from tracker.web import pages"),
+        ("tracker.health", "    from tracker.cli.core import engine_ready"),
     ],
 )
 def test_a_crossing_is_caught(module: str, line: str) -> None:
@@ -272,8 +274,11 @@ def test_a_crossing_is_caught(module: str, line: str) -> None:
 
 
 def test_a_circle_is_caught() -> None:
-    """jobs -> alerts -> health -> jobs was a circle through function-level imports."""
+    """alerts -> health -> jobs -> alerts was a circle (over JOB_KIND); a late import back from
+    alerts to jobs would close one again, and so would one within a layer."""
     sources = {m: p.read_text(encoding="utf-8") for m, p in MODULES.items()}
-    sources["tracker.runs"] += "\ndef _late():\n    from tracker import vocab\n"
-    sources["tracker.vocab"] += "\ndef _late():\n    from tracker import runs\n"
-    assert ["tracker.runs", "tracker.vocab"] in cycles(_edges(import_graph(sources)))
+    sources["tracker.alerts"] += "\ndef _late():\n    from tracker.jobs import JOB_KIND\n"
+    sources["tracker.vocab"] += "\ndef _late():\n    from tracker import scraped\n"
+    found = cycles(_edges(import_graph(sources)))
+    assert ["tracker.alerts", "tracker.jobs"] in found
+    assert ["tracker.scraped", "tracker.vocab"] in found

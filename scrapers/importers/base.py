@@ -413,7 +413,7 @@ class RawBill:
     A re-import finds most bills unchanged: ingest compares :meth:`digest` with the stored
     content hash and skips them without paying for pydantic validation. A bill that ingest
     writes is always built through :func:`validate_bill` (unknown fields still fail).
-    Importer processes (:mod:`.parallel`) send it on as ``blob`` (the fields as JSON, cheap to
+    Importer processes (:mod:`tracker.collect.parallel`) send it on as ``blob`` (the fields as JSON, cheap to
     pass between processes) and, for a new bill, ``prepared`` (its rows, see
     ``tracker.ingest.prepare_new``).
     """
