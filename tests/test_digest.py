@@ -17,7 +17,7 @@ from synthetic_digest_data import (
     load_synthetic_week,
 )
 
-from tracker import digest, mail, subscriptions
+from tracker import delivery, digest, mail, subscriptions
 from tracker.subscription_models import DigestLedger, Subscriber
 
 
@@ -186,11 +186,11 @@ def test_send_writes_ledger_and_never_twice(engine) -> None:  # type: ignore[no-
             {"states": ["ca"], "status": "pending"},
         ],
     )
-    dry = digest.send_digests(engine, period=PERIOD, transport=None, dry_run=True)
+    dry = delivery.send_digests(engine, period=PERIOD, transport=None, dry_run=True)
     assert (dry.would_send, dry.skipped, dry.sent) == (2, 1, 0) and _ledger(engine) == {}
 
     transport = ListTransport()
-    report = digest.send_digests(engine, period=PERIOD, transport=transport)
+    report = delivery.send_digests(engine, period=PERIOD, transport=transport)
     assert (report.sent, report.skipped) == (2, 1)
     assert sorted(m["To"] for m in transport.sent) == ["reader0@example.org", "reader2@example.org"]
     assert _ledger(engine) == {ids[0]: "sent", ids[1]: "skipped", ids[2]: "sent"}
@@ -202,7 +202,7 @@ def test_send_writes_ledger_and_never_twice(engine) -> None:  # type: ignore[no-
         ).scalar()
     assert stored == msg["Message-ID"]
 
-    again = digest.send_digests(engine, period=PERIOD, transport=transport)
+    again = delivery.send_digests(engine, period=PERIOD, transport=transport)
     assert (again.sent, again.already) == (0, 3) and len(transport.sent) == 2
 
 
@@ -217,7 +217,7 @@ def test_permanent_failures_bounce_and_temporary_ones_retry(engine) -> None:  # 
             "busy@example.org": mail.TemporaryFailure(451, "try later"),
         }
     )
-    report = digest.send_digests(engine, period=PERIOD, transport=transport, bounce_threshold=1)
+    report = delivery.send_digests(engine, period=PERIOD, transport=transport, bounce_threshold=1)
     assert (report.bounced, report.failed, report.sent) == (1, 1, 0)
     assert _ledger(engine) == {ids[0]: "bounced", ids[1]: "failed"}
     with engine.connect() as conn:
@@ -225,7 +225,7 @@ def test_permanent_failures_bounce_and_temporary_ones_retry(engine) -> None:  # 
     assert status == {"gone@example.org": "bouncing", "busy@example.org": "confirmed"}
 
     transport.refuse.clear()
-    rerun = digest.send_digests(engine, period=PERIOD, transport=transport)
+    rerun = delivery.send_digests(engine, period=PERIOD, transport=transport)
     assert rerun.sent == 1 and [m["To"] for m in transport.sent] == ["busy@example.org"]
     assert _ledger(engine)[ids[1]] == "sent"
 

@@ -166,7 +166,7 @@ def summarize_results(results: Any) -> tuple[str, dict[str, Any], list[dict[str,
 
 def send_weekly_digest(period: str | None = None) -> int:
     """Send the digest of the week that just ended (or `period`, ``YYYY-Www``) to subscribers."""
-    from tracker import digest
+    from tracker import delivery, digest
     from tracker.mail import SmtpTransport
 
     engine = job_engine()
@@ -174,7 +174,7 @@ def send_weekly_digest(period: str | None = None) -> int:
     run_id = start_run(engine, source="job:digest", kind=JOB_KIND)
     transport = SmtpTransport.from_settings()  # connects on the first message only
     try:
-        report = digest.send_digests(engine, period=period, transport=transport)
+        report = delivery.send_digests(engine, period=period, transport=transport)
         status = "partial" if report.failed else "ok"
         counts: dict[str, Any] = {
             "period": period,
