@@ -311,7 +311,7 @@ def _free_port() -> int:
 
 def child_run(db: Path, period: str, port: int, cache: bool) -> None:
     """One measured run in this process; prints a JSON line."""
-    from tracker import delivery, digest, mail
+    from tracker import delivery, digest, digest_render, mail
     from tracker.settings import get_settings
 
     engine = engine_for(db)
@@ -321,7 +321,7 @@ def child_run(db: Path, period: str, port: int, cache: bool) -> None:
         week = digest.load_week(conn, period=period, settings=settings)
     load_s = time.perf_counter() - started
     rss_after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    renderer = digest.DigestRenderer(week, cache_size=512 if cache else 0)
+    renderer = digest_render.DigestRenderer(week, cache_size=512 if cache else 0)
     transport = mail.SmtpTransport(
         host="127.0.0.1", port=port, envelope_from="digest@example.org", rate_per_second=0
     )

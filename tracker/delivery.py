@@ -1,6 +1,7 @@
 """Sending the weekly digests: one SMTP connection, a per-message ledger, bounce counting.
 
-Building and rendering a week's digests is :mod:`tracker.digest`; this module delivers them.
+Building a week's digests is :mod:`tracker.digest`, rendering them :mod:`tracker.digest_render`;
+this module delivers them.
 The ledger (``digest_ledger``) is written per message: a row is claimed before the SMTP
 transaction and finished after it, so a crash and a rerun send every remaining subscriber once
 and nobody twice. Rendering (this thread) overlaps the wait for the server (a sender thread).
@@ -21,7 +22,8 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tracker import mail, subscriptions
-from tracker.digest import DigestRenderer, load_week, prefs_of
+from tracker.digest import load_week
+from tracker.digest_render import DigestRenderer, prefs_of
 from tracker.settings import Settings, get_settings
 from tracker.subscription_models import DigestLedger, Subscriber
 

@@ -78,7 +78,7 @@ def preview(
 
     Example: tracker digest preview --email ann@example.org --period 2025-W10 --out /tmp/preview
     """
-    from tracker import digest, mail, subscriptions
+    from tracker import digest, digest_render, mail, subscriptions
     from tracker.cli.core import engine_ready
     from tracker.subscription_models import Subscriber
 
@@ -95,9 +95,9 @@ def preview(
         sub = Subscriber(id=0, email=subscriptions.normalize_email(email))
         prefs = subscriptions.make_preferences()
     else:
-        prefs = digest.prefs_of(sub)
+        prefs = digest_render.prefs_of(sub)
     with engine.connect() as conn:
-        renderer = digest.DigestRenderer(digest.load_week(conn, period=value))
+        renderer = digest_render.DigestRenderer(digest.load_week(conn, period=value))
     links = {
         "manage_url": subscriptions.link(sub, "manage"),
         "unsubscribe_url": subscriptions.link(sub, "unsubscribe"),
