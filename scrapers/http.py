@@ -4,7 +4,9 @@ It rate-limits per host, obeys robots.txt (Crawl-delay included), sends an hones
 retries transient failures with exponential backoff and jitter, honours ``Retry-After``, caps body
 sizes, never turns TLS verification off, follows redirects itself (so every hop is checked against
 robots.txt and the rate limit), and with a :class:`~scrapers.archive.PageArchive` makes conditional
-requests and flags pages whose content did not change.
+requests and flags pages whose content did not change. The rules it applies live beside it:
+:mod:`scrapers.robots`, :mod:`scrapers.pacing` (per-host rate limit), :mod:`scrapers.retry` and
+:mod:`scrapers.encoding`.
 
 Example::
 
@@ -27,7 +29,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -39,6 +41,7 @@ from requests.structures import CaseInsensitiveDict
 
 from scrapers.archive import ArchivedPage, PageArchive, sha256_hex
 from scrapers.encoding import sniff_encoding
+from scrapers.pacing import HostPacer
 from scrapers.redact import redact_url
 from scrapers.retry import (
     RETRY_AFTER_STATUSES,
@@ -151,14 +154,6 @@ class _Response:
     elapsed: float
 
 
-@dataclass
-class _Host:
-    turn: threading.Lock = field(default_factory=threading.Lock)  # held while waiting our turn
-    state: threading.Lock = field(default_factory=threading.Lock)  # guards the two times
-    last_start: float = float("-inf")  # when the last request to this host was sent
-    not_before: float = float("-inf")  # set by backoff and Retry-After
-
-
 def host_key(url: str) -> str:
     """``host`` or ``host:port`` of a URL, lower-cased; the unit of rate limiting."""
     parts = urlsplit(url)
@@ -245,15 +240,17 @@ class HttpClient:
         self._own_session = session is None
         self.session = session or requests.Session()
         self._check_tls()
-        self._clock = clock
-        self._sleep = sleep
         self._rng = rng or random.Random()
-        self._delays: dict[str, float] = {k.lower(): float(v) for k, v in (delays or {}).items()}
-        self._hosts: dict[str, _Host] = {}
         self._robots = RobotsRules(
             user_agent=self.user_agent, fetch=self._robots_txt, host_key=host_key, clock=clock
         )
-        self._registry_lock = threading.Lock()
+        self._pacer = HostPacer(
+            default_delay=self.default_delay,
+            delays=delays,
+            crawl_delay=self._robots.crawl_delay,
+            clock=clock,
+            sleep=sleep,
+        )
         self._stats_lock = threading.Lock()
         self._totals: Counter[str] = Counter()
         self._per_host: defaultdict[str, Counter[str]] = defaultdict(Counter)
@@ -298,15 +295,11 @@ class HttpClient:
 
     def set_host_delay(self, host: str, seconds: float) -> None:
         """Seconds between requests to ``host`` (``example.org`` or ``example.org:8080``)."""
-        if seconds < 0:
-            raise ValueError(f"delay for {host} must be >= 0, got {seconds}")
-        self._delays[host.lower()] = float(seconds)
+        self._pacer.set_delay(host, seconds)
 
     def delay_for(self, host: str) -> float:
         """The effective delay for a host key: configured delay, raised to robots' Crawl-delay."""
-        hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-        base = self._delays.get(host, self._delays.get(hostname, self.default_delay))
-        return max(base, self._robots.crawl_delay(host))
+        return self._pacer.delay_for(host)
 
     def stats(self) -> dict[str, Any]:
         """Counters: requests, bytes, not_modified, retries, errors; totals and per host."""
@@ -473,7 +466,7 @@ class HttpClient:
         for attempt in range(attempts):
             if attempt:
                 self._count(host, "retries")
-            self._wait_turn(host)
+            self._pacer.wait_turn(host)
             try:
                 resp = self._send_once(method, url, data, headers, max_bytes, truncate)
             except requests.RequestException as exc:
@@ -492,7 +485,7 @@ class HttpClient:
                     "retrying %s in %.1fs after %s (attempt %d of %d)",
                     url, wait, last_error, attempt + 2, attempts,
                 )  # fmt: skip
-                self._defer(host, wait)
+                self._pacer.defer(host, wait)
         self._count(host, "errors")
         raise RetriesExhausted(
             url,
@@ -598,30 +591,7 @@ class HttpClient:
                 )
         return b"".join(chunks)
 
-    # politeness ---------------------------------------------------------------------------------
-
-    def _host(self, key: str) -> _Host:
-        with self._registry_lock:
-            return self._hosts.setdefault(key, _Host())
-
-    def _wait_turn(self, key: str) -> None:
-        """Block until ``key`` may be asked again, then mark the request as sent."""
-        host = self._host(key)
-        with host.turn:
-            while True:
-                with host.state:
-                    # The delay is read now, so a Crawl-delay or override learnt meanwhile counts.
-                    ready = max(host.last_start + self.delay_for(key), host.not_before)
-                    wait = ready - self._clock()
-                    if wait <= 0:
-                        host.last_start = self._clock()
-                        return
-                self._sleep(wait)
-
-    def _defer(self, key: str, seconds: float) -> None:
-        host = self._host(key)
-        with host.state:
-            host.not_before = max(host.not_before, self._clock() + seconds)
+    # robots.txt -------------------------------------------------------------------------------
 
     def _check_robots(self, url: str) -> None:
         if not self._robots.allows(url):
