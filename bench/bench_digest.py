@@ -15,7 +15,7 @@ What it does (all local, nothing leaves the machine):
 3. Adds 10,000 confirmed subscribers with varied preferences (states, topics, saved search,
    detail, quiet-week choice; fixed random seed).
 4. For each size, in a fresh child process (so peak RSS is that run's own), sends the digest to
-   the first N subscribers through ``tracker.digest.send_digests`` and a real SMTP client to an
+   the first N subscribers through ``tracker.delivery.send_digests`` and a real SMTP client to an
    aiosmtpd server running in another process, and prints messages/s and peak memory.
 
     .venv/bin/python bench/bench_digest.py                    # 1k and 10k, render cache on
@@ -311,7 +311,7 @@ def _free_port() -> int:
 
 def child_run(db: Path, period: str, port: int, cache: bool) -> None:
     """One measured run in this process; prints a JSON line."""
-    from tracker import digest, mail
+    from tracker import delivery, digest, digest_render, mail
     from tracker.settings import get_settings
 
     engine = engine_for(db)
@@ -321,13 +321,13 @@ def child_run(db: Path, period: str, port: int, cache: bool) -> None:
         week = digest.load_week(conn, period=period, settings=settings)
     load_s = time.perf_counter() - started
     rss_after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    renderer = digest.DigestRenderer(week, cache_size=512 if cache else 0)
+    renderer = digest_render.DigestRenderer(week, cache_size=512 if cache else 0)
     transport = mail.SmtpTransport(
         host="127.0.0.1", port=port, envelope_from="digest@example.org", rate_per_second=0
     )
     cpu_before = _cpu_self()
     with transport:
-        report = digest.send_digests(
+        report = delivery.send_digests(
             engine, period=period, transport=transport, settings=settings, renderer=renderer
         )
     cpu = _cpu_self() - cpu_before

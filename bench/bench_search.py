@@ -163,10 +163,11 @@ def index_costs(engine) -> dict[str, float]:  # type: ignore[no-untyped-def]
 
 def naive_like(conn, params: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
     """The same question answered without the index: LIKE over title, abstracts and actions."""
-    from tracker.search import SearchQuery, _filters, parse_text
+    from tracker.search import SearchQuery, parse_text
+    from tracker.search.filters import filter_conditions
 
     query, _ = SearchQuery.from_pairs(params.items())
-    conds = list(_filters(query))
+    conds = list(filter_conditions(query))
     tq = parse_text(query.q)
     for group in tq.groups[:1]:
         for item in group:

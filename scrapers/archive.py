@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from scrapers.redact import redact_url  # the archive never stores API keys
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS fetches (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -176,8 +178,8 @@ class PageArchive:
             raise ValueError(f"content_hash of {page.url} does not match its body")
         fetched_at = page.fetched_at.astimezone(UTC).isoformat()
         row = (
-            _redact(page.url),
-            _redact(page.requested_url),
+            redact_url(page.url),
+            redact_url(page.requested_url),
             page.method,
             page.request_digest,
             fetched_at,
@@ -205,7 +207,7 @@ class PageArchive:
         self, url: str, *, method: str = "GET", request_digest: str = ""
     ) -> ArchivedPage | None:
         """The newest fetch whose final or requested URL is ``url``, or None."""
-        url = _redact(url)
+        url = redact_url(url)
         with self._lock:
             row = self._db.execute(
                 f"SELECT {_COLUMNS} FROM fetches "  # noqa: S608 - constant column list
@@ -217,7 +219,7 @@ class PageArchive:
 
     def history(self, url: str) -> list[ArchivedPage]:
         """Every fetch of ``url`` (final or requested), oldest first."""
-        url = _redact(url)
+        url = redact_url(url)
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {_COLUMNS} FROM fetches "  # noqa: S608 - constant column list
@@ -236,12 +238,6 @@ class PageArchive:
         """The body of the newest fetch of ``url`` (GET), or None if never fetched."""
         entry = self.latest(url)
         return self.body(entry.content_hash) if entry else None
-
-
-def _redact(url: str) -> str:
-    from scrapers.http import redact_url  # the archive never stores API keys
-
-    return redact_url(url)
 
 
 def _to_archived(row: tuple[Any, ...]) -> ArchivedPage:

@@ -453,7 +453,7 @@ def decode(body: bytes, encoding: str | None = None) -> str:
     """Bytes to text: the given encoding, else the page's own declaration, else UTF-8/cp1252."""
     if encoding:
         return body.decode(encoding, errors="replace")
-    from scrapers.http import sniff_encoding
+    from scrapers.encoding import sniff_encoding
 
     codec = sniff_encoding(body, None)
     try:

@@ -4,7 +4,9 @@ It rate-limits per host, obeys robots.txt (Crawl-delay included), sends an hones
 retries transient failures with exponential backoff and jitter, honours ``Retry-After``, caps body
 sizes, never turns TLS verification off, follows redirects itself (so every hop is checked against
 robots.txt and the rate limit), and with a :class:`~scrapers.archive.PageArchive` makes conditional
-requests and flags pages whose content did not change.
+requests and flags pages whose content did not change. The rules it applies live beside it:
+:mod:`scrapers.robots`, :mod:`scrapers.pacing` (per-host rate limit), :mod:`scrapers.retry` and
+:mod:`scrapers.encoding`.
 
 Example::
 
@@ -20,50 +22,43 @@ Example::
 
 from __future__ import annotations
 
-import codecs
 import json
 import logging
 import random
-import re
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
-from protego import Protego
 from requests.structures import CaseInsensitiveDict
 
 from scrapers.archive import ArchivedPage, PageArchive, sha256_hex
+from scrapers.encoding import sniff_encoding
+from scrapers.pacing import HostPacer
+from scrapers.redact import redact_url
+from scrapers.retry import (
+    RETRY_AFTER_STATUSES,
+    describe,
+    parse_retry_after,
+    retryable_exception,
+    retryable_status,
+)
+from scrapers.robots import ROBOTS_MAX_BYTES, ROBOTS_MAX_REDIRECTS, RobotsAnswer, RobotsRules
 
 log = logging.getLogger("scrapers.http")
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-# 501 Not Implemented and 505 HTTP Version Not Supported will not change on a retry.
-PERMANENT_5XX = frozenset({501, 505})
-RETRY_AFTER_STATUSES = frozenset({429, 503})
-ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: crawlers must parse at least 500 KiB
-ROBOTS_RECHECK_SECONDS = 300.0  # an unreachable robots.txt is asked for again after this
-ROBOTS_MAX_REDIRECTS = 5
 MAX_BACKOFF_SECONDS = 60.0
 CHUNK_BYTES = 64 * 1024
 # Headers of a 304 that describe the (empty) 304 message itself, not the archived representation.
 _HOP_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection"})
-
-
-_SECRET_PARAM = re.compile(r"(?i)([?&](?:key|apikey|api_key|access_token|token)=)[^&#\s]*")
-
-
-def redact_url(text: str) -> str:
-    """Mask API keys in query strings (``?key=...``) so logs, errors and the archive never hold them."""
-    return _SECRET_PARAM.sub(r"\1***", text)
 
 
 class _RedactFilter(logging.Filter):
@@ -149,45 +144,6 @@ class Page:
             raise FetchError(self.url, f"response is not valid JSON ({exc})") from exc
 
 
-_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
-_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]{0,100}?encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""")
-_HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([^;"'\s]+)""", re.I)
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-
-
-def _codec(name: str | bytes | None) -> str | None:
-    if not name:
-        return None
-    if isinstance(name, bytes):
-        name = name.decode("ascii", "ignore")
-    try:
-        canonical = codecs.lookup(name.strip()).name
-    except LookupError:
-        return None
-    # As browsers do (WHATWG Encoding): pages labelled Latin-1 or ASCII are really windows-1252.
-    return "cp1252" if canonical in {"iso8859-1", "ascii"} else canonical
-
-
-def sniff_encoding(body: bytes, content_type: str | None) -> str:
-    for bom, name in _BOMS:
-        if body.startswith(bom):
-            return name
-    declared = _HEADER_CHARSET.search(content_type or "")
-    head = body[:4096]
-    for candidate in (
-        declared.group(1) if declared else None,
-        (m.group(1) if (m := _XML_ENCODING.search(head)) else None),
-        (m.group(1) if (m := _META_CHARSET.search(head)) else None),
-    ):
-        if codec := _codec(candidate):
-            return codec
-    return "utf-8"
-
-
 @dataclass
 class _Response:
     url: str
@@ -196,20 +152,6 @@ class _Response:
     headers: dict[str, str]
     body: bytes
     elapsed: float
-
-
-@dataclass
-class _Host:
-    turn: threading.Lock = field(default_factory=threading.Lock)  # held while waiting our turn
-    state: threading.Lock = field(default_factory=threading.Lock)  # guards the two times
-    last_start: float = float("-inf")  # when the last request to this host was sent
-    not_before: float = float("-inf")  # set by backoff and Retry-After
-
-
-@dataclass
-class _Robots:
-    rules: Protego | None  # None: allow everything
-    recheck_at: float | None  # monotonic time to ask again (after a failure), or None: keep
 
 
 def host_key(url: str) -> str:
@@ -221,39 +163,6 @@ def host_key(url: str) -> str:
         raise FetchError(url, f"invalid port in URL ({exc})") from None
     host = (parts.hostname or "").lower()
     return f"{host}:{port}" if port else host
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if unusable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _retryable_exception(exc: requests.RequestException) -> bool:
-    # A bad certificate or a malformed URL will fail the same way every time.
-    if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.InvalidURL):
-        return False
-    return isinstance(
-        exc,
-        requests.exceptions.ConnectionError
-        | requests.exceptions.Timeout
-        | requests.exceptions.ChunkedEncodingError
-        | requests.exceptions.ContentDecodingError,
-    )
 
 
 def _chunks(resp: requests.Response) -> Iterator[bytes]:
@@ -277,10 +186,6 @@ def _chunks(resp: requests.Response) -> Iterator[bytes]:
         raise requests.exceptions.ContentDecodingError(exc) from exc
     except urllib3.exceptions.ProtocolError as exc:
         raise requests.exceptions.ChunkedEncodingError(exc) from exc
-
-
-def _retryable_status(status: int) -> bool:
-    return status == 429 or (500 <= status <= 599 and status not in PERMANENT_5XX)
 
 
 def _from_settings(value: Any, name: str) -> Any:
@@ -335,15 +240,17 @@ class HttpClient:
         self._own_session = session is None
         self.session = session or requests.Session()
         self._check_tls()
-        self._clock = clock
-        self._sleep = sleep
         self._rng = rng or random.Random()
-        self._delays: dict[str, float] = {k.lower(): float(v) for k, v in (delays or {}).items()}
-        self._crawl_delays: dict[str, float] = {}
-        self._hosts: dict[str, _Host] = {}
-        self._robots: dict[str, _Robots] = {}
-        self._robots_locks: dict[str, threading.Lock] = {}
-        self._registry_lock = threading.Lock()
+        self._robots = RobotsRules(
+            user_agent=self.user_agent, fetch=self._robots_txt, host_key=host_key, clock=clock
+        )
+        self._pacer = HostPacer(
+            default_delay=self.default_delay,
+            delays=delays,
+            crawl_delay=self._robots.crawl_delay,
+            clock=clock,
+            sleep=sleep,
+        )
         self._stats_lock = threading.Lock()
         self._totals: Counter[str] = Counter()
         self._per_host: defaultdict[str, Counter[str]] = defaultdict(Counter)
@@ -388,15 +295,11 @@ class HttpClient:
 
     def set_host_delay(self, host: str, seconds: float) -> None:
         """Seconds between requests to ``host`` (``example.org`` or ``example.org:8080``)."""
-        if seconds < 0:
-            raise ValueError(f"delay for {host} must be >= 0, got {seconds}")
-        self._delays[host.lower()] = float(seconds)
+        self._pacer.set_delay(host, seconds)
 
     def delay_for(self, host: str) -> float:
         """The effective delay for a host key: configured delay, raised to robots' Crawl-delay."""
-        hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-        base = self._delays.get(host, self._delays.get(hostname, self.default_delay))
-        return max(base, self._crawl_delays.get(host, 0.0))
+        return self._pacer.delay_for(host)
 
     def stats(self) -> dict[str, Any]:
         """Counters: requests, bytes, not_modified, retries, errors; totals and per host."""
@@ -563,17 +466,17 @@ class HttpClient:
         for attempt in range(attempts):
             if attempt:
                 self._count(host, "retries")
-            self._wait_turn(host)
+            self._pacer.wait_turn(host)
             try:
                 resp = self._send_once(method, url, data, headers, max_bytes, truncate)
             except requests.RequestException as exc:
-                if not _retryable_exception(exc):
+                if not retryable_exception(exc):
                     self._count(host, "errors")
-                    raise FetchError(url, f"request failed ({_describe(exc)})") from exc
-                last_error, last_status = _describe(exc), None
+                    raise FetchError(url, f"request failed ({describe(exc)})") from exc
+                last_error, last_status = describe(exc), None
                 wait = self._backoff(attempt)
             else:
-                if not _retryable_status(resp.status):
+                if not retryable_status(resp.status):
                     return resp
                 last_error, last_status = f"HTTP {resp.status} {resp.reason}".strip(), resp.status
                 wait = self._retry_wait(url, resp, attempt)
@@ -582,7 +485,7 @@ class HttpClient:
                     "retrying %s in %.1fs after %s (attempt %d of %d)",
                     url, wait, last_error, attempt + 2, attempts,
                 )  # fmt: skip
-                self._defer(host, wait)
+                self._pacer.defer(host, wait)
         self._count(host, "errors")
         raise RetriesExhausted(
             url,
@@ -688,95 +591,35 @@ class HttpClient:
                 )
         return b"".join(chunks)
 
-    # politeness ---------------------------------------------------------------------------------
-
-    def _host(self, key: str) -> _Host:
-        with self._registry_lock:
-            return self._hosts.setdefault(key, _Host())
-
-    def _wait_turn(self, key: str) -> None:
-        """Block until ``key`` may be asked again, then mark the request as sent."""
-        host = self._host(key)
-        with host.turn:
-            while True:
-                with host.state:
-                    # The delay is read now, so a Crawl-delay or override learnt meanwhile counts.
-                    ready = max(host.last_start + self.delay_for(key), host.not_before)
-                    wait = ready - self._clock()
-                    if wait <= 0:
-                        host.last_start = self._clock()
-                        return
-                self._sleep(wait)
-
-    def _defer(self, key: str, seconds: float) -> None:
-        host = self._host(key)
-        with host.state:
-            host.not_before = max(host.not_before, self._clock() + seconds)
+    # robots.txt -------------------------------------------------------------------------------
 
     def _check_robots(self, url: str) -> None:
-        rules = self._robots_rules(url)
-        if rules is not None and not rules.can_fetch(url, self.user_agent):
+        if not self._robots.allows(url):
             raise RobotsDisallowed(
                 url,
                 f"robots.txt of {host_key(url)} disallows {url} for {self.user_agent!r}",
             )
 
-    def _robots_rules(self, url: str) -> Protego | None:
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        with self._registry_lock:
-            lock = self._robots_locks.setdefault(origin, threading.Lock())
-        # One fetch per origin, even when many threads start on the same host at once.
-        with lock:
-            cached = self._robots.get(origin)
-            if cached and (cached.recheck_at is None or self._clock() < cached.recheck_at):
-                return cached.rules
-            entry = self._fetch_robots(origin)
-            self._robots[origin] = entry
-            return entry.rules
-
-    def _fetch_robots(self, origin: str) -> _Robots:
-        url = f"{origin}/robots.txt"
+    def _robots_txt(self, url: str) -> RobotsAnswer:
+        """Fetch a robots.txt (redirects followed, body truncated, no retries) for RobotsRules."""
         try:
-            resp = self._robots_exchange(url)
+            for _ in range(ROBOTS_MAX_REDIRECTS + 1):
+                resp = self._exchange(
+                    "GET",
+                    url,
+                    data=None,
+                    headers=self._headers({}, None),
+                    max_bytes=ROBOTS_MAX_BYTES,
+                    truncate=True,
+                    retries=0,
+                )
+                location = CaseInsensitiveDict(resp.headers).get("Location")
+                if resp.status not in REDIRECT_STATUSES or not location:
+                    return RobotsAnswer(resp.status, resp.body)
+                url = urljoin(url, location)
+            raise FetchError(url, "robots.txt redirects too often")
         except FetchError as exc:
-            log.warning("robots.txt of %s unreachable (%s); allowing all for now", origin, exc)
-            return _Robots(None, self._clock() + ROBOTS_RECHECK_SECONDS)
-        if 400 <= resp.status < 500:
-            log.info("robots.txt of %s: HTTP %d, everything allowed", origin, resp.status)
-            return _Robots(None, None)
-        if not 200 <= resp.status < 300:
-            log.warning("robots.txt of %s: HTTP %d; allowing all for now", origin, resp.status)
-            return _Robots(None, self._clock() + ROBOTS_RECHECK_SECONDS)
-        rules = Protego.parse(resp.body.decode("utf-8", errors="replace"))
-        self._note_crawl_delay(host_key(origin), rules)
-        return _Robots(rules, None)
-
-    def _robots_exchange(self, url: str) -> _Response:
-        for _ in range(ROBOTS_MAX_REDIRECTS + 1):
-            resp = self._exchange(
-                "GET",
-                url,
-                data=None,
-                headers=self._headers({}, None),
-                max_bytes=ROBOTS_MAX_BYTES,
-                truncate=True,
-                retries=0,
-            )
-            location = CaseInsensitiveDict(resp.headers).get("Location")
-            if resp.status not in REDIRECT_STATUSES or not location:
-                return resp
-            url = urljoin(url, location)
-        raise FetchError(url, "robots.txt redirects too often")
-
-    def _note_crawl_delay(self, key: str, rules: Protego) -> None:
-        delay = rules.crawl_delay(self.user_agent) or 0.0
-        rate = rules.request_rate(self.user_agent)
-        if rate and rate.requests:
-            delay = max(delay, rate.seconds / rate.requests)
-        if delay:
-            log.info("robots.txt of %s asks for %.1fs between requests", key, delay)
-            self._crawl_delays[key] = float(delay)
+            return RobotsAnswer(error=str(exc))
 
     # counters -----------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from synthetic_digest_data import (
     load_synthetic_week,
 )
 
-from tracker import digest, mail, subscriptions
+from tracker import delivery, digest, digest_render, mail, subscriptions
 from tracker.subscription_models import DigestLedger, Subscriber
 
 
@@ -102,7 +102,7 @@ def test_most_important_first(week: digest.Week) -> None:
 
 
 def test_rendered_digest_escapes_scraped_text(week: digest.Week) -> None:
-    out = digest.DigestRenderer(week).render(prefs(states=["ny"]), **LINKS)
+    out = digest_render.DigestRenderer(week).render(prefs(states=["ny"]), **LINKS)
     assert "<script>alert" not in out.html and "&lt;script&gt;alert(&#34;x&#34;)" in out.html
     assert "<img src=x" not in out.html and "O&#39;Neil &lt;img" in out.html
     assert "Room 124 &lt;b&gt;LOB&lt;/b&gt;" in out.html
@@ -121,8 +121,8 @@ def test_rendered_digest_escapes_scraped_text(week: digest.Week) -> None:
 
 
 def test_brief_detail_shows_one_line_per_bill(week: digest.Week) -> None:
-    full = digest.DigestRenderer(week).render(prefs(states=["ny"]), **LINKS)
-    brief = digest.DigestRenderer(week).render(prefs(states=["ny"], detail="brief"), **LINKS)
+    full = digest_render.DigestRenderer(week).render(prefs(states=["ny"]), **LINKS)
+    brief = digest_render.DigestRenderer(week).render(prefs(states=["ny"], detail="brief"), **LINKS)
     assert "Carol Diaz" in full.text and "Amended version A" in full.text
     assert "Passed committee (was In committee)" in brief.text  # the most important change
     assert "Carol Diaz" not in brief.text and "Amended version A" not in brief.text
@@ -130,13 +130,13 @@ def test_brief_detail_shows_one_line_per_bill(week: digest.Week) -> None:
 
 
 def test_quiet_week(week: digest.Week) -> None:
-    out = digest.DigestRenderer(week).render(prefs(states=["tx"]), **LINKS)
+    out = digest_render.DigestRenderer(week).render(prefs(states=["tx"]), **LINKS)
     assert out.quiet and out.subject.startswith("Quiet week")
     assert "A quiet week: nothing moved" in out.text
 
 
 def test_render_cache_is_bounded_and_personalises(week: digest.Week) -> None:
-    renderer = digest.DigestRenderer(week, cache_size=2)
+    renderer = digest_render.DigestRenderer(week, cache_size=2)
     a = renderer.render(
         prefs(states=["ny"]),
         email="a@example.org",
@@ -186,11 +186,11 @@ def test_send_writes_ledger_and_never_twice(engine) -> None:  # type: ignore[no-
             {"states": ["ca"], "status": "pending"},
         ],
     )
-    dry = digest.send_digests(engine, period=PERIOD, transport=None, dry_run=True)
+    dry = delivery.send_digests(engine, period=PERIOD, transport=None, dry_run=True)
     assert (dry.would_send, dry.skipped, dry.sent) == (2, 1, 0) and _ledger(engine) == {}
 
     transport = ListTransport()
-    report = digest.send_digests(engine, period=PERIOD, transport=transport)
+    report = delivery.send_digests(engine, period=PERIOD, transport=transport)
     assert (report.sent, report.skipped) == (2, 1)
     assert sorted(m["To"] for m in transport.sent) == ["reader0@example.org", "reader2@example.org"]
     assert _ledger(engine) == {ids[0]: "sent", ids[1]: "skipped", ids[2]: "sent"}
@@ -202,7 +202,7 @@ def test_send_writes_ledger_and_never_twice(engine) -> None:  # type: ignore[no-
         ).scalar()
     assert stored == msg["Message-ID"]
 
-    again = digest.send_digests(engine, period=PERIOD, transport=transport)
+    again = delivery.send_digests(engine, period=PERIOD, transport=transport)
     assert (again.sent, again.already) == (0, 3) and len(transport.sent) == 2
 
 
@@ -217,7 +217,7 @@ def test_permanent_failures_bounce_and_temporary_ones_retry(engine) -> None:  # 
             "busy@example.org": mail.TemporaryFailure(451, "try later"),
         }
     )
-    report = digest.send_digests(engine, period=PERIOD, transport=transport, bounce_threshold=1)
+    report = delivery.send_digests(engine, period=PERIOD, transport=transport, bounce_threshold=1)
     assert (report.bounced, report.failed, report.sent) == (1, 1, 0)
     assert _ledger(engine) == {ids[0]: "bounced", ids[1]: "failed"}
     with engine.connect() as conn:
@@ -225,7 +225,7 @@ def test_permanent_failures_bounce_and_temporary_ones_retry(engine) -> None:  # 
     assert status == {"gone@example.org": "bouncing", "busy@example.org": "confirmed"}
 
     transport.refuse.clear()
-    rerun = digest.send_digests(engine, period=PERIOD, transport=transport)
+    rerun = delivery.send_digests(engine, period=PERIOD, transport=transport)
     assert rerun.sent == 1 and [m["To"] for m in transport.sent] == ["busy@example.org"]
     assert _ledger(engine)[ids[1]] == "sent"
 
@@ -279,7 +279,7 @@ def test_ingested_changes_reach_the_digest(engine, monkeypatch: pytest.MonkeyPat
     )
     with engine.connect() as conn:
         week = digest.load_week(conn, period=digest.format_period(today))
-    out = digest.DigestRenderer(week).render(prefs(states=["or"]), **LINKS)
+    out = digest_render.DigestRenderer(week).render(prefs(states=["or"]), **LINKS)
     assert "HB 2795" in out.text and "Referred to Health Care." in out.text
     assert "New cosponsor: Rep. Reynolds" in out.text
     assert "https://olis.oregonlegislature.gov/liz/2025R1/Measures/Overview/HB2795" in out.text

@@ -15,7 +15,7 @@ import pytest
 from conftest import need
 from synthetic_digest_data import EVIL_SPONSOR, EVIL_TITLE, PERIOD, load_synthetic_week
 
-from tracker import digest, subscriptions
+from tracker import digest, digest_render, subscriptions
 from tracker.settings import reset_settings
 
 pytestmark = pytest.mark.browser
@@ -65,7 +65,7 @@ def digest_html(sqlite_engine, monkeypatch: pytest.MonkeyPatch) -> str:  # type:
     prefs = subscriptions.make_preferences(
         topics=["single-payer", "single-payer-study", "public-option"]
     )
-    return digest.DigestRenderer(week).render(prefs, **LINKS).html
+    return digest_render.DigestRenderer(week).render(prefs, **LINKS).html
 
 
 def _load(browser, html: str, width: int):  # type: ignore[no-untyped-def]

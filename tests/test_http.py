@@ -24,6 +24,7 @@ from httpserver import LocalSite, Reply, Request, http_date, real_page_urls
 
 import scrapers.http as http_module
 from scrapers.archive import PageArchive
+from scrapers.encoding import sniff_encoding
 from scrapers.http import (
     FetchError,
     HttpClient,
@@ -32,9 +33,9 @@ from scrapers.http import (
     RetriesExhausted,
     RobotsDisallowed,
     TooLarge,
-    parse_retry_after,
-    sniff_encoding,
 )
+from scrapers.retry import parse_retry_after
+from scrapers.robots import ROBOTS_RECHECK_SECONDS
 
 UA = "SinglePayerTracker-test/1.0 (+https://example.org; tests@example.org)"
 SYNTHETIC = b"<html><head><title>synthetic page</title></head><body>synthetic</body></html>"
@@ -268,7 +269,7 @@ def test_robots_5xx_allows_with_warning_and_is_asked_again_later(
         assert any(
             "robots.txt" in r.getMessage() and "allowing" in r.getMessage() for r in caplog.records
         )
-        clock.now += http_module.ROBOTS_RECHECK_SECONDS + 1
+        clock.now += ROBOTS_RECHECK_SECONDS + 1
         with pytest.raises(RobotsDisallowed):
             http.get(site.url("/page"))
     assert site.hits("/robots.txt") == 2
@@ -742,7 +743,8 @@ def test_archive_default_root_is_in_the_data_dir(tmp_path: Path) -> None:
 
 def test_api_keys_never_reach_logs_errors_or_the_archive(local_site, tmp_path, caplog) -> None:
     from scrapers.archive import PageArchive
-    from scrapers.http import FetchError, HttpClient, redact_url
+    from scrapers.http import FetchError, HttpClient
+    from scrapers.redact import redact_url
 
     assert (
         redact_url("https://x/?op=getBill&key=SECRET123&id=4")

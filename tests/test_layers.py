@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "tracker.templating": 0,
     "tracker.sessions": 0,
     "tracker.runs": 0,
+    "tracker.urls": 0,
     # 1: understanding a bill
     "tracker.actions": 1,
     "tracker.stages": 1,
@@ -61,6 +62,8 @@ LAYERS: dict[str, int] = {
     "tracker.sources_health": 3,
     "tracker.digest": 3,
     "tracker.digest_preview": 3,
+    "tracker.digest_render": 3,
+    "tracker.delivery": 3,
     "tracker.mail": 3,
     "tracker.subscriptions": 3,
     "tracker.feeds": 3,
@@ -75,15 +78,6 @@ LAYERS: dict[str, int] = {
     "tracker.cli": 5,
 }
 
-# TEMPORARY: digest and search still build page addresses with tracker.web.urls. The helper
-# moving those URLs to a core module removes this allowance (and nothing else may be added).
-TEMPORARY_ALLOWED = {
-    ("tracker.digest", "tracker.web.urls"),
-    ("tracker.search", "tracker.web.urls"),
-}
-# TEMPORARY: the HTTP client and the page archive share redact_url in a circle; the helper
-# splitting scrapers/http.py breaks it and removes this allowance.
-TEMPORARY_CIRCLES = [["scrapers.archive", "scrapers.http"]]
 
 
 def _module_name(path: Path) -> str:
@@ -168,8 +162,6 @@ def crossings(graph: dict[str, set[str]]) -> list[str]:
     bad = []
     for module, targets in sorted(graph.items()):
         for target in sorted(targets):
-            if (module, target) in TEMPORARY_ALLOWED:
-                continue
             why = _crossing(module, target)
             if why:
                 bad.append(f"{module} -> {target} ({why})")
@@ -249,7 +241,7 @@ def test_no_layer_is_crossed() -> None:
 
 def test_no_import_circle() -> None:
     found = cycles(_edges(import_graph()))
-    assert [c for c in found if c not in TEMPORARY_CIRCLES] == []
+    assert found == []
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from synthetic_digest_data import PERIOD, add_synthetic_subscribers, load_synthetic_week
 
-from tracker import digest, mail
+from tracker import delivery, mail
 from tracker.settings import get_settings, reset_settings
 from tracker.subscription_models import DigestLedger, Subscriber
 from tracker.web import subscribe as web_subscribe
@@ -201,7 +201,7 @@ def test_subscribe_confirm_digest_one_click_unsubscribe(engine, smtp: Collector)
     assert client.post(path).status_code == 200
 
     with _transport() as t:
-        report = digest.send_digests(engine, period=PERIOD, transport=t)
+        report = delivery.send_digests(engine, period=PERIOD, transport=t)
     assert report.sent == 1
     digest_mail = smtp.messages[-1]
     assert "S 1234" in digest_mail["Subject"] or "New York" in digest_mail["Subject"]
@@ -220,7 +220,7 @@ def test_subscribe_confirm_digest_one_click_unsubscribe(engine, smtp: Collector)
     with engine.connect() as conn:
         assert conn.execute(select(Subscriber.status)).scalar() == "unsubscribed"
     with _transport() as t:
-        assert digest.send_digests(engine, period="2025-W11", transport=t).sent == 0
+        assert delivery.send_digests(engine, period="2025-W11", transport=t).sent == 0
 
 
 def test_bounces_mark_the_address_after_the_threshold(engine, smtp: Collector) -> None:  # type: ignore[no-untyped-def]
@@ -229,7 +229,7 @@ def test_bounces_mark_the_address_after_the_threshold(engine, smtp: Collector) -
     smtp.always["gone@example.org"] = "550 5.1.1 user unknown"
     for period, expected in (("2025-W10", "confirmed"), ("2025-W11", "bouncing")):
         with _transport() as t:
-            report = digest.send_digests(engine, period=period, transport=t, bounce_threshold=2)
+            report = delivery.send_digests(engine, period=period, transport=t, bounce_threshold=2)
         assert report.bounced == 1 and report.sent == 1
         with engine.connect() as conn:
             row = conn.execute(
@@ -240,7 +240,7 @@ def test_bounces_mark_the_address_after_the_threshold(engine, smtp: Collector) -
         assert row.status == expected
     assert row.bounce_count == 2
     with _transport() as t:  # a bouncing address gets nothing more
-        assert digest.send_digests(engine, period="2025-W12", transport=t).bounced == 0
+        assert delivery.send_digests(engine, period="2025-W12", transport=t).bounced == 0
     assert smtp.to() == {"ok@example.org": 3}
 
 
@@ -249,10 +249,10 @@ def test_temporary_failure_is_retried_by_a_rerun(engine, smtp: Collector) -> Non
     add_synthetic_subscribers(engine, [{"email": "busy@example.org"}])
     smtp.always["busy@example.org"] = "451 4.3.2 system busy"
     with _transport(max_attempts=2) as t:
-        assert digest.send_digests(engine, period=PERIOD, transport=t).failed == 1
+        assert delivery.send_digests(engine, period=PERIOD, transport=t).failed == 1
     del smtp.always["busy@example.org"]
     with _transport() as t:
-        assert digest.send_digests(engine, period=PERIOD, transport=t).sent == 1
+        assert delivery.send_digests(engine, period=PERIOD, transport=t).sent == 1
     assert smtp.to() == {"busy@example.org": 1}
 
 
@@ -279,11 +279,11 @@ def test_crash_mid_run_then_rerun_sends_each_subscriber_once(engine, smtp: Colle
         host=settings.smtp_host, port=settings.smtp_port, envelope_from="digest@example.org"
     )
     with CrashAfter(3, **base) as t, pytest.raises(RuntimeError, match="simulated crash"):
-        digest.send_digests(engine, period=PERIOD, transport=t)
+        delivery.send_digests(engine, period=PERIOD, transport=t)
     assert len(smtp.messages) == 3
 
     with _transport() as t:
-        report = digest.send_digests(engine, period=PERIOD, transport=t)
+        report = delivery.send_digests(engine, period=PERIOD, transport=t)
     assert (report.sent, report.already, report.uncertain) == (
         5,
         3,
@@ -295,7 +295,7 @@ def test_crash_mid_run_then_rerun_sends_each_subscriber_once(engine, smtp: Colle
     assert ledger[ids[2]] == "uncertain" and sum(s == "sent" for s in ledger.values()) == 7
 
     with _transport() as t:  # a third run has nothing left to do
-        assert digest.send_digests(engine, period=PERIOD, transport=t).sent == 0
+        assert delivery.send_digests(engine, period=PERIOD, transport=t).sent == 0
     assert len(smtp.messages) == 8
 
 
@@ -303,7 +303,7 @@ def test_sent_urls_point_at_the_site(engine, smtp: Collector) -> None:  # type: 
     load_synthetic_week(engine)
     add_synthetic_subscribers(engine, [{"states": ["ny"]}])
     with _transport() as t:
-        digest.send_digests(engine, period=PERIOD, transport=t)
+        delivery.send_digests(engine, period=PERIOD, transport=t)
     html = smtp.messages[0].get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
     hosts = {urlsplit(u).netloc for u in re.findall(r'href="(https?://[^"]+)"', html)}
     assert hosts == {"tracker.example", "www.nysenate.gov"}

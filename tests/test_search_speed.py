@@ -10,7 +10,7 @@ import pytest
 
 import tracker.search as S
 from tracker.ingest import ingest_bills
-from tracker.search import SearchQuery, reindex_bills, search
+from tracker.search import SearchQuery, cache, ranking, reindex_bills, search, snapshot
 
 
 def synthetic(n: int, title: str, state: str, stage_date: str, **over: Any) -> dict[str, Any]:
@@ -66,12 +66,12 @@ def loaded(engine):  # type: ignore[no-untyped-def]
 def shortcuts(monkeypatch: pytest.MonkeyPatch, on: bool, split_filtered: bool = False) -> None:
     big = 10**9
     # filtered matches on SQLite: scored one by one when few, else title-first like the rest
-    monkeypatch.setattr(S, "FEW_MATCHES", 0 if split_filtered else 50)
-    monkeypatch.setattr(S, "FEW_ROWS", 0 if split_filtered else 2000)
-    monkeypatch.setattr(S, "SNAPSHOT_MIN", 0 if on else big)
-    monkeypatch.setattr(S, "SPLIT_RANK_MIN", 0 if on else big)
-    monkeypatch.setattr(S, "CACHE_MIN_TOTAL", 0 if on else big)
-    monkeypatch.setattr(S, "CACHED_IDS", 4 if on else 200)
+    monkeypatch.setattr(ranking, "FEW_MATCHES", 0 if split_filtered else 50)
+    monkeypatch.setattr(ranking, "FEW_ROWS", 0 if split_filtered else 2000)
+    monkeypatch.setattr(cache, "SNAPSHOT_MIN", 0 if on else big)
+    monkeypatch.setattr(ranking, "SPLIT_RANK_MIN", 0 if on else big)
+    monkeypatch.setattr(cache, "CACHE_MIN_TOTAL", 0 if on else big)
+    monkeypatch.setattr(cache, "CACHED_IDS", 4 if on else 200)
     S.clear_cache()
 
 
@@ -135,9 +135,9 @@ def test_a_change_in_the_data_is_seen_despite_the_cache(loaded, monkeypatch) -> 
 
 def test_warm_builds_the_snapshot_searches_then_use(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     shortcuts(monkeypatch, on=True)
-    S._SNAPSHOTS.clear()
+    snapshot.SNAPSHOTS.clear()
     S.warm(loaded)
-    (snap,) = S._SNAPSHOTS.values()
+    (snap,) = snapshot.SNAPSHOTS.values()
     assert sum(snap.sizes) == len(BILLS)
     search(loaded, SearchQuery(q="health"))
-    assert next(iter(S._SNAPSHOTS.values())) is snap  # same data version: not rebuilt
+    assert next(iter(snapshot.SNAPSHOTS.values())) is snap  # same data version: not rebuilt

@@ -3,12 +3,11 @@
 The week is read ONCE (:func:`load_week`): every change seen in the period, the bills they
 touch, the hearings in the two weeks after it and a national snapshot. Each subscriber's
 digest is then a filter over that in memory (:meth:`Week.context_for`), and identical
-preference sets share one rendering (:class:`DigestRenderer`), so 10,000 subscribers cost
+preference sets share one rendering (:mod:`tracker.digest_render`), so 10,000 subscribers cost
 one query plus string work, and memory does not grow with the number of subscribers.
 
-Delivery (:func:`send_digests`) writes the ledger per message: a row is claimed before the SMTP
-transaction and finished after it, so a crash and a rerun send every remaining subscriber once
-and nobody twice.
+Rendering (:class:`~tracker.digest_render.DigestRenderer`) is :mod:`tracker.digest_render` and
+delivery (sending, the ledger) :mod:`tracker.delivery`; this module builds the week.
 """
 
 from __future__ import annotations
@@ -16,26 +15,18 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import queue
-import threading
-import time
-from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from markupsafe import Markup, escape
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, func, select
 
-from tracker import subscriptions
+from tracker import subscriptions, urls
 from tracker.models import Bill, Change, Hearing
 from tracker.settings import Settings, get_settings
-from tracker.subscription_models import DigestLedger, Subscriber
-from tracker.templating import get_env
 from tracker.vocab import ALL_STAGES, RELEVANT_TOPICS, STAGE_LABELS, state_name
-from tracker.web import urls
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +70,7 @@ KIND_WEIGHT = {
     "field_changed": 5,
 }
 
-_BC, _CC, _HC = Bill.__table__.c, Change.__table__.c, Hearing.__table__.c  # type: ignore[attr-defined]
-_LEDGER = DigestLedger.__table__  # type: ignore[attr-defined]
-_SUBS = Subscriber.__table__  # type: ignore[attr-defined]
+bill_col, change_col, hearing_col = Bill.__table__.c, Change.__table__.c, Hearing.__table__.c  # type: ignore[attr-defined]
 
 
 # ----------------------------------------------------------------------------- periods
@@ -333,9 +322,16 @@ def _change_rows(conn: Connection, start: date, end: date) -> Iterator[Any]:
     stale = (start - timedelta(days=STALE_DAYS)).isoformat()
     future = (end + timedelta(days=FUTURE_GRACE_DAYS)).isoformat()
     q = (
-        select(_CC.bill_id, _CC.kind, _CC.field, _CC.old, _CC.new, _CC.effective_date)
-        .where(_CC.seen_at >= lo, _CC.seen_at < hi, _CC.kind.in_(NEWS_KINDS))
-        .order_by(_CC.bill_id, _CC.effective_date, _CC.id)
+        select(
+            change_col.bill_id,
+            change_col.kind,
+            change_col.field,
+            change_col.old,
+            change_col.new,
+            change_col.effective_date,
+        )
+        .where(change_col.seen_at >= lo, change_col.seen_at < hi, change_col.kind.in_(NEWS_KINDS))
+        .order_by(change_col.bill_id, change_col.effective_date, change_col.id)
     )
     for r in conn.execute(q):
         eff = (r.effective_date or "")[:10]
@@ -350,19 +346,19 @@ def _load_bills(
     conn: Connection, ids: set[int], out: dict[int, BillItem], settings: Settings
 ) -> None:
     cols = (
-        _BC.id,
-        _BC.state,
-        _BC.session,
-        _BC.identifier,
-        _BC.title,
-        _BC.topic,
-        _BC.stage,
-        _BC.sources,
+        bill_col.id,
+        bill_col.state,
+        bill_col.session,
+        bill_col.identifier,
+        bill_col.title,
+        bill_col.topic,
+        bill_col.stage,
+        bill_col.sources,
     )
     ordered = sorted(ids)
     for i in range(0, len(ordered), 500):
         chunk = ordered[i : i + 500]
-        for r in conn.execute(select(*cols).where(_BC.id.in_(chunk))):
+        for r in conn.execute(select(*cols).where(bill_col.id.in_(chunk))):
             out[r.id] = _bill_item(r, settings)
 
 
@@ -512,14 +508,20 @@ def _hearings(
 ) -> list[HearingItem]:
     until = (end + timedelta(days=HEARING_WINDOW_DAYS)).isoformat()
     q = (
-        select(_HC.bill_id, _HC.date, _HC.committee, _HC.location, _HC.description)
-        .where(
-            _HC.date >= end.isoformat(),
-            _HC.date < until,
-            _HC.removed_at.is_(None),
-            _HC.status != "cancelled",
+        select(
+            hearing_col.bill_id,
+            hearing_col.date,
+            hearing_col.committee,
+            hearing_col.location,
+            hearing_col.description,
         )
-        .order_by(_HC.date)
+        .where(
+            hearing_col.date >= end.isoformat(),
+            hearing_col.date < until,
+            hearing_col.removed_at.is_(None),
+            hearing_col.status != "cancelled",
+        )
+        .order_by(hearing_col.date)
     )
     rows = list(conn.execute(q))
     _load_bills(conn, {r.bill_id for r in rows} - set(bills), bills, settings)
@@ -542,9 +544,9 @@ def _snapshot(conn: Connection, end: date, bills: dict[int, BillItem]) -> dict[s
     """Relevant bills nationally by stage (active in the last year) and states that moved."""
     since = (end - timedelta(days=SNAPSHOT_DAYS)).isoformat()
     q = (
-        select(_BC.stage, func.count())
-        .where(_BC.topic.in_(sorted(RELEVANT_TOPICS)), _BC.latest_action_date >= since)
-        .group_by(_BC.stage)
+        select(bill_col.stage, func.count())
+        .where(bill_col.topic.in_(sorted(RELEVANT_TOPICS)), bill_col.latest_action_date >= since)
+        .group_by(bill_col.stage)
     )
     counts = {stage or "introduced": n for stage, n in conn.execute(q)}
     by_stage = [
@@ -558,408 +560,3 @@ def _snapshot(conn: Connection, end: date, bills: dict[int, BillItem]) -> dict[s
         "total": sum(counts.values()),
         "active_states": [state_name(s) for s in active],
     }
-
-
-# ----------------------------------------------------------------------------- rendering
-
-# Per-subscriber values are rendered as these markers and substituted afterwards, so one
-# rendering serves every subscriber with the same preferences.
-_MARKERS = {
-    "manage_url": "@@SPT-MANAGE@@",
-    "unsubscribe_url": "@@SPT-UNSUB@@",
-    "email": "@@SPT-EMAIL@@",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedDigest:
-    subject: str
-    html: str
-    text: str
-    quiet: bool
-    bills: int
-
-
-class DigestRenderer:
-    """Render digests for one week.
-
-    Each bill's block is rendered once per detail level and reused in every digest that shows
-    it; whole digests are cached (LRU) per preference set, with per-subscriber values left as
-    markers. Memory is bounded by the week's size and the cache size, not by subscribers.
-    """
-
-    def __init__(self, week: Week, *, cache_size: int = 128) -> None:
-        self.week = week
-        self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[Any, ...], RenderedDigest] = OrderedDict()
-        self._fragments: dict[tuple[int, str, str], str] = {}
-        env = get_env()
-        self._html = env.get_template("email/digest.html")
-        self._text = env.get_template("email/digest.txt")
-        self._subject = env.get_template("email/digest_subject.txt")
-        self._bill = {
-            "html": env.get_template("email/_bill.html"),
-            "text": env.get_template("email/_bill.txt"),
-        }
-
-    def _fragment(self, bill: BillItem, detail: str, kind: str) -> str:
-        key = (bill.id, detail, kind)
-        hit = self._fragments.get(key)
-        if hit is None:
-            hit = self._bill[kind].render(b=bill, detail=detail, max_events=MAX_EVENTS)
-            hit = Markup(hit) if kind == "html" else hit  # already escaped by its template
-            self._fragments[key] = hit
-        return hit
-
-    def template(self, prefs: subscriptions.Preferences) -> RenderedDigest:
-        key = (prefs.states, prefs.topics, prefs.query, prefs.detail)  # quiet_week: same text
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        ctx = self.week.context_for(prefs, dict(_MARKERS))
-        ctx["bill_html"] = lambda b: self._fragment(b, prefs.detail, "html")
-        ctx["bill_text"] = lambda b: self._fragment(b, prefs.detail, "text")
-        rendered = RenderedDigest(
-            subject=" ".join(self._subject.render(ctx).split()),
-            html=self._html.render(ctx),
-            text=self._text.render(ctx),
-            quiet=ctx["quiet"],
-            bills=ctx["counts"]["bills"],
-        )
-        if self.cache_size:
-            self._cache[key] = rendered
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return rendered
-
-    def render(
-        self, prefs: subscriptions.Preferences, *, email: str, manage_url: str, unsubscribe_url: str
-    ) -> RenderedDigest:
-        t = self.template(prefs)
-        values = {"manage_url": manage_url, "unsubscribe_url": unsubscribe_url, "email": email}
-        html, text = t.html, t.text
-        for key, marker in _MARKERS.items():
-            html = html.replace(marker, str(escape(values[key])))
-            text = text.replace(marker, values[key])
-        return RenderedDigest(t.subject, html, text, t.quiet, t.bills)
-
-
-def prefs_of(row: Any) -> subscriptions.Preferences:
-    return subscriptions.Preferences(
-        tuple(row.states or ()), tuple(row.topics or ()), row.query, row.detail, row.quiet_week
-    )
-
-
-# ----------------------------------------------------------------------------- delivery
-
-
-@dataclass
-class SendReport:
-    """Counts of one run. `already`: subscribers with a ledger row for the period before this
-    run looked at them (sent, skipped, bounced or uncertain); `uncertain`: rows this run found
-    left `sending` by a crashed run (never resent)."""
-
-    period: str
-    sent: int = 0
-    skipped: int = 0
-    failed: int = 0
-    bounced: int = 0
-    already: int = 0
-    uncertain: int = 0
-    would_send: int = 0
-    seconds: float = 0.0
-
-    def line(self) -> str:
-        return (
-            f"{self.period}: sent {self.sent}, skipped (quiet) {self.skipped}, "
-            f"failed {self.failed}, bounced {self.bounced}, already done {self.already}, "
-            f"uncertain {self.uncertain}, would send {self.would_send} "
-            f"in {self.seconds:.1f}s"
-        )
-
-
-def _confirmed_batches(conn: Connection, size: int = 1000) -> Iterator[list[Any]]:
-    last = 0
-    cols = (
-        _SUBS.c.id,
-        _SUBS.c.email,
-        _SUBS.c.states,
-        _SUBS.c.topics,
-        _SUBS.c.query,
-        _SUBS.c.detail,
-        _SUBS.c.quiet_week,
-        _SUBS.c.bounce_count,
-    )
-    while True:
-        rows = list(
-            conn.execute(
-                select(*cols)
-                .where(_SUBS.c.status == "confirmed", _SUBS.c.id > last)
-                .order_by(_SUBS.c.id)
-                .limit(size)
-            )
-        )
-        if not rows:
-            return
-        yield rows
-        last = rows[-1].id
-
-
-def send_digests(
-    engine: Engine,
-    *,
-    period: str,
-    transport: Any | None,
-    settings: Settings | None = None,
-    dry_run: bool = False,
-    bounce_threshold: int | None = None,
-    renderer: DigestRenderer | None = None,
-) -> SendReport:
-    """Send `period`'s digest to every confirmed subscriber who has not had it yet.
-
-    `transport` is a :class:`tracker.mail.SmtpTransport` (opened by the caller); with
-    ``dry_run`` nothing is sent or written and the report counts what would go out.
-
-    This thread renders; one sender thread claims each ledger row, sends over the one SMTP
-    connection and records the outcome, so rendering overlaps the wait for the server while
-    the claim -> send -> finish order (the exactly-once guarantee) stays one message at a time.
-    """
-    settings = settings or get_settings()
-    if bounce_threshold is None:
-        bounce_threshold = settings.digest_bounce_threshold
-    report = SendReport(period)
-    started = time.perf_counter()
-    sender = (
-        None if dry_run else _Sender(engine, transport, period=period, threshold=bounce_threshold)
-    )
-    with engine.connect() as conn:
-        renderer = renderer or DigestRenderer(load_week(conn, period=period, settings=settings))
-        conn.rollback()
-        if sender is not None:
-            report.uncertain += _mark_uncertain(conn, period)
-            sender.start()
-        try:
-            for batch in _confirmed_batches(conn):
-                done = _done_ids(conn, period, [r.id for r in batch])
-                conn.rollback()
-                for row in batch:
-                    if row.id in done:
-                        report.already += 1
-                        continue
-                    item = _prepare(row, renderer, settings)
-                    if sender is not None:
-                        sender.put(item)
-                    elif item[0] == "skip":
-                        report.skipped += 1
-                    else:
-                        report.would_send += 1
-        finally:
-            if sender is not None:
-                sender.finish()
-    if sender is not None:
-        sender.merge_into(report)
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def _prepare(row: Any, renderer: DigestRenderer, settings: Settings) -> tuple[Any, ...]:
-    """("skip", id) for a quiet week the subscriber skips, else ("send", id, address, message)."""
-    from tracker import mail
-
-    prefs = prefs_of(row)
-    # the row has the id and address a token needs; no ORM object per subscriber
-    links = {
-        "manage_url": subscriptions.link(row, "manage", settings=settings),
-        "unsubscribe_url": subscriptions.link(row, "unsubscribe", settings=settings),
-    }
-    digest = renderer.render(prefs, email=row.email, **links)
-    if digest.quiet and prefs.quiet_week == "skip":
-        return ("skip", row.id)
-    msg = mail.build_raw_message(
-        to=row.email,
-        subject=digest.subject,
-        text=digest.text,
-        html=digest.html,
-        unsubscribe_url=links["unsubscribe_url"],
-        settings=settings,
-    )
-    return ("send", row.id, row.email, msg, bool(row.bounce_count))
-
-
-class _Sender(threading.Thread):
-    """Owns the SMTP connection and the ledger writes; takes prepared messages from a queue."""
-
-    def __init__(self, engine: Engine, transport: Any, *, period: str, threshold: int) -> None:
-        super().__init__(name=f"digest-sender-{period}", daemon=True)
-        self.engine, self.transport = engine, transport
-        self.period, self.threshold = period, threshold
-        self.queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=32)
-        self.error: BaseException | None = None
-        self.counts: Counter[str] = Counter()
-        self._outcome: list[Any] = []  # ledger/subscriber updates not yet committed
-
-    def put(self, item: tuple[Any, ...]) -> None:
-        while True:
-            self._raise_if_failed()
-            try:
-                self.queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def finish(self) -> None:
-        if self.is_alive():
-            while self.is_alive():
-                try:
-                    self.queue.put(None, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-            self.join()
-        self._raise_if_failed()
-
-    def _raise_if_failed(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def merge_into(self, report: SendReport) -> None:
-        for name, n in self.counts.items():
-            setattr(report, name, getattr(report, name) + n)
-
-    def run(self) -> None:
-        from tracker import mail
-
-        with self.engine.connect() as conn:
-            while (item := self.queue.get()) is not None:
-                try:
-                    self.counts[self._handle(conn, item, mail)] += 1
-                except BaseException as exc:  # noqa: BLE001 - handed to the rendering thread
-                    self.error = exc
-                    return
-            _run_in_one_transaction(conn, self._outcome)
-
-    def _handle(self, conn: Connection, item: tuple[Any, ...], mail: Any) -> str:
-        # The previous message's outcome is written in the same transaction as this claim:
-        # one commit per message. A crash before it leaves that row `sending`, which a rerun
-        # marks uncertain and never resends: still nobody twice.
-        before, self._outcome = self._outcome, []
-        if item[0] == "skip":
-            done = _claim(conn, item[1], self.period, "skipped", "", before=before)
-            return "skipped" if done else "already"
-        _, sub_id, address, msg, had_bounces = item
-        if not _claim(conn, sub_id, self.period, "sending", msg["Message-ID"], before=before):
-            return "already"
-        try:
-            self.transport.send(msg, to=address)
-        except mail.PermanentFailure as exc:
-            self._outcome = _finished(sub_id, self.period, "bounced", str(exc))
-            self._outcome += _bounced(sub_id, self.threshold)
-            return "bounced"
-        except mail.TemporaryFailure as exc:
-            self._outcome = _finished(sub_id, self.period, "failed", str(exc))
-            return "failed"
-        self._outcome = _finished(sub_id, self.period, "sent", "", reset_bounces=had_bounces)
-        return "sent"
-
-
-def _run_in_one_transaction(conn: Connection, statements: Sequence[Any]) -> None:
-    for statement in statements:
-        conn.execute(statement)
-    conn.commit()
-
-
-def _mark_uncertain(conn: Connection, period: str) -> int:
-    """A previous run died during these SMTP transactions: never resend them."""
-    n = conn.execute(
-        update(_LEDGER)
-        .where(_LEDGER.c.period == period, _LEDGER.c.status == "sending")
-        .values(
-            status="uncertain",
-            error="run interrupted during delivery; not resent",
-            updated_at=datetime.now(UTC),
-        )
-    ).rowcount
-    conn.commit()
-    return int(n or 0)
-
-
-def _done_ids(conn: Connection, period: str, ids: Sequence[int]) -> set[int]:
-    q = select(_LEDGER.c.subscriber_id).where(
-        _LEDGER.c.period == period,
-        _LEDGER.c.subscriber_id.in_(list(ids)),
-        _LEDGER.c.status != "failed",
-    )
-    return set(conn.execute(q).scalars())
-
-
-def _claim(
-    conn: Connection,
-    sub_id: int,
-    period: str,
-    status: str,
-    message_id: str,
-    before: Sequence[Any] = (),
-) -> bool:
-    """Insert this period's ledger row (or retake a `failed` one); False if another has it.
-
-    `before` (the previous message's outcome) is committed in the same transaction.
-    """
-    values = {
-        "status": status,
-        "message_id": message_id,
-        "updated_at": datetime.now(UTC),
-        "error": "",
-    }
-    try:
-        for statement in before:
-            conn.execute(statement)
-        conn.execute(
-            insert(_LEDGER).values(subscriber_id=sub_id, period=period, attempts=1, **values)
-        )
-        conn.commit()
-        return True
-    except IntegrityError:
-        conn.rollback()
-    for statement in before:
-        conn.execute(statement)
-    n = conn.execute(
-        update(_LEDGER)
-        .where(
-            and_(
-                _LEDGER.c.subscriber_id == sub_id,
-                _LEDGER.c.period == period,
-                _LEDGER.c.status == "failed",
-            )
-        )
-        .values(attempts=_LEDGER.c.attempts + 1, **values)
-    ).rowcount
-    conn.commit()
-    return bool(n)
-
-
-def _finished(
-    sub_id: int, period: str, status: str, error: str, *, reset_bounces: bool = False
-) -> list[Any]:
-    """Statements recording a message's outcome (bounces count only when consecutive)."""
-    statements: list[Any] = [
-        update(_LEDGER)
-        .where(_LEDGER.c.subscriber_id == sub_id, _LEDGER.c.period == period)
-        .values(status=status, error=error[:2000], updated_at=datetime.now(UTC))
-    ]
-    if reset_bounces:
-        statements.append(update(_SUBS).where(_SUBS.c.id == sub_id).values(bounce_count=0))
-    return statements
-
-
-def _bounced(sub_id: int, threshold: int) -> list[Any]:
-    return [
-        update(_SUBS)
-        .where(_SUBS.c.id == sub_id)
-        .values(bounce_count=_SUBS.c.bounce_count + 1, last_bounce_at=datetime.now(UTC)),
-        update(_SUBS)
-        .where(
-            _SUBS.c.id == sub_id, _SUBS.c.status == "confirmed", _SUBS.c.bounce_count >= threshold
-        )
-        .values(status="bouncing"),
-    ]

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from tracker import digest, mail, subscriptions
+from tracker import digest, digest_render, mail, subscriptions
 from tracker.subscription_models import Subscriber
 
 
@@ -37,9 +37,9 @@ def write_preview(engine: Engine, *, email: str, period: str, out: Path) -> Prev
         sub = Subscriber(id=0, email=subscriptions.normalize_email(email))
         prefs = subscriptions.make_preferences()
     else:
-        prefs = digest.prefs_of(sub)
+        prefs = digest_render.prefs_of(sub)
     with engine.connect() as conn:
-        renderer = digest.DigestRenderer(digest.load_week(conn, period=period))
+        renderer = digest_render.DigestRenderer(digest.load_week(conn, period=period))
     links = {
         "manage_url": subscriptions.link(sub, "manage"),
         "unsubscribe_url": subscriptions.link(sub, "unsubscribe"),

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, insert, select, update
 
-from tracker import digest
+from tracker import delivery, digest
 from tracker.alerts import update_alert
 from tracker.collect.runner import run_state_sources
 from tracker.collect.scrape import scrape_state as scrape_one
@@ -154,7 +154,7 @@ def send_weekly_digest(period: str | None = None) -> int:
     run_id = start_run(engine, source="job:digest", kind=JOB_KIND)
     transport = SmtpTransport.from_settings()  # connects on the first message only
     try:
-        report = digest.send_digests(engine, period=period, transport=transport)
+        report = delivery.send_digests(engine, period=period, transport=transport)
         status = "partial" if report.failed else "ok"
         counts: dict[str, Any] = {
             "period": period,

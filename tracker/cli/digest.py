@@ -44,17 +44,17 @@ def send(
     Safe to rerun: the ledger records each message, so a rerun after a crash sends only the rest.
     Example: tracker digest send --period 2025-W10
     """
-    from tracker import digest, mail
+    from tracker import delivery, mail
     from tracker.cli.core import engine_ready
 
     value = _period(period)
     engine = engine_ready()
     if dry_run:
-        report = digest.send_digests(engine, period=value, transport=None, dry_run=True)
+        report = delivery.send_digests(engine, period=value, transport=None, dry_run=True)
     else:
         try:
             with mail.SmtpTransport.from_settings() as transport:
-                report = digest.send_digests(engine, period=value, transport=transport)
+                report = delivery.send_digests(engine, period=value, transport=transport)
         except (OSError, mail.DeliveryError) as exc:
             console.print(f"error: SMTP: {exc}", style="red", markup=False)
             raise typer.Exit(1) from None

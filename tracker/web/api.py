@@ -18,10 +18,10 @@ from tracker.search import (
     write_csv,
 )
 from tracker.settings import get_settings
+from tracker.urls import api_bill_path, bill_path_of, search_path
 from tracker.web import data
 from tracker.web.deps import connection
 from tracker.web.render import render
-from tracker.web.urls import api_bill_path, bill_path_of, search_path
 
 router = APIRouter(tags=["api"])
 

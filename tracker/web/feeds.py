@@ -9,10 +9,10 @@ from sqlalchemy import Connection
 from tracker.feeds import atom_feed, change_entries, hearings_ics
 from tracker.search import MAX_PER_PAGE, SearchQuery, search
 from tracker.settings import get_settings
+from tracker.urls import search_path, state_feed_path, state_path, topic_feed_path
 from tracker.vocab import STATE_NAMES, TOPIC_LABELS, TOPICS, state_name
 from tracker.web import data
 from tracker.web.deps import connection
-from tracker.web.urls import search_path, state_feed_path, state_path, topic_feed_path
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
 ATOM = "application/atom+xml; charset=utf-8"

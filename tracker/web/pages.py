@@ -9,11 +9,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Connection
 
 from tracker.search import SearchQuery, SearchResult, search
+from tracker.urls import bill_path_of, search_path
 from tracker.vocab import STATE_NAMES, state_name
 from tracker.web import data
 from tracker.web.deps import connection
 from tracker.web.render import render
-from tracker.web.urls import bill_path_of, search_path
 
 router = APIRouter(include_in_schema=False)
 

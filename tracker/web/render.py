@@ -7,10 +7,10 @@ from typing import Any
 
 from markupsafe import Markup
 
+from tracker import urls
 from tracker.settings import get_settings
 from tracker.templating import get_env
 from tracker.vocab import ALL_STAGES, STAGE_LABELS, STAGES, TERMINAL_STAGES, TOPIC_LABELS, TOPICS
-from tracker.web import urls
 
 SITE_NAME = "Single-Payer Tracker"
 NAV = (

@@ -28,16 +28,16 @@ from tracker import __version__
 from tracker.models import Bill, BillLink, BillSource, Hearing
 from tracker.paths import templates_dir
 from tracker.settings import get_settings
-from tracker.vocab import TOPICS
-from tracker.web import data, feeds, pages
-from tracker.web.render import render
-from tracker.web.urls import (
+from tracker.urls import (
     HEARINGS_ICS,
     bill_path_of,
     state_feed_path,
     state_path,
     topic_feed_path,
 )
+from tracker.vocab import TOPICS
+from tracker.web import data, feeds, pages
+from tracker.web.render import render
 
 MANIFEST = ".tracker-manifest.json"
 _B, _L, _BS, _H = Bill.__table__, BillLink.__table__, BillSource.__table__, Hearing.__table__

@@ -39,7 +39,7 @@ def upgrade() -> None:
         op.execute("CREATE INDEX ix_bill_search_document ON bill_search USING GIN (document)")
     # a bill number typed in the search box is looked up by its normalised form alone
     op.create_index("ix_bill_identifier_norm", "bill", ["identifier_norm"])
-    # narrow copy of what search filters, counts and sorts on (see tracker.search.COVER_INDEX)
+    # narrow copy of what search filters, counts and sorts on (see tracker.search.plans.COVER_INDEX)
     op.create_index(
         "ix_bill_search_cover",
         "bill",

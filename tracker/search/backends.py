@@ -1,0 +1,164 @@
+"""Matching words: SQLite FTS5 MATCH expressions and PostgreSQL tsquery, behind one `Match`.
+
+Both are built only from :class:`~tracker.search.query.TextQuery` tokens and always bound as
+parameters. On SQLite, FTS5 also ranks (bm25 with our column weights) and can split the matches
+into those with the words in the identifier or title and the rest (see :mod:`.ranking`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Float, Integer, text
+
+from tracker.search.query import WORD, Item, TextQuery
+
+
+@dataclass(frozen=True)
+class Split:
+    """SQLite: the matches with the words in identifier or title, and the rest (_split_top)."""
+
+    count: Any  # all matches, before filters
+    title_count: Any
+    title_top: Any  # FTS5's ORDER BY rank with :limit and :offset
+    rest_top: Any
+    title_scored: Any  # (bill_id, score), to join with filtered bills
+    rest_scored: Any
+    scored_ids: Any  # (bill_id, score) of the matches among :ids (a JSON list)
+
+
+@dataclass(frozen=True)
+class Match:
+    """The bills matching the words: `ids` (for IN, cheap) and `scored` (bill_id, score)."""
+
+    ids: Any
+    scored: Any
+    top: Any = None  # SQLite: FTS5's own ORDER BY rank with :limit and :offset
+    split: Any = None  # SQLite: the same matches in two parts, see Split
+
+
+def match_words(conn: Connection, tq: TextQuery, sponsor: str | None) -> Match | None:
+    sponsor_words = tuple(WORD.findall((sponsor or "").lower()))[:8]
+    if tq.empty and not sponsor_words:
+        return None
+    if conn.dialect.name == "sqlite":
+        return _fts5_match(tq, sponsor_words)
+    return _pg_match(tq, sponsor_words)
+
+
+# FTS5 column weights: identifier, title, body, sponsors, actions.
+FTS5_WEIGHTS = "10.0, 5.0, 2.0, 1.0, 0.5"
+_BM25 = f"bm25(bill_fts, {FTS5_WEIGHTS})"
+
+
+def _fts5_item(item: Item) -> str:
+    return '"' + " ".join(item.words) + '"' + ("*" if item.prefix else "")
+
+
+def _fts5_excluding(expr: str, tq: TextQuery) -> str:
+    for item in tq.excluded:
+        expr = f"({expr} NOT {_fts5_item(item)})"
+    return expr
+
+
+def _fts5_groups(tq: TextQuery) -> str:
+    groups = ["(" + " AND ".join(_fts5_item(i) for i in g) + ")" for g in tq.groups]
+    return "(" + " OR ".join(groups) + ")"
+
+
+def fts5_expression(tq: TextQuery, sponsor_words: Sequence[str] = ()) -> str:
+    """The FTS5 MATCH string. Every word is [^\\W_]+ (no quotes), written inside quotes."""
+    parts = [_fts5_excluding(_fts5_groups(tq), tq)] if not tq.empty else []
+    parts += [f'sponsors : "{w}"' for w in sponsor_words]
+    return " AND ".join(parts)
+
+
+def fts5_title_split(tq: TextQuery) -> tuple[str, str]:
+    """The same matches in two parts: those with the words in the identifier or title, and the
+    rest. Together they are exactly ``fts5_expression(tq)``."""
+    in_title = "({identifier title} : " + _fts5_groups(tq) + ")"
+    return _fts5_excluding(in_title, tq), f"({fts5_expression(tq)} NOT {in_title})"
+
+
+def _fts5_match(tq: TextQuery, sponsor_words: Sequence[str]) -> Match:
+    expr = fts5_expression(tq, sponsor_words)
+    ids = text("SELECT rowid FROM bill_fts WHERE bill_fts MATCH :fts").bindparams(fts=expr)
+    scored = text(
+        f"SELECT rowid AS bill_id, -{_BM25} AS score FROM bill_fts WHERE bill_fts MATCH :fts"  # noqa: S608 - constants only
+    ).bindparams(fts=expr)
+    top = text(
+        "SELECT rowid AS bill_id, -rank AS score FROM bill_fts WHERE bill_fts MATCH :fts "
+        "ORDER BY rank LIMIT :limit OFFSET :offset"
+    ).bindparams(fts=expr)
+    split = None
+    if not tq.empty and not sponsor_words:
+        title, rest = fts5_title_split(tq)
+        count = text("SELECT count(*) FROM bill_fts WHERE bill_fts MATCH :fts")
+        split = Split(
+            count.bindparams(fts=expr),
+            count.bindparams(fts=title),
+            top.bindparams(fts=title),
+            top.bindparams(fts=rest),
+            _materialized(scored.bindparams(fts=title), "mt"),
+            _materialized(scored.bindparams(fts=rest), "mr"),
+            text(
+                f"SELECT rowid, -{_BM25} FROM bill_fts WHERE bill_fts MATCH :fts "  # noqa: S608
+                "AND rowid IN (SELECT value FROM json_each(:ids))"
+            ).bindparams(fts=expr),
+        )
+    return Match(
+        ids.columns(rowid=Integer),
+        _materialized(scored, "m"),
+        top,
+        split,
+    )
+
+
+def _materialized(scored: Any, name: str) -> Any:
+    # MATERIALIZED: run MATCH once, never once per candidate row of a filtered bill scan
+    return scored.columns(bill_id=Integer, score=Float).cte(name).prefix_with("MATERIALIZED")
+
+
+def pg_tsquery(tq: TextQuery, sponsor_words: Sequence[str] = ()) -> tuple[str, dict[str, str]]:
+    """A tsquery SQL expression built only from parameter placeholders, and its parameters."""
+    params: dict[str, str] = {}
+
+    def bind(value: str) -> str:
+        name = f"tq{len(params)}"
+        params[name] = value
+        return f":{name}"
+
+    def one(item: Item) -> str:
+        if item.prefix:
+            return f"to_tsquery('english', quote_literal({bind(item.words[0])}) || {bind(':*')})"
+        if len(item.words) > 1:
+            return f"phraseto_tsquery('english', {bind(' '.join(item.words))})"
+        return f"plainto_tsquery('english', {bind(item.words[0])})"
+
+    parts = []
+    if not tq.empty:
+        groups = ["(" + " && ".join(one(i) for i in g) + ")" for g in tq.groups]
+        expr = "(" + " || ".join(groups) + ")"
+        for item in tq.excluded:
+            expr = f"({expr} && !!{one(item)})"
+        parts.append(expr)
+    for word in sponsor_words:
+        parts.append(f"to_tsquery('english', quote_literal({bind(word)}) || {bind(':C')})")
+    return "(" + " && ".join(parts) + ")", params
+
+
+def _pg_match(tq: TextQuery, sponsor_words: Sequence[str]) -> Match:
+    # The tsquery expression is written inline (not in a joined subquery) so the planner sees
+    # it in the WHERE clause and uses the GIN index.
+    expr, params = pg_tsquery(tq, sponsor_words)
+    ids = text(f"SELECT bill_id FROM bill_search WHERE document @@ {expr}")  # noqa: S608
+    scored = text(
+        f"SELECT bill_id, ts_rank(document, {expr}) AS score "  # noqa: S608 - placeholders only
+        f"FROM bill_search WHERE document @@ {expr}"
+    )
+    return Match(
+        ids.bindparams(**params).columns(bill_id=Integer),
+        scored.bindparams(**params).columns(bill_id=Integer, score=Float).subquery("m"),
+    )

@@ -1,0 +1,157 @@
+"""Running a search: a bill number, or words matched, filtered, counted and ranked.
+
+Composes :mod:`.query` (what was asked), :mod:`.backends` (matching the words), :mod:`.filters`,
+:mod:`.cache` (totals, facets and the first ranked ids) and :mod:`.ranking` (later pages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, false, select
+from sqlalchemy.orm import Session
+
+from tracker.models import Bill
+from tracker.search.backends import match_words
+from tracker.search.cache import cache_key, first_look
+from tracker.search.facets import FacetValue, count_and_facets
+from tracker.search.filters import filter_conditions
+from tracker.search.query import SearchQuery, detect_bill_number, parse_text
+from tracker.search.ranking import by_relevance, page_ids
+from tracker.search.snapshot import snapshot_at
+
+bill_table = Bill.__table__
+
+
+@dataclass
+class SearchResult:
+    query: SearchQuery
+    hits: list[dict[str, Any]]
+    total: int
+    facets: dict[str, list[FacetValue]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    bill_number: bool = False  # the box held a bill number and these hits are that bill
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.query.per_page))
+
+    @property
+    def resolved(self) -> dict[str, Any] | None:
+        """The one bill a typed bill number names, if it names exactly one."""
+        return self.hits[0] if self.bill_number and len(self.hits) == 1 else None
+
+
+HIT_COLUMNS = (
+    "id",
+    "state",
+    "session",
+    "identifier",
+    "identifier_norm",
+    "title",
+    "stage",
+    "topic",
+    "relevant",
+    "latest_action_date",
+    "latest_action_description",
+)
+
+
+def _connection(target: Session | Connection | Engine) -> tuple[Connection, bool]:
+    if isinstance(target, Connection):
+        return target, False
+    if isinstance(target, Engine):
+        return target.connect(), True
+    return target.connection(), False
+
+
+def search(
+    target: Session | Connection | Engine, query: SearchQuery, warnings: Sequence[str] = ()
+) -> SearchResult:
+    """Run `query`: hits for its page, the total, facet counts and any warnings."""
+    conn, owned = _connection(target)
+    try:
+        return _search(conn, query, list(warnings))
+    finally:
+        if owned:
+            conn.close()
+
+
+def _search(conn: Connection, query: SearchQuery, warnings: list[str]) -> SearchResult:
+    if query.q and query.page == 1:
+        found = _by_bill_number(conn, query)
+        if found:
+            return SearchResult(query, found, len(found), {}, warnings, bill_number=True)
+    text_query = parse_text(query.q)
+    if query.q.strip() and text_query.empty:
+        warnings.append('nothing searchable in the query: use words, "phrases" or word*')
+        return SearchResult(query, [], 0, count_and_facets(conn, query, [false()])[1], warnings)
+    match = match_words(conn, text_query, query.sponsor)
+    filters = filter_conditions(query)
+    ranked = not text_query.empty
+    start, stop = (query.page - 1) * query.per_page, query.page * query.per_page
+    entry = first_look(conn, query, match, filters, ranked, stop)
+    total, facets, head = entry.total, entry.copy_facets(), entry.head
+    if not total:
+        page: list[tuple[int, float]] = []
+    elif stop <= len(head) or (head and total <= len(head)):
+        page = head[start:stop]
+    else:
+        page = page_ids(conn, query, match, filters, ranked, query.per_page, start, total)
+    hits = _hits_by_id(conn, page, with_score=by_relevance(query, match, ranked))
+    return SearchResult(query, hits, total, facets, warnings)
+
+
+def warm(target: Session | Connection | Engine) -> None:
+    """Build the facet snapshot now (~0.5 s for 150,000 bills) rather than in the first big
+    search after a change; a web process can call it after an ingest or at start."""
+    conn, owned = _connection(target)
+    try:
+        snapshot_at(conn, cache_key(conn, SearchQuery())[2])
+    finally:
+        if owned:
+            conn.close()
+
+
+def _hits_by_id(conn: Connection, page: list[Any], *, with_score: bool) -> list[dict[str, Any]]:
+    """Full hit rows for a page of (bill id, score), in the page's order."""
+    if not page:
+        return []
+    cols = [bill_table.c[name] for name in HIT_COLUMNS]
+    ids = [bill_id for bill_id, _ in page]
+    rows = {
+        r.id: dict(r._mapping) for r in conn.execute(select(*cols).where(bill_table.c.id.in_(ids)))
+    }
+    return [
+        _hit({**rows[bill_id], **({"score": score} if with_score else {})})
+        for bill_id, score in page
+        if bill_id in rows
+    ]
+
+
+def _hit(row: dict[str, Any]) -> dict[str, Any]:
+    row["relevant"] = bool(row["relevant"])
+    if "score" in row:
+        row["score"] = round(float(row["score"] or 0.0), 4)
+    return row
+
+
+def _by_bill_number(conn: Connection, query: SearchQuery) -> list[dict[str, Any]]:
+    found = detect_bill_number(query.q)
+    if not found:
+        return []
+    state, norm = found
+    stmt = select(*[bill_table.c[n] for n in HIT_COLUMNS]).where(
+        bill_table.c.identifier_norm == norm
+    )
+    states = (state,) if state else query.state
+    if states:
+        stmt = stmt.where(bill_table.c.state.in_(states))
+    if query.session:
+        stmt = stmt.where(bill_table.c.session == query.session)
+    stmt = stmt.order_by(
+        bill_table.c.relevant.desc(), bill_table.c.latest_action_date.desc().nulls_last()
+    )
+    return [_hit(dict(r._mapping)) for r in conn.execute(stmt.limit(query.per_page))]
