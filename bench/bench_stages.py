@@ -43,6 +43,7 @@ TO_LEGISCAN = {
     "passed_one_chamber": "Engrossed",
     "passed_both_chambers": "Enrolled",
     "sent_to_governor": "Enrolled",
+    "adopted": "Passed",
     "enacted": "Passed",
     "vetoed": "Vetoed",
     "failed": "Failed",

@@ -864,6 +864,7 @@ def finish_bill(
         session_end=session_end,
         today=today,
         bill_classification=bill.classification,
+        identifier=bill.identifier,
     )
     bill.stage = result.stage
     return bill

@@ -225,7 +225,13 @@ def expire_ended_sessions(engine: Engine, *, today: date, run_id: int | None = N
     b, ls = Bill.__table__, LegislativeSession.__table__
     query = (
         select(
-            b.c.id, b.c.stage, b.c.chamber, b.c.classification, b.c.primary_source, ls.c.end_date
+            b.c.id,
+            b.c.identifier,
+            b.c.stage,
+            b.c.chamber,
+            b.c.classification,
+            b.c.primary_source,
+            ls.c.end_date,
         )
         .join(ls, and_(ls.c.state == b.c.state, ls.c.identifier == b.c.session))
         .where(ls.c.end_date.is_not(None), ls.c.end_date < today.isoformat())
@@ -261,6 +267,7 @@ def _restage(conn: Any, row: Any, *, today: date, run_id: int | None) -> int:
         session_end=row["end_date"],
         today=today,
         bill_classification=row["classification"],
+        identifier=row["identifier"],
     )
     if result.stage == row["stage"]:
         return 0
@@ -273,6 +280,7 @@ def _restage(conn: Any, row: Any, *, today: date, run_id: int | None) -> int:
             stage_date=result.date,
             last_changed=now,
             stage_reason={"reason": result.reason, "action_index": result.action_index},
+            furthest_stage=result.furthest,
         )
     )
     conn.execute(

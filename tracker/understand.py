@@ -50,6 +50,7 @@ def bill_facts(
         session_end=session_end,
         today=today,
         bill_classification=list(bill.classification),
+        identifier=bill.identifier,
     )
     description = " ".join(a.abstract for a in bill.abstracts)
     topic = classify_topic(
@@ -66,6 +67,7 @@ def bill_facts(
         "stage": stage.stage,
         "stage_date": stage.date,
         "stage_reason": {"reason": stage.reason, "action_index": stage.action_index},
+        "furthest_stage": stage.furthest,
         "topic": topic.topic,
         "topic_score": topic.score,
         "topic_evidence": topic.evidence,

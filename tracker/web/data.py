@@ -22,8 +22,15 @@ from tracker.models import (
     Version,
     Vote,
 )
-from tracker.stages import compute_stage
-from tracker.vocab import ALL_STAGES, STAGES, STATE_NAMES, TERMINAL_STAGES, state_name
+from tracker.stages import compute_stage, ladder
+from tracker.vocab import (
+    ALL_STAGES,
+    STAGES,
+    STATE_NAMES,
+    TERMINAL_STAGES,
+    stage_text,
+    state_name,
+)
 from tracker.web.urls import bill_path_of
 
 _B, _A, _S, _V, _H, _VO = (
@@ -44,8 +51,10 @@ _L, _C, _R, _BS, _LS = (
 
 # How far a stage got, for colouring the map: a veto still reached the governor's desk;
 # failed, withdrawn and died-in-committee bills count below a live introduced one.
+# [stages] An adopted resolution is not a law: it ranks below any bill that passed a chamber.
 MAP_RANK: dict[str, float] = {s: i + 1.0 for i, s in enumerate(STAGES)}
 MAP_RANK.update(vetoed=MAP_RANK["sent_to_governor"] + 0.5, failed=0.5, withdrawn=0.4, dead=0.3)
+MAP_RANK.update(adopted=MAP_RANK["passed_one_chamber"] - 0.5)
 
 # Tile-grid map of the states (row, column), after NPR's layout; DC and PR at the edge.
 TILES: dict[str, tuple[int, int]] = {
@@ -546,27 +555,30 @@ def _source_rank(source: str) -> int:
 def stage_bar(
     stage: str | None, actions: list[dict[str, Any]], bill: dict[str, Any]
 ) -> dict[str, Any]:
-    """The ladder with the step reached; for a terminal stage, where the bill stood before it."""
+    """The ladder of this kind of measure (a resolution's ends at adopted) with the step reached;
+    for a terminal stage, or a bill that fell back, the furthest step it reached is marked too."""
     stage = stage or "introduced"
-    reached = stage
-    if stage in TERMINAL_STAGES:
-        before = actions
-        if stage != "dead" and bill.get("stage_date"):
-            before = [a for a in actions if a["date"][:10] < str(bill["stage_date"])[:10]]
-        reached = compute_stage(
-            before, bill_chamber=bill.get("chamber"), bill_classification=bill.get("classification")
-        ).stage
-        if reached in TERMINAL_STAGES:
-            reached = "introduced"
-    rank = STAGES.index(reached) if reached in STAGES else 0
+    steps_of = ladder(bill.get("classification"), bill.get("identifier"))
+    furthest = bill.get("furthest_stage")
+    if furthest is None:  # rows stored before furthest_stage existed: recompute from the actions
+        furthest = compute_stage(
+            actions,
+            bill_chamber=bill.get("chamber"),
+            bill_classification=bill.get("classification"),
+            identifier=bill.get("identifier"),
+        ).furthest
+    current = steps_of.index(stage) if stage in steps_of else -1
+    best = steps_of.index(furthest) if furthest in steps_of else 0
     steps = [
-        {"stage": s, "done": i <= rank, "current": (i == rank and stage in STAGES)}
-        for i, s in enumerate(STAGES)
+        {"stage": s, "done": i <= max(current, best), "current": i == current}
+        for i, s in enumerate(steps_of)
     ]
     return {
         "steps": steps,
         "terminal": stage if stage in TERMINAL_STAGES else None,
         "stage": stage,
+        "furthest": furthest,
+        "label": stage_text(stage, furthest),
         "reason": (bill.get("stage_reason") or {}).get("reason"),
         "date": bill.get("stage_date"),
     }
