@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import pytest
+from sqlalchemy import text as sql
 
 from scrapers.examples import parse_pages
 from scrapers.importers.openstates import iter_openstates
@@ -483,3 +484,94 @@ def test_washington_bills_returned_to_the_house_of_origin_must_pass_it_again(sha
             assert (result.stage, result.furthest) == ("passed_committee", "passed_one_chamber")
             assert result.reason.startswith("Returned to the Senate")
     assert returned >= 50
+
+
+# ------------------------------------------------------------------ through ingest, pages, digest
+
+
+def _this_week(bill: ScrapedBill, today: date) -> ScrapedBill:
+    """The bill with its real actions moved to end yesterday (the digest reads this week)."""
+    last = max(date.fromisoformat(a.date[:10]) for a in bill.actions)
+    shift = today.toordinal() - 1 - last.toordinal()
+    for a in bill.actions:
+        a.date = date.fromordinal(date.fromisoformat(a.date[:10]).toordinal() + shift).isoformat()
+    return bill
+
+
+@pytest.mark.shared
+def test_an_adopted_resolution_is_never_a_law_in_pages_digests_or_the_map(
+    engine, shared_data, monkeypatch
+):  # type: ignore[no-untyped-def]
+    """MN SR 14 through the real path: ingest (introduced, then adopted) -> bill row, change
+    row, digest and map. It reads "Adopted (resolution)" everywhere and counts as no law."""
+    import tracker.understand as understand
+    from tracker import digest, subscriptions
+    from tracker.ingest import ingest_bills
+    from tracker.topics import TopicResult
+    from tracker.web.data import MAP_RANK, bill_page, furthest
+
+    monkeypatch.setattr(  # the topic is another module's business: keep the bill in the digest
+        understand, "classify_topic", lambda **kw: TopicResult("single-payer", True, 9.0, [])
+    )
+    today = date.today()
+    tarball = shared_data / "openstates/windy_civi_2025/mn-data-pipeline_metadata.tar.gz"
+    sr14 = next(
+        b
+        for b in iter_openstates([tarball])
+        if isinstance(b, ScrapedBill)
+        and b.identifier == "SR 14"
+        and b.legislative_session == "2025-2026"
+    )
+    sr14 = _this_week(sr14, today)
+    introduced = sr14.model_copy(update={"actions": sr14.actions[:1]})
+    ingest_bills(engine, [introduced], source="import:openstates", kind="import")
+    ingest_bills(engine, [sr14], source="import:openstates", kind="import")
+    with engine.connect() as conn:
+        row = conn.execute(
+            sql("SELECT id, stage, furthest_stage FROM bill WHERE identifier = 'SR 14'")
+        ).one()
+        assert (row.stage, row.furthest_stage) == ("adopted", "adopted")
+        page = bill_page(conn, row.id)
+        week = digest.load_week(conn, period=digest.format_period(today))
+    bar = page["stage_bar"]
+    assert [s["stage"] for s in bar["steps"]][-1] == "adopted"
+    assert "enacted" not in [s["stage"] for s in bar["steps"]]
+    item = next(b for b in week.bills.values() if b.identifier == "SR 14")
+    assert (item.headline, item.enacted) == ("Adopted (resolution)", False)
+    out = digest.DigestRenderer(week).render(
+        subscriptions.make_preferences(states=["mn"]),
+        email="a@example.org",
+        manage_url="https://t.example/m",
+        unsubscribe_url="https://t.example/u",
+    )
+    assert "Adopted (resolution) (was Introduced)" in out.text
+    summary = next(line for line in out.text.splitlines() if " changed" in line)
+    assert "Enacted" not in out.text and "enacted" not in summary
+    # on the map a bill that passed a chamber outranks an adopted resolution
+    assert furthest(["adopted", "passed_one_chamber"]) == "passed_one_chamber"
+    assert furthest(["adopted", "in_committee"]) == "adopted"
+    assert MAP_RANK["adopted"] < MAP_RANK["sent_to_governor"] < MAP_RANK["enacted"]
+
+
+@pytest.mark.shared
+def test_a_dead_bill_page_shows_the_furthest_stage(engine, real_html):  # type: ignore[no-untyped-def]
+    """NY S434 ingested from its saved page (its 2015-16 session is over): the bill page shows
+    "Died (furthest: passed one chamber)" and the ladder marks the steps it reached."""
+    from scrapers.engine import bill_from_pages
+    from tracker.ingest import ingest_bills
+    from tracker.web.data import bill_page
+
+    config = load_state_config("ny")
+    page = (real_html / "ny" / "lbdc_2015_S434_bill_status_20180510.html").read_bytes()
+    bill = bill_from_pages(config, {"lbdc": (page, None)})
+    ingest_bills(engine, [bill], source="scrape:ny", kind="scrape")
+    with engine.connect() as conn:
+        row = conn.execute(sql("SELECT id, stage, furthest_stage FROM bill")).one()
+        bar = bill_page(conn, row.id)["stage_bar"]
+    assert row.furthest_stage == "passed_one_chamber"
+    assert row.stage in ("dead", "passed_one_chamber")
+    if row.stage == "dead":
+        assert bar["label"] == "Died (furthest: passed one chamber)"
+        assert bar["terminal"] == "dead"
+    done = [s["stage"] for s in bar["steps"] if s["done"]]
+    assert done[-1] == "passed_one_chamber"
