@@ -575,3 +575,44 @@ def test_a_dead_bill_page_shows_the_furthest_stage(engine, real_html):  # type: 
         assert bar["terminal"] == "dead"
     done = [s["stage"] for s in bar["steps"] if s["done"]]
     assert done[-1] == "passed_one_chamber"
+
+
+def test_migration_rewrites_stored_enacted_resolutions_as_adopted(tmp_path):  # type: ignore[no-untyped-def]
+    """Rows stored before 0007: a resolution saved as "enacted" becomes "adopted" (so the next
+    ingest reports no change nobody made); progress stages become their own furthest."""
+    from tracker.db import make_engine, upgrade
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    for head in ("0003_subscriptions", "0004_scheduler", "0005_sources", "0006_search_speed"):
+        upgrade(eng, head)
+    insert = sql(
+        "INSERT INTO bill (state, session, identifier, title, identifier_norm, classification,"
+        " subjects, abstracts, other_titles, other_identifiers, related_bills, sources, extras,"
+        " primary_source, stage, stage_reason, topic_evidence, topic_pinned, relevant)"
+        " VALUES ('mn', '2025-2026', :i, 't', :n, :k, '[]', '[]', '[]', '[]', '[]', '[]', '{}',"
+        " 'x', :s, '{}', '[]', 0, 0)"
+    )
+    rows = [
+        ("SR 14", "SR14", '["resolution"]', "enacted"),
+        ("HR 3", "HR3", '["bill"]', "enacted"),  # a scraper's default "bill": prefix decides
+        ("SF 1", "SF1", '["bill"]', "enacted"),
+        ("SF 2", "SF2", '["bill"]', "in_committee"),
+        ("SF 3", "SF3", '["bill"]', "dead"),
+    ]
+    with eng.begin() as conn:
+        for identifier, norm, kinds, stage in rows:
+            conn.execute(insert, {"i": identifier, "n": norm, "k": kinds, "s": stage})
+    upgrade(eng)
+    with eng.connect() as conn:
+        got = dict(
+            (r.identifier, (r.stage, r.furthest_stage))
+            for r in conn.execute(sql("SELECT identifier, stage, furthest_stage FROM bill"))
+        )
+    eng.dispose()
+    assert got == {
+        "SR 14": ("adopted", "adopted"),
+        "HR 3": ("adopted", "adopted"),
+        "SF 1": ("enacted", "enacted"),
+        "SF 2": ("in_committee", "in_committee"),
+        "SF 3": ("dead", None),
+    }
