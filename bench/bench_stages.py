@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tracker.actions import load_rules  # noqa: E402
 from tracker.settings import get_settings  # noqa: E402
 from tracker.stages import compute_stage  # noqa: E402
+from tracker.vocab import LAW_STAGES, TERMINAL_STAGES  # noqa: E402
 
 TO_LEGISCAN = {
     "introduced": "Introduced",
@@ -43,6 +44,7 @@ TO_LEGISCAN = {
     "passed_one_chamber": "Engrossed",
     "passed_both_chambers": "Enrolled",
     "sent_to_governor": "Enrolled",
+    "adopted": "Passed",
     "enacted": "Passed",
     "vetoed": "Vetoed",
     "failed": "Failed",
@@ -92,16 +94,52 @@ def snapshot_date(path: str) -> date:
     )
 
 
-def evaluate(path: str, show: int) -> tuple[str, int, int]:
+# Naive baseline, computed in the same run: the furthest step any action reached (forward only,
+# no failure, revival, restart or resolution rule), "dead" when the session ended before both
+# chambers passed it. What stage trackers without history rules show.
+NAIVE_STEP = (
+    ("executive-signature", "enacted"),
+    ("became-law", "enacted"),
+    ("executive-receipt", "sent_to_governor"),
+    ("enrolled", "passed_both_chambers"),
+    ("committee-passage", "passed_committee"),
+    ("committee-passage-favorable", "passed_committee"),
+    ("referral-committee", "in_committee"),
+)
+NAIVE_ORDER = list(TO_LEGISCAN)
+
+
+def naive_stage(actions: list[dict], *, session_end: str | None, today: date) -> str:
+    best, passed = "introduced", set()
+    for a in actions:
+        kinds = a["classification"]
+        steps = [stage for kind, stage in NAIVE_STEP if kind in kinds]
+        if "passage" in kinds:
+            passed.add(a["chamber"] or len(passed))
+            steps.append("passed_both_chambers" if len(passed) >= 2 else "passed_one_chamber")
+        for stage in steps:
+            best = max(best, stage, key=NAIVE_ORDER.index)
+    over = session_end is not None and session_end < today.isoformat()
+    if over and NAIVE_ORDER.index(best) < NAIVE_ORDER.index("passed_both_chambers"):
+        return "dead"
+    return best
+
+
+def agrees(stage: str, theirs: str, before: str | None) -> bool:
+    """LegiScan keeps the status a bill died in for some states (AZ): "dead" agrees with it."""
+    return TO_LEGISCAN[stage] == theirs or (
+        stage == "dead" and before is not None and TO_LEGISCAN[before] == theirs
+    )
+
+
+def evaluate(path: str, show: int, totals: dict[str, Counter]) -> None:
     state, session, bills, history = read_zip(path)
     rules = load_rules(state.lower())
     single_year = bool(re.match(r"^(\d{4})-\1_", session))
     last = max((r["date"] for rows in history.values() for r in rows), default=None)
     session_end = last if single_year else None
     today = snapshot_date(path) + timedelta(days=1)
-    confusion: Counter[tuple[str, str]] = Counter()
-    agree = 0
-    shown: list[str] = []
+    prepared = []
     for bill in bills:
         rows = sorted(
             history.get(bill["bill_id"], []), key=lambda r: (r["date"], int(r["sequence"] or 0))
@@ -117,33 +155,60 @@ def evaluate(path: str, show: int) -> tuple[str, int, int]:
                     "classification": rules.classify(r["action"], chamber),
                 }
             )
-        result = compute_stage(
+        prepared.append((bill, actions))
+    t0 = time.perf_counter()
+    results = [
+        compute_stage(
             actions,
             bill_chamber=origin(bill["bill_number"]),
             session_end=session_end,
             today=today,
             bill_classification=bill_kind(bill["bill_number"]),
+            identifier=bill["bill_number"],
         )
-        ours = TO_LEGISCAN[result.stage]
+        for bill, actions in prepared
+    ]
+    totals[state]["seconds"] += time.perf_counter() - t0
+    confusion: Counter[tuple[str, str]] = Counter()
+    shown: list[str] = []
+    counts = totals[state]
+    session_agree = 0
+    for (bill, actions), result in zip(prepared, results, strict=True):
         theirs = bill["status_desc"]
-        ok = ours == theirs
-        if not ok and result.stage == "dead":
-            # LegiScan kept the status the bill died in (AZ does this for every dead bill)
+        before = None
+        if result.stage == "dead":
             before = compute_stage(
                 actions,
                 bill_chamber=origin(bill["bill_number"]),
                 bill_classification=bill_kind(bill["bill_number"]),
-            )
-            ok = TO_LEGISCAN[before.stage] == theirs
-        agree += ok
+                identifier=bill["bill_number"],
+            ).stage
+        ok = agrees(result.stage, theirs, before)
+        naive = naive_stage(actions, session_end=session_end, today=today)
+        naive_before = naive_stage(actions, session_end=None, today=today)
+        counts["bills"] += 1
+        counts["actions"] += len(actions)
+        counts["agree"] += ok
+        session_agree += ok
+        counts["naive"] += agrees(naive, theirs, naive_before)
+        # a live bill standing lower than it once got (restarted, reconsidered)
+        counts["fell_back"] += (
+            result.stage not in TERMINAL_STAGES and result.stage != result.furthest
+        )
+        resolution = bill_kind(bill["bill_number"]) != ["bill"]
+        counts["resolutions"] += resolution
+        counts["resolutions_adopted"] += resolution and result.stage == "adopted"
+        counts["resolutions_enacted"] += resolution and result.stage in LAW_STAGES
+        counts["naive_resolutions_enacted"] += resolution and naive == "enacted"
         confusion[(theirs, result.stage)] += 1
         if not ok and len(shown) < show:
             shown.append(
-                f"    {bill['bill_number']}: LegiScan {theirs}, ours {result.stage} ({result.reason[:150]})"
+                f"    {bill['bill_number']}: LegiScan {theirs}, ours {result.stage} "
+                f"(furthest {result.furthest}; {result.reason[:140]})"
             )
     n = len(bills)
     print(
-        f"{state} {session}: {n} bills, agreement {agree / n:.3f}"
+        f"{state} {session}: {n} bills, agreement {session_agree / n:.3f}"
         f"{' (session end ' + str(session_end) + ')' if session_end else ' (session still open)'}"
     )
     for theirs in ("Introduced", "Engrossed", "Enrolled", "Passed", "Vetoed", "Failed"):
@@ -155,7 +220,27 @@ def evaluate(path: str, show: int) -> tuple[str, int, int]:
             )
     for line in shown:
         print(line)
-    return state, agree, n
+
+
+def report(totals: dict[str, Counter]) -> None:
+    print(
+        "\nstate  bills  agreement  naive furthest-step  resolutions: adopted / enacted (naive)"
+        "  fell back  actions/s"
+    )
+    for state, c in sorted(totals.items()):
+        print(
+            f"{state:5} {c['bills']:6}  {c['agree'] / c['bills']:9.3f}  {c['naive'] / c['bills']:19.3f}"
+            f"  {c['resolutions_adopted']:13} / {c['resolutions_enacted']} "
+            f"({c['naive_resolutions_enacted']:3})  {c['fell_back']:9}"
+            f"  {c['actions'] / max(c['seconds'], 1e-9):9,.0f}"
+        )
+    all_c = sum(totals.values(), Counter())
+    print(
+        f"all   {all_c['bills']:6}  {all_c['agree'] / all_c['bills']:9.3f}"
+        f"  {all_c['naive'] / all_c['bills']:19.3f}  {all_c['resolutions_adopted']:13} / "
+        f"{all_c['resolutions_enacted']} ({all_c['naive_resolutions_enacted']:3})"
+        f"  {all_c['fell_back']:9}  {all_c['actions'] / max(all_c['seconds'], 1e-9):9,.0f}"
+    )
 
 
 def main() -> None:
@@ -170,18 +255,11 @@ def main() -> None:
     if shared is None:
         sys.exit("../shared not found: set TRACKER_SHARED_DIR")
     t0 = time.perf_counter()
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    totals: dict[str, Counter] = defaultdict(Counter)
     for path in sorted(glob.glob(str(shared / "data" / "legiscan" / "bulk_csv" / "*.zip"))):
-        state, agree, n = evaluate(path, args.show)
-        totals[state][0] += agree
-        totals[state][1] += n
-    print(
-        "\nper state: "
-        + ", ".join(f"{s} {a / n:.3f} ({n})" for s, (a, n) in sorted(totals.items()))
-    )
-    all_agree = sum(a for a, _ in totals.values())
-    all_n = sum(n for _, n in totals.values())
-    print(f"all: {all_agree / all_n:.3f} of {all_n} bills in {time.perf_counter() - t0:.1f}s")
+        evaluate(path, args.show, totals)
+    report(totals)
+    print(f"({time.perf_counter() - t0:.1f}s in all)")
 
 
 if __name__ == "__main__":

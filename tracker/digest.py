@@ -26,7 +26,14 @@ from sqlalchemy import Connection, func, select
 from tracker import subscriptions, urls
 from tracker.models import Bill, Change, Hearing
 from tracker.settings import Settings, get_settings
-from tracker.vocab import ALL_STAGES, RELEVANT_TOPICS, STAGE_LABELS, state_name
+from tracker.vocab import (
+    ALL_STAGES,
+    LAW_STAGES,
+    RELEVANT_TOPICS,
+    STAGE_LABELS,
+    stage_text,
+    state_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,7 @@ DIED = frozenset({"dead", "failed", "vetoed", "withdrawn"})
 STAGE_WEIGHT = {
     "enacted": 100,
     "sent_to_governor": 85,
+    "adopted": 65,  # [stages] a resolution adopted: news, but not a law
     "vetoed": 90,
     "passed_both_chambers": 80,
     "passed_one_chamber": 70,
@@ -136,6 +144,7 @@ class BillItem:
     headline: str = ""
     haystack: str = ""
     key_event: Event | None = None  # what a brief digest shows: the most important change
+    furthest_stage: str | None = None  # [stages] shown beside a terminal stage
 
 
 @dataclass(slots=True)
@@ -353,6 +362,7 @@ def _load_bills(
         bill_col.title,
         bill_col.topic,
         bill_col.stage,
+        bill_col.furthest_stage,
         bill_col.sources,
     )
     ordered = sorted(ids)
@@ -380,6 +390,7 @@ def _bill_item(r: Any, settings: Settings) -> BillItem:
         title=r.title or "",
         topic=r.topic,
         stage=r.stage,
+        furthest_stage=r.furthest_stage,
         status_url=status_url,
         official_url=official,
     )
@@ -438,7 +449,7 @@ def _finish(item: BillItem) -> None:
             if cause is not None:  # the stage line quotes its action, which need not repeat
                 e.text, e.chamber = cause.text, cause.chamber
                 used.add(id(cause))
-            item.enacted = item.enacted or e.stage == "enacted"
+            item.enacted = item.enacted or e.stage in LAW_STAGES  # [stages] never a resolution
             item.died = item.died or e.stage in DIED
     item.events = [e for e in item.events if id(e) not in used]
     item.events.sort(key=lambda e: (e.date or "9999", _KIND_ORDER.get(e.kind, 9)))  # undated last
@@ -469,6 +480,7 @@ STAGE_CAUSES: dict[str, frozenset[str]] = {
     "passed_committee": frozenset({"committee-passage", "committee-passage-favorable"}),
     "passed_one_chamber": frozenset({"passage"}),
     "passed_both_chambers": frozenset({"passage", "concurrence"}),
+    "adopted": frozenset({"passage", "concurrence"}),
     "sent_to_governor": frozenset({"executive-receipt", "enrolled"}),
     "enacted": frozenset({"executive-signature", "became-law", "veto-override-passage"}),
     "vetoed": frozenset({"executive-veto"}),
@@ -497,7 +509,9 @@ def _headline(item: BillItem) -> str:
         return "Enacted"
     if stages:
         last = stages[-1].stage or ""
-        return "Died" if last == "dead" else STAGE_LABELS.get(last, last)
+        # [stages] "Died (furthest: passed one chamber)" when the bill had got further
+        furthest = item.furthest_stage if last == item.stage else None
+        return stage_text(last, furthest)
     if item.is_new:
         return "New bill"
     return ""

@@ -205,6 +205,7 @@ def expire_ended_sessions(engine: Engine, *, today: date, run_id: int | None = N
     query = (
         select(
             bill_table.c.id,
+            bill_table.c.identifier,
             bill_table.c.stage,
             bill_table.c.chamber,
             bill_table.c.classification,
@@ -255,6 +256,7 @@ def _restage(conn: Any, row: Any, *, today: date, run_id: int | None) -> int:
         session_end=row["end_date"],
         today=today,
         bill_classification=row["classification"],
+        identifier=row["identifier"],
     )
     if result.stage == row["stage"]:
         return 0
@@ -267,6 +269,7 @@ def _restage(conn: Any, row: Any, *, today: date, run_id: int | None) -> int:
             stage_date=result.date,
             last_changed=now,
             stage_reason={"reason": result.reason, "action_index": result.action_index},
+            furthest_stage=result.furthest,
         )
     )
     conn.execute(

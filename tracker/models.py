@@ -81,6 +81,7 @@ class Bill(BillBase, table=True):
     stage: str | None = None
     stage_date: str | None = None
     stage_reason: dict[str, Any] = _json(dict)
+    furthest_stage: str | None = None  # the highest step ever reached (see tracker.stages)
     topic: str | None = None
     topic_score: float | None = None
     topic_evidence: list[dict[str, Any]] = _json()

@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from tracker.paths import templates_dir
-from tracker.vocab import STAGE_LABELS, TOPIC_LABELS, state_name
+from tracker.vocab import TOPIC_LABELS, stage_text, state_name
 
 
 def _fmt_date(value: Any, fmt: str = "%b %-d, %Y") -> str:
@@ -60,7 +60,8 @@ def _build(extra_dir: str | None) -> Environment:
     )
     env.filters.update(
         date=_fmt_date,
-        stage_label=lambda s: STAGE_LABELS.get(s or "", s or "Unknown"),
+        # stage_label(furthest): "Died (furthest: passed one chamber)"
+        stage_label=lambda s, furthest=None: stage_text(s, furthest),
         topic_label=lambda t: TOPIC_LABELS.get(t or "", t or ""),
         state_name=lambda c: state_name(c or ""),
         chamber=_chamber,

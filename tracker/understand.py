@@ -53,6 +53,7 @@ def stage_of(
         session_end=session_end,
         today=today,
         bill_classification=list(bill.classification),
+        identifier=bill.identifier,
     )
 
 
@@ -93,6 +94,7 @@ def bill_facts(
         "stage": stage.stage,
         "stage_date": stage.date,
         "stage_reason": {"reason": stage.reason, "action_index": stage.action_index},
+        "furthest_stage": stage.furthest,
         "topic": topic.topic,
         "topic_score": topic.score,
         "topic_evidence": topic.evidence,

@@ -45,6 +45,8 @@ ACTION_CLASSIFICATIONS: tuple[str, ...] = (
     "study",
 )
 
+# Progress stages in order of meaning. "adopted" ends a resolution or memorial (not a law; see
+# tracker/stages.py): a bill never reaches it and a resolution never reaches the governor's steps.
 STAGES: tuple[str, ...] = (
     "introduced",
     "in_committee",
@@ -52,10 +54,20 @@ STAGES: tuple[str, ...] = (
     "passed_one_chamber",
     "passed_both_chambers",
     "sent_to_governor",
+    "adopted",
     "enacted",
 )
 TERMINAL_STAGES: tuple[str, ...] = ("vetoed", "failed", "dead", "withdrawn")
 ALL_STAGES: tuple[str, ...] = STAGES + TERMINAL_STAGES
+# The steps a bill climbs, and those a resolution climbs (simple: one chamber adopts it; joint:
+# both chambers do, and no governor acts on it).
+BILL_LADDER: tuple[str, ...] = tuple(s for s in STAGES if s != "adopted")
+RESOLUTION_LADDERS: dict[str, tuple[str, ...]] = {
+    "simple": ("introduced", "in_committee", "passed_committee", "adopted"),
+    "joint": ("introduced", "in_committee", "passed_committee", "passed_one_chamber", "adopted"),
+}
+# Stages that mean a law was made: only these count as enacted in maps, digests and counts.
+LAW_STAGES: frozenset[str] = frozenset({"enacted"})
 STAGE_LABELS: dict[str, str] = {
     "introduced": "Introduced",
     "in_committee": "In committee",
@@ -63,12 +75,27 @@ STAGE_LABELS: dict[str, str] = {
     "passed_one_chamber": "Passed one chamber",
     "passed_both_chambers": "Passed both chambers",
     "sent_to_governor": "Sent to governor",
+    "adopted": "Adopted (resolution)",
     "enacted": "Enacted",
     "vetoed": "Vetoed",
     "failed": "Failed",
     "dead": "Died",
     "withdrawn": "Withdrawn",
 }
+
+
+def stage_text(stage: str | None, furthest: str | None = None) -> str:
+    """A stage's label, with the furthest step reached beside it when the bill has ended or
+    fallen back: "Died (furthest: passed one chamber)"."""
+    label = STAGE_LABELS.get(stage or "", stage or "Unknown")
+    if not furthest or furthest == stage or furthest == "introduced":
+        return label
+    if furthest not in STAGES or (
+        stage in STAGES and STAGES.index(furthest) <= STAGES.index(stage)
+    ):
+        return label
+    return f"{label} (furthest: {STAGE_LABELS.get(furthest, furthest).lower()})"
+
 
 TOPICS: tuple[str, ...] = (
     "single-payer",

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from tracker.identifiers import normalize_identifier
-from tracker.stages import compute_stage
+from tracker.stages import compute_stage, ladder
 from tracker.urls import bill_path_of
-from tracker.vocab import STAGES, TERMINAL_STAGES
+from tracker.vocab import TERMINAL_STAGES, stage_text
 from tracker.web.data.changes import recent_changes
 from tracker.web.data.common import (
     OK_RUNS,
@@ -116,27 +116,30 @@ def _source_rank(source: str) -> int:
 def stage_bar(
     stage: str | None, actions: list[dict[str, Any]], bill: dict[str, Any]
 ) -> dict[str, Any]:
-    """The ladder with the step reached; for a terminal stage, where the bill stood before it."""
+    """The ladder of this kind of measure (a resolution's ends at adopted) with the step reached;
+    for a terminal stage, or a bill that fell back, the furthest step it reached is marked too."""
     stage = stage or "introduced"
-    reached = stage
-    if stage in TERMINAL_STAGES:
-        before = actions
-        if stage != "dead" and bill.get("stage_date"):
-            before = [a for a in actions if a["date"][:10] < str(bill["stage_date"])[:10]]
-        reached = compute_stage(
-            before, bill_chamber=bill.get("chamber"), bill_classification=bill.get("classification")
-        ).stage
-        if reached in TERMINAL_STAGES:
-            reached = "introduced"
-    rank = STAGES.index(reached) if reached in STAGES else 0
+    steps_of = ladder(bill.get("classification"), bill.get("identifier"))
+    furthest = bill.get("furthest_stage")
+    if furthest is None:  # rows stored before furthest_stage existed: recompute from the actions
+        furthest = compute_stage(
+            actions,
+            bill_chamber=bill.get("chamber"),
+            bill_classification=bill.get("classification"),
+            identifier=bill.get("identifier"),
+        ).furthest
+    current = steps_of.index(stage) if stage in steps_of else -1
+    best = steps_of.index(furthest) if furthest in steps_of else 0
     steps = [
-        {"stage": s, "done": i <= rank, "current": (i == rank and stage in STAGES)}
-        for i, s in enumerate(STAGES)
+        {"stage": s, "done": i <= max(current, best), "current": i == current}
+        for i, s in enumerate(steps_of)
     ]
     return {
         "steps": steps,
         "terminal": stage if stage in TERMINAL_STAGES else None,
         "stage": stage,
+        "furthest": furthest,
+        "label": stage_text(stage, furthest),
         "reason": (bill.get("stage_reason") or {}).get("reason"),
         "date": bill.get("stage_date"),
     }

@@ -21,6 +21,8 @@ from tracker.web.data.common import (
 # failed, withdrawn and died-in-committee bills count below a live introduced one.
 MAP_RANK: dict[str, float] = {s: i + 1.0 for i, s in enumerate(STAGES)}
 MAP_RANK.update(vetoed=MAP_RANK["sent_to_governor"] + 0.5, failed=0.5, withdrawn=0.4, dead=0.3)
+# An adopted resolution is not a law: it ranks below any bill that passed a chamber.
+MAP_RANK.update(adopted=MAP_RANK["passed_one_chamber"] - 0.5)
 
 # Tile-grid map of the states (row, column), after NPR's layout; DC and PR at the edge.
 TILES: dict[str, tuple[int, int]] = {
