@@ -6,7 +6,13 @@ boundaries) and negative evidence. Three topics describe what a bill is about (`
 studies, designs or governs the system instead of creating it; ``resolution``: a resolution or
 memorial about it). The result keeps every phrase that counted, so pages can say why.
 
-Curators pin a bill's topic in ``config/overrides.yaml``; a pin always wins.
+Three decisions (:data:`DECISIONS`): ``yes`` (the bill is single-payer or its study, the
+``relevant`` flag), ``possible`` (some single-payer evidence, below the bar: a programme name that
+other states also use for Medicaid or state-employee plans, "health care for all" alone...; a
+curator reviews it) and ``no``. Recall comes first: a missed bill is worse than one more to review.
+
+Curators pin a bill's topic in ``config/overrides.yaml`` (by hand or with ``tracker topics
+review``); a pin always wins and decides ``yes`` or ``no``.
 
 Speed: every phrase has literal "triggers" (see :func:`tracker.actions.triggers_for`); a bill
 whose text contains none of them is ``none`` after a few substring tests, which is what almost
@@ -33,6 +39,7 @@ TOPICS_FILE = "topics.yaml"
 OVERRIDES_FILE = "overrides.yaml"
 FIELDS = ("title", "description", "subjects", "text")
 TEXT_LIMIT = 20_000  # bill text is long; its opening states what the bill does
+DECISIONS: tuple[str, ...] = ("yes", "possible", "no")
 
 
 class TopicConfigError(ValueError):
@@ -45,6 +52,7 @@ class TopicResult:
     relevant: bool
     score: float
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    decision: str = "no"  # yes (relevant) | possible (for a curator) | no
 
 
 class Phrase(BaseModel):
@@ -77,6 +85,7 @@ class TopicSpec(BaseModel):
 
     label: str = ""
     min_score: float = 3.0
+    possible_score: float | None = None  # at least this (below min_score): decision `possible`
     refines: list[str] = Field(default_factory=list)
     base_min_score: float | None = None
     identifier_pattern: str | None = None
@@ -113,6 +122,8 @@ class Pin(BaseModel):
     identifier: str
     topic: str
     reason: str = Field(min_length=1)
+    reviewer: str | None = None
+    reviewed: str | None = None  # ISO date of the review
 
     @field_validator("topic")
     @classmethod
@@ -142,11 +153,27 @@ _STATE_ALT = "|".join(re.escape(n).replace(r"\ ", _SPACE) for n in _STATE_NAMES)
 # a state name (on a word boundary) right before the end of the searched window
 _STATE_BEFORE = re.compile(rf"(?:^|(?<=[^\w-]))(?:{_STATE_ALT}){_SPACE}$")
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+# a state's name or a common short form of it, as the first half of one word: "CalCare",
+# "ColoradoCare", "MassCare", "NYCare" (Medicaid names are built the same way: "TennCare")
+_SHORT_FORMS = (
+    "ala ariz ark cal calif colo conn del fla ga ill ind ia kan ky la mass md mich minn miss mo "
+    "mont neb nev nh nj nm ny nc nd okla ore penn pa ri sc sd tenn tex vt va wash wis wv wyo"
+).split()
+_STATE_WORDS = sorted(
+    {n.replace(" ", "") for n in _STATE_NAMES} | set(_SHORT_FORMS), key=len, reverse=True
+)
+_STATE_STEM = "(?:" + "|".join(_STATE_WORDS) + ")"
 
 
 def _expand(pattern: str) -> str:
-    """A space means spaces or hyphens; ``{state}`` stands for any US state name."""
-    return _lowered(pattern).replace(" ", _SPACE).replace("{state}", f"(?:{_STATE_ALT})")
+    """A space means spaces or hyphens; ``{state}`` stands for any US state name and
+    ``{statestem}`` for a state's name or short form written as the start of a word."""
+    return (
+        _lowered(pattern)
+        .replace(" ", _SPACE)
+        .replace("{state}", f"(?:{_STATE_ALT})")
+        .replace("{statestem}", _STATE_STEM)
+    )
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
@@ -258,7 +285,7 @@ class TopicClassifier:
             joined = "\n".join(fields.values())
             present = frozenset(t for t in self._triggers if t in joined)
             if not present:
-                return TopicResult("none", False, 0.0, [])
+                return TopicResult("none", False, 0.0, [], "no")
         # the original spellings ride along for the evidence text (no state on self: thread-safe)
         fields.update({f"original:{name}": value for name, value in original.items()})
         return self._score(fields, identifier or "", present)
@@ -329,6 +356,17 @@ class TopicClassifier:
         self, fields: dict[str, str], identifier: str, present: frozenset[str] | None
     ) -> TopicResult:
         scored = {t: self._topic_score(t, fields, present) for t in self.base_topics}
+        result = self._decide(scored, fields, identifier, present)
+        result.decision = self._decision(result, scored)
+        return result
+
+    def _decide(
+        self,
+        scored: dict[str, tuple[float, list[dict[str, Any]]]],
+        fields: dict[str, str],
+        identifier: str,
+        present: frozenset[str] | None,
+    ) -> TopicResult:
         for topic in self.base_topics:  # config order is priority order
             score, evidence = scored[topic]
             refined = self._refine(topic, score, evidence, fields, identifier, present)
@@ -339,6 +377,21 @@ class TopicClassifier:
         evidence = [e for t in self.base_topics for e in scored[t][1]]
         best = max((scored[t][0] for t in self.base_topics), default=0.0)
         return TopicResult("none", False, round(max(best, 0.0), 3), evidence)
+
+    def _decision(
+        self, result: TopicResult, scored: dict[str, tuple[float, list[dict[str, Any]]]]
+    ) -> str:
+        """`yes` for a relevant topic; `possible` when a relevant topic's evidence reached its
+        `possible_score` but the bill was not decided as a resolution; else `no`."""
+        if result.relevant:
+            return "yes"
+        if result.topic == "resolution":
+            return "no"
+        for topic in self.base_topics:
+            bar = self.specs[topic].possible_score
+            if topic in _relevant() and bar is not None and scored[topic][0] >= bar:
+                return "possible"
+        return "no"
 
     def _refine(
         self,
@@ -410,7 +463,8 @@ def _pinned(pin: Pin) -> TopicResult:
             "pinned": True,
         }
     ]
-    return TopicResult(pin.topic, pin.topic in _relevant(), 0.0, evidence)
+    relevant = pin.topic in _relevant()
+    return TopicResult(pin.topic, relevant, 0.0, evidence, "yes" if relevant else "no")
 
 
 # --- loading -----------------------------------------------------------------------------------
