@@ -2,7 +2,7 @@
 
 Usage:
     .venv/bin/python bench/bench_topics.py --cache /tmp/topics.pkl   # figures, errors
-    .venv/bin/python bench/bench_topics.py --with-pins --verbose     # pins count; list `possible`
+    .venv/bin/python bench/bench_topics.py --verbose                 # also list `possible`
 
 Three judges in one run: the rules in-sample (every curator pin), the rules leave-one-state-out
 (each state's bills judged with that state's pins left out; the rules name no state, and the
@@ -18,7 +18,8 @@ universal_plan_study_or_governance. Negatives: its other rows (near-misses, name
 `uncertain` is reported apart) plus every other bill under ../shared/data: LegiScan bulk_csv and
 archive zips (bills.csv title + description), Open States scraper JSON (Idaho) and Windy Civi
 tarballs (title + abstracts + subjects), and the Alaska billy CSV (title + subjects).
-By default curator pins are ignored, so the figures measure the rules alone.
+In-sample uses every curator pin in config/overrides.yaml; leave-one-state-out drops the
+held-out state's pins, so its figures measure the shared rules alone.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tracker.identifiers import normalize_identifier  # noqa: E402
 from tracker.settings import get_settings  # noqa: E402
-from tracker.topics import TopicClassifier, get_classifier, load_pins  # noqa: E402
+from tracker.topics import NameLineage, TopicClassifier, get_classifier, load_pins  # noqa: E402
 
 RELEVANT_LABELS = {"single_payer_establish", "universal_plan_study_or_governance"}
 csv.field_size_limit(10_000_000)
@@ -270,8 +271,15 @@ def is_gold(bill: BillText, adjudicated: bool) -> bool:
     return adjudicated and key in UNLABELLED_RELEVANT
 
 
-def rules_judge(classifiers: dict[str, TopicClassifier], default: TopicClassifier) -> Judge:
-    def judge(bill: BillText) -> tuple[str, object]:
+def rules_judge(
+    bills: list[BillText], classifiers: dict[str, TopicClassifier], default: TopicClassifier
+) -> Judge:
+    """Decisions of the rules, in two passes as `tracker topics classify` makes them: programme
+    names learned from each state's `yes` bills (NameLineage) turn its other bills naming them
+    into `possible`. Only the rules' decisions are used, never a label."""
+    first = {}
+    lineage = NameLineage(default)
+    for bill in bills:
         classifier = classifiers.get(bill.state.lower(), default)
         result = classifier.classify(
             title=bill.title,
@@ -281,6 +289,11 @@ def rules_judge(classifiers: dict[str, TopicClassifier], default: TopicClassifie
             session=bill.session,
             identifier=bill.identifier,
         )
+        lineage.learn(state=bill.state, identifier=bill.identifier, title=bill.title, result=result)
+        first[id(bill)] = result
+
+    def judge(bill: BillText) -> tuple[str, object]:
+        result = lineage.apply(state=bill.state, title=bill.title, result=first[id(bill)])
         return result.decision, result
 
     return judge
@@ -305,39 +318,31 @@ def evaluate(bills: list[BillText], judge: Judge, adjudicated: bool) -> dict[str
     return scores
 
 
-def loso_classifiers(bills: list[BillText], with_pins: bool) -> dict[str, TopicClassifier]:
+def loso_classifiers(bills: list[BillText]) -> dict[str, TopicClassifier]:
     """For each state, the rules with that state's curator pins left out (the rules and their
     examples name no state; examples are checked by tests, never used to classify)."""
     config = get_classifier().config
     pins = load_pins(Path(get_settings().resolved_config_dir) / "overrides.yaml")
     states = {b.state.lower() for b in bills}
-    return {
-        st: TopicClassifier(config, [p for p in pins if with_pins and p.state != st])
-        for st in states
-    }
+    return {st: TopicClassifier(config, [p for p in pins if p.state != st]) for st in states}
 
 
-def run(bills: list[BillText], with_pins: bool, verbose: bool) -> None:
+def run(bills: list[BillText], verbose: bool) -> None:
     n_labelled = sum(1 for b in bills if b.source == "labelled")
     print(
         f"bills: {len(bills):,} ({n_labelled} labelled, {len(bills) - n_labelled:,} other bills "
         "as negatives); relevant = single-payer + single-payer-study decided `yes`"
     )
     config = get_classifier().config
-    pins = (
-        load_pins(Path(get_settings().resolved_config_dir) / "overrides.yaml") if with_pins else []
-    )
+    pins = load_pins(Path(get_settings().resolved_config_dir) / "overrides.yaml")
     in_sample = TopicClassifier(config, pins)
-    loso = loso_classifiers(bills, with_pins)
+    loso = loso_classifiers(bills)
     t0 = time.perf_counter()
+    in_judge, loso_judge = rules_judge(bills, {}, in_sample), rules_judge(bills, loso, in_sample)
     results = {}
     for adjudicated in (False, True):
-        results[("in-sample", adjudicated)] = evaluate(
-            bills, rules_judge({}, in_sample), adjudicated
-        )
-        results[("leave-one-state-out", adjudicated)] = evaluate(
-            bills, rules_judge(loso, in_sample), adjudicated
-        )
+        results[("in-sample", adjudicated)] = evaluate(bills, in_judge, adjudicated)
+        results[("leave-one-state-out", adjudicated)] = evaluate(bills, loso_judge, adjudicated)
         results[("baseline: 7 plain regexes", adjudicated)] = evaluate(
             bills, baseline_judge, adjudicated
         )
@@ -366,9 +371,7 @@ def run(bills: list[BillText], with_pins: bool, verbose: bool) -> None:
     _list("false positives (leave-one-state-out, strict)", strict.false_pos)
     _list("false negatives (leave-one-state-out)", strict.false_neg)
     if verbose:
-        possible = [
-            (b, r) for b in bills for d, r in [rules_judge(loso, in_sample)(b)] if d == "possible"
-        ]
+        possible = [(b, r) for b in bills for d, r in [loso_judge(b)] if d == "possible"]
         _list("possible (the curator queue)", possible)
     print("\nunlabelled bills read as relevant (adjudicated figures):")
     for (state, year, bill), why in UNLABELLED_RELEVANT.items():
@@ -391,7 +394,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--with-pins", action="store_true", help="apply config/overrides.yaml pins")
     parser.add_argument("--verbose", action="store_true", help="also list every `possible` bill")
     parser.add_argument(
         "--cache",
@@ -408,7 +410,7 @@ def main() -> None:
         if args.cache:
             args.cache.write_bytes(pickle.dumps(bills))
     print(f"loaded in {time.perf_counter() - t0:.1f}s")
-    run(bills, args.with_pins, args.verbose)
+    run(bills, args.verbose)
 
 
 if __name__ == "__main__":

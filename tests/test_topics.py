@@ -460,3 +460,28 @@ def test_review_cli(engine, db_url, own_config, monkeypatch):
         _app(), ["review", "accept", "mi", "2011", "HB 6", "--reason", "x"]
     )
     assert missing.exit_code == 2 and "no bill MI 2011 HB 6" in missing.output
+
+
+def test_cli_classify_learns_programme_names_per_state(tmp_path):
+    """A programme named by a `yes` bill makes the same state's other bills naming it `possible`
+    (never `yes`, and never the agency that runs it, nor another state's bill)."""
+    src = tmp_path / "lineage_synthetic.csv"
+    src.write_text(
+        "state,bill,title\n"
+        "zz,H 9,An act relating to incremental implementation of Prairie Health Care\n"
+        "zz,H 1,Single-payer and unified health system (Prairie Health Care)\n"
+        "zz,S 2,An act relating to the duties of the Prairie Health Care Board\n"
+        "yy,H 3,An act relating to incremental implementation of Prairie Health Care\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "lineage_out_synthetic.csv"
+    result = CliRunner().invoke(_app(), ["classify", "--input", str(src), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(r["bill"], r["decision"]) for r in rows] == [
+        ("H 9", "possible"),
+        ("H 1", "yes"),
+        ("S 2", "no"),
+        ("H 3", "no"),
+    ]
+    assert rows[0]["evidence"] == "prairie health care (the programme H 1 created)"

@@ -54,6 +54,9 @@ class TopicResult:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     decision: str = "no"  # yes (relevant) | possible (for a curator) | no
 
+    def evidence_pinned(self) -> bool:
+        return any(e.get("pinned") for e in self.evidence)
+
 
 class Phrase(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -156,9 +159,9 @@ _WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 # a state's name or a common short form of it, as the first half of one word: "CalCare",
 # "ColoradoCare", "MassCare", "NYCare" (Medicaid names are built the same way: "TennCare")
 _SHORT_FORMS = (
-    "ala ariz ark cal calif colo conn del fla ga ill ind ia kan ky la mass md mich minn miss mo "
-    "mont neb nev nh nj nm ny nc nd okla ore penn pa ri sc sd tenn tex vt va wash wis wv wyo"
-).split()
+    "ala ariz ark cal calif colo conn del fla ill ind kan mass mich minn miss mont neb nev okla "
+    "ore penn tenn tex wash wis wyo"
+).split() + [code for code in STATE_NAMES if len(code) == 2]
 _STATE_WORDS = sorted(
     {n.replace(" ", "") for n in _STATE_NAMES} | set(_SHORT_FORMS), key=len, reverse=True
 )
@@ -352,12 +355,17 @@ class TopicClassifier:
             taken[best_span[0]].append(best_span[1])
         return best
 
+    def negative_hit(self, topic: str, title: str) -> bool:
+        """Does any negative phrase of `topic` match the title?"""
+        fields = {name: "" for name in FIELDS} | {"title": (title or "").lower()}
+        return any(self._best(ph, fields, None, negative=True) for ph in self.negatives[topic])
+
     def _score(
         self, fields: dict[str, str], identifier: str, present: frozenset[str] | None
     ) -> TopicResult:
         scored = {t: self._topic_score(t, fields, present) for t in self.base_topics}
         result = self._decide(scored, fields, identifier, present)
-        result.decision = self._decision(result, scored)
+        result.decision = self._decision(result, scored, identifier)
         return result
 
     def _decide(
@@ -379,13 +387,19 @@ class TopicClassifier:
         return TopicResult("none", False, round(max(best, 0.0), 3), evidence)
 
     def _decision(
-        self, result: TopicResult, scored: dict[str, tuple[float, list[dict[str, Any]]]]
+        self,
+        result: TopicResult,
+        scored: dict[str, tuple[float, list[dict[str, Any]]]],
+        identifier: str,
     ) -> str:
         """`yes` for a relevant topic; `possible` when a relevant topic's evidence reached its
-        `possible_score` but the bill was not decided as a resolution; else `no`."""
+        `possible_score` and the bill is not a resolution (by topic or by its number); else
+        `no`."""
         if result.relevant:
             return "yes"
-        if result.topic == "resolution":
+        if result.topic == "resolution" or (
+            identifier and any(rx.search(identifier) for rx in self.identifier_res.values())
+        ):
             return "no"
         for topic in self.base_topics:
             bar = self.specs[topic].possible_score
@@ -432,6 +446,82 @@ class TopicClassifier:
                     topic, topic in _relevant(), round(score + own, 3), evidence + own_evidence
                 )
         return None
+
+
+# --- lineage of names ---------------------------------------------------------------------------
+
+# a programme a bill names: "(Green Mountain Care)", or capitalised words ending in a programme noun
+_PROGRAMME = re.compile(
+    r"\(([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){1,5})\)"
+    r"|\b((?:[A-Z][\w'-]*\s+){1,4}(?:Care|Plan|Trust|Program|System))\b"
+)
+_GENERIC = frozenset(
+    "a an the and of for act health healthcare care plan trust program system universal state "
+    "single payer payor unified statewide public publicly financed funded medical affordable "
+    "federal patient protection".split()
+)
+# a name followed by one of these is the agency, not the programme ("Green Mountain Care Board")
+_AGENCY = r"(?![\s-]+(?:board|commission|authority|department|office|agency|division)\b)"
+
+
+def programme_names(title: str) -> set[str]:
+    """Names of programmes in a title, lower-cased, without the all-generic ones ("Unified Health
+    System"): the words a state's later bills use for its single-payer programme."""
+    names = set()
+    for found in _PROGRAMME.finditer(title or ""):
+        name = (found.group(1) or found.group(2)).lower()
+        words = name.split()
+        if len(words) >= 2 and any(w not in _GENERIC for w in words):
+            names.add(name)
+    return names
+
+
+class NameLineage:
+    """Programme names learned, state by state, from bills the rules decided single-payer `yes`;
+    a bill of the same state that names one and is otherwise `no` becomes `possible` (never
+    `yes`: "Green Mountain Care Board" bills regulate hospitals). No label is used, only the
+    rules' own decisions, so it holds on states nobody labelled. Learn from every bill first,
+    then apply."""
+
+    def __init__(self, classifier: TopicClassifier) -> None:
+        self.classifier = classifier
+        self.names: dict[str, dict[str, str]] = {}  # state -> name -> the bill that named it
+        self._compiled: dict[str, re.Pattern[str]] = {}
+
+    def learn(self, *, state: str, identifier: str, title: str, result: TopicResult) -> None:
+        if result.decision == "yes" and result.topic == "single-payer":
+            known = self.names.setdefault(state.lower(), {})
+            for name in programme_names(title):
+                known.setdefault(name, identifier)
+            self._compiled.pop(state.lower(), None)
+
+    def _regex(self, state: str) -> re.Pattern[str] | None:
+        names = self.names.get(state)
+        if not names:
+            return None
+        if state not in self._compiled:
+            alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+            self._compiled[state] = re.compile(rf"(?<!\w)({alternatives})(?!\w){_AGENCY}")
+        return self._compiled[state]
+
+    def apply(self, *, state: str, title: str, result: TopicResult) -> TopicResult:
+        if result.decision != "no" or result.topic != "none" or result.evidence_pinned():
+            return result
+        regex = self._regex(state.lower())
+        found = regex.search((title or "").lower()) if regex else None
+        if found is None or self.classifier.negative_hit("single-payer", title):
+            return result
+        source = self.names[state.lower()][found.group(1)]
+        result.decision = "possible"
+        result.evidence.append(
+            {
+                "phrase": f"{found.group(1)} (the programme {source} created)",
+                "field": "lineage",
+                "weight": 0.0,
+                "topic": "single-payer",
+            }
+        )
+        return result
 
 
 def _as_written(fields: dict[str, str], name: str, span: tuple[int, int]) -> str:

@@ -6,6 +6,10 @@
 matched phrases joined by `; `) and `decision` (`yes`, `possible` or `no`; `relevant` is true
 exactly for `yes`). Other input columns pass through unchanged.
 
+Bills are judged in two passes: the names of programmes that bills decided `yes` create (e.g.
+"(Green Mountain Care)") are learned per state, and another bill of that state naming one, and
+otherwise `no`, becomes `possible` (see :class:`tracker.topics.NameLineage`).
+
 `review` is the curator queue: it lists `possible` bills from the database, and `review accept`
 or `review reject` pins one bill's topic with a reason (see :mod:`tracker.topic_review`).
 """
@@ -67,10 +71,11 @@ def classify_command(
 
     Example: tracker topics classify --input bills.csv --output topics.csv
     """
-    from tracker.topics import TopicConfigError, get_classifier
+    from tracker.topics import NameLineage, TopicConfigError, TopicResult, get_classifier
 
     try:
         classifier = get_classifier()
+        lineage = NameLineage(classifier)
         header, rows = read_rows(input, REQUIRED)
     except (CsvInputError, TopicConfigError) as exc:
         _fail(str(exc))
@@ -81,7 +86,8 @@ def classify_command(
     def get(row: list[str], name: str) -> str:
         return row[idx[name]] if name in idx else ""
 
-    def classified() -> Iterator[list[str]]:
+    def judged() -> list[tuple[list[str], TopicResult]]:
+        out = []
         for _line, row in rows:
             subjects = [s.strip() for s in re.split(r"[|;]", get(row, "subjects")) if s.strip()]
             result = classifier.classify(
@@ -92,6 +98,18 @@ def classify_command(
                 identifier=get(row, "bill") or None,
                 session=get(row, "session") or None,
             )
+            lineage.learn(
+                state=get(row, "state"),
+                identifier=get(row, "bill"),
+                title=get(row, "title"),
+                result=result,
+            )
+            out.append((row, result))
+        return out
+
+    def classified() -> Iterator[list[str]]:
+        for row, first in judged():
+            result = lineage.apply(state=get(row, "state"), title=get(row, "title"), result=first)
             values = {
                 "topic": result.topic,
                 "relevant": "true" if result.relevant else "false",
