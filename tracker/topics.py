@@ -166,16 +166,28 @@ _STATE_WORDS = sorted(
     {n.replace(" ", "") for n in _STATE_NAMES} | set(_SHORT_FORMS), key=len, reverse=True
 )
 _STATE_STEM = "(?:" + "|".join(_STATE_WORDS) + ")"
+# the whole title is a name: only a lead-in before it and an act's usual tail after it
+_TITLE_START = (
+    r"^(?:(?:an )?act |a bill )?(?:for an act )?(?:relat\w* to |concerning |providing for |"
+    r"regarding |to |for )?(?:(?:establish|creat|enact|develop|implement)\w* )?(?:the |a |an )?"
+)
+_TITLE_END = (
+    r"(?: act)?(?: of \d{4})?(?:[;,] (?:and )?(?:declaring an emergency|prescribing an effective "
+    r"date|appropriating money|making an appropriation|and money appropriated))*\.?$"
+)
 
 
 def _expand(pattern: str) -> str:
-    """A space means spaces or hyphens; ``{state}`` stands for any US state name and
-    ``{statestem}`` for a state's name or short form written as the start of a word."""
+    """A space means spaces or hyphens; ``{state}`` stands for any US state name,
+    ``{statestem}`` for a state's name or short form written as the start of a word, and
+    ``{title_start}``/``{title_end}`` for the lead-in and tail around a title that is a name."""
     return (
         _lowered(pattern)
         .replace(" ", _SPACE)
         .replace("{state}", f"(?:{_STATE_ALT})")
         .replace("{statestem}", _STATE_STEM)
+        .replace("{title_start}", _TITLE_START.replace(" ", _SPACE))
+        .replace("{title_end}", _TITLE_END.replace(" ", _SPACE))
     )
 
 
