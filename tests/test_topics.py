@@ -485,3 +485,37 @@ def test_cli_classify_learns_programme_names_per_state(tmp_path):
         ("H 3", "no"),
     ]
     assert rows[0]["evidence"] == "prairie health care (the programme H 1 created)"
+
+
+def test_review_queue_learns_programme_names_from_stored_bills(engine, own_config):
+    from sqlmodel import Session, select
+
+    from tracker.ingest import ingest_bills
+    from tracker.models import Bill, Change
+    from tracker.topic_review import refresh_name_lineage, review_queue
+
+    ingest_bills(
+        engine,
+        [
+            _bill("vt", "H 1", "Single-payer and unified health system (Prairie Health Care)"),
+            _bill(
+                "vt", "H 9", "An act relating to incremental implementation of Prairie Health Care"
+            ),
+            _bill("vt", "S 2", "An act relating to the duties of the Prairie Health Care Board"),
+            _bill(
+                "nh", "H 3", "An act relating to incremental implementation of Prairie Health Care"
+            ),
+        ],
+        source="test",
+    )
+    with Session(engine) as session:
+        assert review_queue(session) == []
+        marked = refresh_name_lineage(session)
+        session.commit()
+        assert [(b.state, b.identifier) for b in marked] == [("vt", "H 9")]
+        assert [b.identifier for b in review_queue(session)] == ["H 9"]
+        assert refresh_name_lineage(session) == []  # idempotent
+        change = session.exec(select(Change).where(Change.source == "lineage")).one()
+        assert (change.field, change.old, change.new) == ("topic_decision", "no", "possible")
+        bill = session.exec(select(Bill).where(Bill.identifier == "H 9")).one()
+        assert bill.topic_evidence[-1]["field"] == "lineage"

@@ -5,7 +5,9 @@ Recall comes first, so the rules send doubtful bills to a person instead of drop
 review is a curator pin (the same pin as a hand-written one) saved in ``config/overrides.yaml``
 with the curator's reason, so every later ingest, ``tracker topics classify`` and the bench see
 the same decision; the bill row is updated at once and a ``topic_changed`` change row tells the
-digests and feeds. The web review page and ``tracker topics review`` both call these functions.
+digests and feeds. :func:`refresh_name_lineage` adds to the queue the stored bills that name a
+programme a `yes` bill of their state created. The web review page and ``tracker topics review``
+both call these functions.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from tracker.identifiers import normalize_identifier
 from tracker.models import Bill, Change, utcnow
 from tracker.topics import (
     OVERRIDES_FILE,
+    NameLineage,
     Pin,
     TopicConfigError,
+    TopicResult,
     _config_dir,
     _pin_key,
     _pinned,
     clear_cache,
+    get_classifier,
     load_pins,
 )
 from tracker.vocab import RELEVANT_TOPICS, TOPICS
@@ -181,3 +186,54 @@ def _leading_comment(path: Path) -> str:
             break
         lines.append(line)
     return "".join(lines)
+
+
+def refresh_name_lineage(session: Session, *, state: str | None = None) -> list[Bill]:
+    """Mark `possible` the bills that name a programme a `yes` bill of their state created (see
+    :class:`tracker.topics.NameLineage`); returns them. Ingest judges one bill at a time and
+    cannot do this, so the review queue runs it first; a later re-ingest of such a bill resets
+    it to the rules' own decision until the next run. The caller commits."""
+    lineage = NameLineage(get_classifier())
+    learned = select(Bill.state, Bill.identifier, Bill.title).where(
+        Bill.topic == "single-payer", Bill.topic_decision == "yes"
+    )
+    if state:
+        learned = learned.where(Bill.state == state.lower())
+    for bill_state, identifier, title in session.exec(learned):
+        decided = TopicResult("single-payer", True, 0.0, [], "yes")
+        lineage.learn(state=bill_state, identifier=identifier, title=title, result=decided)
+    marked = []
+    now = utcnow()
+    for bill_state, names in lineage.names.items():
+        for name in names:
+            pattern = "%" + name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            candidates = select(Bill).where(
+                Bill.state == bill_state,
+                Bill.topic == "none",
+                Bill.topic_decision == "no",
+                col(Bill.topic_pinned).is_(False),
+                col(Bill.title).ilike(pattern, escape="\\"),
+            )
+            for bill in session.exec(candidates):
+                before = TopicResult(
+                    "none", False, bill.topic_score or 0.0, list(bill.topic_evidence)
+                )
+                after = lineage.apply(state=bill_state, title=bill.title, result=before)
+                if after.decision != "possible":
+                    continue
+                session.add(
+                    Change(
+                        bill_id=bill.id,
+                        source="lineage",
+                        kind="topic_changed",
+                        field="topic_decision",
+                        old="no",
+                        new="possible",
+                        seen_at=now,
+                    )
+                )
+                bill.topic_decision, bill.topic_evidence = "possible", after.evidence
+                session.add(bill)
+                marked.append(bill)
+    session.flush()
+    return marked

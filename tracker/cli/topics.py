@@ -180,18 +180,19 @@ def review_list(
     state: Annotated[str | None, typer.Option("--state", help="only this state (code)")] = None,
     limit: Annotated[int, typer.Option("--limit", help="at most this many bills")] = 500,
 ) -> None:
-    """List the bills waiting for review (decision `possible`), strongest evidence first.
+    """List the bills waiting for review (decision `possible`), strongest evidence first, after
+    adding those that name a programme a `yes` bill of their state created.
 
     Example: tracker topics review --state mn
     """
     if ctx.invoked_subcommand is not None:
         return
-    from sqlmodel import Session
-
     from tracker.cli.core import engine_ready
-    from tracker.topic_review import review_queue
+    from tracker.db import session_scope
+    from tracker.topic_review import refresh_name_lineage, review_queue
 
-    with Session(engine_ready()) as session:
+    with session_scope(engine_ready()) as session:
+        refresh_name_lineage(session, state=state)
         bills = review_queue(session, state=state, limit=limit)
     out = Console(file=sys.stdout, width=200)
     if not bills:
