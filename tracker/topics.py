@@ -178,12 +178,14 @@ _TITLE_END = (
 
 
 def _expand(pattern: str) -> str:
-    """A space means spaces or hyphens; ``{state}`` stands for any US state name,
+    """A space means spaces or hyphens ("health care" also matches "healthcare"); ``{state}`` stands for any US state name,
     ``{statestem}`` for a state's name or short form written as the start of a word, and
     ``{title_start}``/``{title_end}`` for the lead-in and tail around a title that is a name."""
     return (
         _lowered(pattern)
+        .replace("health care", "health\0care")  # "healthcare" is the same words
         .replace(" ", _SPACE)
+        .replace("\0", r"[\s\-]*")
         .replace("{state}", f"(?:{_STATE_ALT})")
         .replace("{statestem}", _STATE_STEM)
         .replace("{title_start}", _TITLE_START.replace(" ", _SPACE))
@@ -193,8 +195,10 @@ def _expand(pattern: str) -> str:
 
 def _compile(pattern: str) -> re.Pattern[str]:
     """For lower-cased text, with no leading look-behind, so the regex engine can skip ahead to
-    the pattern's first literal (a leading 50-way state alternation would try every position)."""
-    return re.compile(_expand(pattern))
+    the pattern's first literal (a leading 50-way state alternation would try every position).
+    The trailing look-ahead makes the engine backtrack to a longer alternative ("healthcare" after
+    "health") instead of returning a match that ends inside a word."""
+    return re.compile(f"(?:{_expand(pattern)})(?![a-z0-9_])")
 
 
 def _find(
