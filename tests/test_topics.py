@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -110,9 +111,8 @@ def test_study_and_resolution_refine_single_payer():
     memorial = classify_topic(title="Concerning Universal Health Care.", identifier="SJM 8004")
     assert (memorial.topic, memorial.relevant) == ("resolution", False)
     same_as_bill = classify_topic(title="Concerning Universal Health Care.", identifier="SB 8004")
-    assert (
-        same_as_bill.topic == "none"
-    )  # a title alone is weak evidence; the memorial's number decides
+    # a bill (not a memorial) titled after universal health care is about a universal system
+    assert (same_as_bill.topic, same_as_bill.decision) == ("single-payer", "yes")
 
 
 def test_text_field_counts_with_lower_weight():
@@ -197,7 +197,8 @@ def test_cli_classify_contract(tmp_path):
         "mn,SF 929,Minnesota Health Plan establishment,,a\n"
         "mn,SF 979,Provisions modification and definition requirement for calcareous fens,,b\n"
         'wa,SJM 8004,Concerning Universal Health Care.,"",c\n'
-        "or,SB 1,Relating to health,Establishes a publicly funded universal health care system,d\n",
+        "or,SB 1,Relating to health,Establishes a publicly funded universal health care system,d\n"
+        "co,SB 168,Colorado Health Care Cooperative,,e\n",
         encoding="utf-8",
     )
     out = tmp_path / "out_synthetic.csv"
@@ -214,12 +215,14 @@ def test_cli_classify_contract(tmp_path):
         "relevant",
         "score",
         "evidence",
+        "decision",
     ]
-    assert [(r["topic"], r["relevant"]) for r in rows] == [
-        ("single-payer", "true"),
-        ("none", "false"),
-        ("resolution", "false"),
-        ("single-payer", "true"),
+    assert [(r["topic"], r["relevant"], r["decision"]) for r in rows] == [
+        ("single-payer", "true", "yes"),
+        ("none", "false", "no"),
+        ("resolution", "false", "no"),
+        ("single-payer", "true", "yes"),
+        ("none", "false", "possible"),  # a cooperative may be a purchasing pool: a curator decides
     ]
     assert (
         rows[0]["evidence"] == "Minnesota Health Plan establishment" and rows[0]["score"] == "3.5"
@@ -241,7 +244,8 @@ def test_cli_explain():
         _app(), ["explain", "--title", "Minnesota Health Plan Market Rules"]
     )
     assert result.exit_code == 0, result.output
-    assert "topic: none" in result.output and "-5" in result.output
+    assert "topic: none" in result.output and "decision: no" in result.output
+    assert "-5" in result.output
 
 
 def test_labelled_bills(shared_data: Path):
@@ -264,3 +268,254 @@ def test_labelled_bills(shared_data: Path):
         fn += gold and not got
     assert fp == 0
     assert tp / (tp + fn) >= 0.9
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "New York Health Act",
+        "Healthy California Act",
+        "Minnesota Health Security Act",
+        "Health Security Act",
+        "An Act establishing the Pennsylvania Health Care Plan",
+        "Establishes the New Jersey Health Care Plan",
+        "CalCare",
+        "Developing the Washington health trust.",
+        "Establishing a universal health care program",
+        "Relating to universal health care.",
+    ],
+)
+def test_programme_names_alone_are_single_payer(title):
+    """Bills known only by the name of the programme they create, with no description: generic
+    patterns ({state} Health Plan/Act/Trust, Healthy {state} Act, {statestem}Care), no bill list."""
+    result = classify_topic(title=title)
+    assert (result.topic, result.decision, result.relevant) == ("single-payer", "yes", True), (
+        result.evidence
+    )
+
+
+@pytest.mark.parametrize(
+    ("title", "decision"),
+    [
+        ("Healthy Michigan plan; modify eligibility", "possible"),  # Medicaid in some states
+        ("Colorado Health Care Cooperative", "possible"),
+        ("MinnesotaCare public option establishment", "no"),  # a public option, not a review
+        ("Retiree health care trust fund; contributions", "no"),
+        ("TennCare; dental benefits for adults", "no"),
+        ("Universal newborn hearing screening", "no"),
+        ("Universal health care coverage for children", "no"),
+        ("Smile Healthy Minnesota 2016 grant program establishment", "no"),
+    ],
+)
+def test_name_collisions_stay_out_of_yes(title, decision):
+    result = classify_topic(title=title)
+    assert result.decision == decision, (result.topic, result.score, result.evidence)
+    assert not result.relevant
+
+
+def test_bill_text_is_evidence():
+    """A short title plus text that explains the programme: the text decides."""
+    text = (
+        "Section 1. There is established the Health Plan, which shall provide comprehensive "
+        "health care for all residents of the state, with no premiums, deductibles or copayments."
+    )
+    title = "An act relating to the Health Plan"
+    without = classify_topic(title=title)
+    hinted = classify_topic(title=title, text=text)
+    stated = classify_topic(title=title, text=text + " The Health Plan is a single-payer system.")
+    assert without.decision == "no"
+    assert hinted.decision == "possible"  # text counts at 0.6: hints go to a curator
+    assert stated.decision == "yes" and {e["field"] for e in stated.evidence} == {"text"}
+
+
+def test_pin_decides_yes_or_no(tmp_path, monkeypatch):
+    config = tmp_path / "config"
+    shutil.copytree(config_dir(), config)
+    (config / "overrides.yaml").write_text(
+        "pins:\n"
+        "  - {state: co, session: '2011', identifier: SB 168, topic: single-payer, reason: r}\n"
+        "  - {state: co, session: '2011', identifier: SB 169, topic: none, reason: r}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("TRACKER_CONFIG_DIR", str(config))
+    reset_settings()
+    title = "Colorado Health Care Cooperative"
+    accepted = classify_topic(title=title, state="co", session="2011", identifier="SB168")
+    rejected = classify_topic(title=title, state="co", session="2011", identifier="SB169")
+    assert (accepted.decision, accepted.relevant) == ("yes", True)
+    assert (rejected.decision, rejected.relevant) == ("no", False)
+
+
+def _bill(state: str, identifier: str, title: str) -> dict:
+    """A made-up bill (synthetic) in ScrapedBill shape."""
+    return {
+        "state": state,
+        "legislative_session": "2011",
+        "identifier": identifier,
+        "title": title,
+        "chamber": "upper",
+        "actions": [{"date": "2011-01-12", "description": "Introduced", "chamber": "upper"}],
+        "sources": [{"url": f"https://example.org/{identifier}"}],
+    }
+
+
+@pytest.fixture
+def own_config(tmp_path, monkeypatch) -> Path:
+    """A copy of config/ so reviews write their pins there, never into the repo."""
+    config = tmp_path / "config"
+    shutil.copytree(config_dir(), config)
+    monkeypatch.setenv("TRACKER_CONFIG_DIR", str(config))
+    reset_settings()
+    clear_cache()
+    return config
+
+
+def test_review_queue_accept_and_reject(engine, own_config):
+    from sqlmodel import Session, select
+
+    from tracker.ingest import ingest_bills
+    from tracker.models import Bill, Change
+    from tracker.topic_review import ReviewError, apply_review, review_queue
+
+    bills = [
+        _bill("co", "SB 1", "Colorado Health Care Cooperative"),
+        _bill("co", "SB 2", "Healthy Colorado plan; eligibility"),
+        _bill("co", "SB 3", "Colorado Health Security Act"),
+        _bill("co", "SB 4", "Concerning calcareous fens"),
+    ]
+    ingest_bills(engine, bills, source="test")
+    with Session(engine) as session:
+        decided = {b.identifier: b.topic_decision for b in session.exec(select(Bill))}
+        assert decided == {"SB 1": "possible", "SB 2": "possible", "SB 3": "yes", "SB 4": "no"}
+        assert [b.identifier for b in review_queue(session, state="co")] == ["SB 1", "SB 2"]
+        with pytest.raises(ReviewError, match="reason"):
+            apply_review(
+                session, state="co", bill_session="2011", identifier="SB1", accept=True, reason=" "
+            )
+        with pytest.raises(ReviewError, match="no bill CO 2011 SB 9"):
+            apply_review(
+                session, state="co", bill_session="2011", identifier="SB 9", accept=True, reason="x"
+            )
+        outcome = apply_review(
+            session,
+            state="CO",
+            bill_session="2011",
+            identifier="SB1",
+            accept=True,
+            reason="a statewide cooperative covering every resident",
+        )
+        session.commit()
+        assert [(c.kind, c.field, c.old, c.new) for c in outcome.changes] == [
+            ("became_relevant", "topic", "none", "single-payer"),
+            ("topic_changed", "topic_decision", "possible", "yes"),
+        ]
+        bill = session.exec(select(Bill).where(Bill.identifier == "SB 1")).one()
+        assert (bill.topic, bill.relevant, bill.topic_decision, bill.topic_pinned) == (
+            "single-payer",
+            True,
+            "yes",
+            True,
+        )
+        assert "statewide cooperative" in bill.topic_evidence[0]["phrase"]
+        assert [b.identifier for b in review_queue(session)] == ["SB 2"]
+        stored = session.exec(select(Change).where(Change.source == "curator")).all()
+        assert len(stored) == 2
+    pins = load_pins(own_config / "overrides.yaml")
+    assert {(p.state, p.identifier, p.topic) for p in pins} >= {("co", "SB 1", "single-payer")}
+    assert (own_config / "overrides.yaml").read_text(encoding="utf-8").startswith("# Curator pins")
+    # the pin holds when the bill comes back from a source with a new title
+    ingest_bills(
+        engine, [{**bills[0], "title": "Colorado Health Care Cooperative Act"}], source="test"
+    )
+    with Session(engine) as session:
+        again = session.exec(select(Bill).where(Bill.identifier == "SB 1")).one()
+        assert (again.title, again.topic_decision) == (
+            "Colorado Health Care Cooperative Act",
+            "yes",
+        )
+
+
+def test_review_cli(engine, db_url, own_config, monkeypatch):
+    from sqlmodel import Session, select
+
+    from tracker.ingest import ingest_bills
+    from tracker.models import Bill
+
+    monkeypatch.setenv("TRACKER_DATABASE_URL", db_url)
+    reset_settings()
+    ingest_bills(engine, [_bill("mi", "HB 5", "Healthy Michigan plan; eligibility")], source="t")
+    listed = CliRunner().invoke(_app(), ["review", "--state", "mi"])
+    assert listed.exit_code == 0, listed.output
+    assert "HB 5" in listed.output and "1 bill(s) to review" in listed.output
+    rejected = CliRunner().invoke(
+        _app(), ["review", "reject", "mi", "2011", "HB5", "--reason", "the Medicaid expansion"]
+    )
+    assert rejected.exit_code == 0, rejected.output
+    assert "MI 2011 HB 5: none (no), 1 change(s) recorded" in rejected.output
+    with Session(engine) as session:
+        bill = session.exec(select(Bill)).one()
+        assert (bill.topic_decision, bill.topic_pinned) == ("no", True)
+    assert "no bill is waiting" in CliRunner().invoke(_app(), ["review"]).output
+    missing = CliRunner().invoke(
+        _app(), ["review", "accept", "mi", "2011", "HB 6", "--reason", "x"]
+    )
+    assert missing.exit_code == 2 and "no bill MI 2011 HB 6" in missing.output
+
+
+def test_cli_classify_learns_programme_names_per_state(tmp_path):
+    """A programme named by a `yes` bill makes the same state's other bills naming it `possible`
+    (never `yes`, and never the agency that runs it, nor another state's bill)."""
+    src = tmp_path / "lineage_synthetic.csv"
+    src.write_text(
+        "state,bill,title\n"
+        "zz,H 9,An act relating to incremental implementation of Prairie Health Care\n"
+        "zz,H 1,Single-payer and unified health system (Prairie Health Care)\n"
+        "zz,S 2,An act relating to the duties of the Prairie Health Care Board\n"
+        "yy,H 3,An act relating to incremental implementation of Prairie Health Care\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "lineage_out_synthetic.csv"
+    result = CliRunner().invoke(_app(), ["classify", "--input", str(src), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(r["bill"], r["decision"]) for r in rows] == [
+        ("H 9", "possible"),
+        ("H 1", "yes"),
+        ("S 2", "no"),
+        ("H 3", "no"),
+    ]
+    assert rows[0]["evidence"] == "prairie health care (the programme H 1 created)"
+
+
+def test_review_queue_learns_programme_names_from_stored_bills(engine, own_config):
+    from sqlmodel import Session, select
+
+    from tracker.ingest import ingest_bills
+    from tracker.models import Bill, Change
+    from tracker.topic_review import refresh_name_lineage, review_queue
+
+    ingest_bills(
+        engine,
+        [
+            _bill("vt", "H 1", "Single-payer and unified health system (Prairie Health Care)"),
+            _bill(
+                "vt", "H 9", "An act relating to incremental implementation of Prairie Health Care"
+            ),
+            _bill("vt", "S 2", "An act relating to the duties of the Prairie Health Care Board"),
+            _bill(
+                "nh", "H 3", "An act relating to incremental implementation of Prairie Health Care"
+            ),
+        ],
+        source="test",
+    )
+    with Session(engine) as session:
+        assert review_queue(session) == []
+        marked = refresh_name_lineage(session)
+        session.commit()
+        assert [(b.state, b.identifier) for b in marked] == [("vt", "H 9")]
+        assert [b.identifier for b in review_queue(session)] == ["H 9"]
+        assert refresh_name_lineage(session) == []  # idempotent
+        change = session.exec(select(Change).where(Change.source == "lineage")).one()
+        assert (change.field, change.old, change.new) == ("topic_decision", "no", "possible")
+        bill = session.exec(select(Bill).where(Bill.identifier == "H 9")).one()
+        assert bill.topic_evidence[-1]["field"] == "lineage"

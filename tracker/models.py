@@ -63,6 +63,7 @@ class Bill(BillBase, table=True):
         Index("ix_bill_state_session", "state", "session"),
         Index("ix_bill_latest_action_date", "latest_action_date"),
         Index("ix_bill_topic", "topic"),
+        Index("ix_bill_topic_decision", "topic_decision"),
         Index("ix_bill_stage", "stage"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -86,6 +87,9 @@ class Bill(BillBase, table=True):
     topic_score: float | None = None
     topic_evidence: list[dict[str, Any]] = _json()
     topic_pinned: bool = False
+    topic_decision: str | None = Field(
+        default=None, description="yes, possible (for a curator to review) or no"
+    )
     relevant: bool = Field(default=False, index=True)
 
     latest_action_date: str | None = None

@@ -6,7 +6,13 @@ boundaries) and negative evidence. Three topics describe what a bill is about (`
 studies, designs or governs the system instead of creating it; ``resolution``: a resolution or
 memorial about it). The result keeps every phrase that counted, so pages can say why.
 
-Curators pin a bill's topic in ``config/overrides.yaml``; a pin always wins.
+Three decisions (:data:`DECISIONS`): ``yes`` (the bill is single-payer or its study, the
+``relevant`` flag), ``possible`` (some single-payer evidence, below the bar: a programme name that
+other states also use for Medicaid or state-employee plans, "health care for all" alone...; a
+curator reviews it) and ``no``. Recall comes first: a missed bill is worse than one more to review.
+
+Curators pin a bill's topic in ``config/overrides.yaml`` (by hand or with ``tracker topics
+review``); a pin always wins and decides ``yes`` or ``no``.
 
 Speed: every phrase has literal "triggers" (see :func:`tracker.actions.triggers_for`); a bill
 whose text contains none of them is ``none`` after a few substring tests, which is what almost
@@ -33,6 +39,7 @@ TOPICS_FILE = "topics.yaml"
 OVERRIDES_FILE = "overrides.yaml"
 FIELDS = ("title", "description", "subjects", "text")
 TEXT_LIMIT = 20_000  # bill text is long; its opening states what the bill does
+DECISIONS: tuple[str, ...] = ("yes", "possible", "no")
 
 
 class TopicConfigError(ValueError):
@@ -45,6 +52,10 @@ class TopicResult:
     relevant: bool
     score: float
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    decision: str = "no"  # yes (relevant) | possible (for a curator) | no
+
+    def evidence_pinned(self) -> bool:
+        return any(e.get("pinned") for e in self.evidence)
 
 
 class Phrase(BaseModel):
@@ -77,6 +88,7 @@ class TopicSpec(BaseModel):
 
     label: str = ""
     min_score: float = 3.0
+    possible_score: float | None = None  # at least this (below min_score): decision `possible`
     refines: list[str] = Field(default_factory=list)
     base_min_score: float | None = None
     identifier_pattern: str | None = None
@@ -113,6 +125,8 @@ class Pin(BaseModel):
     identifier: str
     topic: str
     reason: str = Field(min_length=1)
+    reviewer: str | None = None
+    reviewed: str | None = None  # ISO date of the review
 
     @field_validator("topic")
     @classmethod
@@ -142,17 +156,49 @@ _STATE_ALT = "|".join(re.escape(n).replace(r"\ ", _SPACE) for n in _STATE_NAMES)
 # a state name (on a word boundary) right before the end of the searched window
 _STATE_BEFORE = re.compile(rf"(?:^|(?<=[^\w-]))(?:{_STATE_ALT}){_SPACE}$")
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+# a state's name or a common short form of it, as the first half of one word: "CalCare",
+# "ColoradoCare", "MassCare", "NYCare" (Medicaid names are built the same way: "TennCare")
+_SHORT_FORMS = (
+    "ala ariz ark cal calif colo conn del fla ill ind kan mass mich minn miss mont neb nev okla "
+    "ore penn tenn tex wash wis wyo"
+).split() + [code for code in STATE_NAMES if len(code) == 2]
+_STATE_WORDS = sorted(
+    {n.replace(" ", "") for n in _STATE_NAMES} | set(_SHORT_FORMS), key=len, reverse=True
+)
+_STATE_STEM = "(?:" + "|".join(_STATE_WORDS) + ")"
+# the whole title is a name: only a lead-in before it and an act's usual tail after it
+_TITLE_START = (
+    r"^(?:(?:an )?act |a bill )?(?:for an act )?(?:relat\w* to |concerning |providing for |"
+    r"regarding |to |for )?(?:(?:establish|creat|enact|develop|implement)\w* )?(?:the |a |an )?"
+)
+_TITLE_END = (
+    r"(?: act)?(?: of \d{4})?(?:[;,] (?:and )?(?:declaring an emergency|prescribing an effective "
+    r"date|appropriating money|making an appropriation|and money appropriated))*\.?$"
+)
 
 
 def _expand(pattern: str) -> str:
-    """A space means spaces or hyphens; ``{state}`` stands for any US state name."""
-    return _lowered(pattern).replace(" ", _SPACE).replace("{state}", f"(?:{_STATE_ALT})")
+    """A space means spaces or hyphens ("health care" also matches "healthcare"); ``{state}`` stands for any US state name,
+    ``{statestem}`` for a state's name or short form written as the start of a word, and
+    ``{title_start}``/``{title_end}`` for the lead-in and tail around a title that is a name."""
+    return (
+        _lowered(pattern)
+        .replace("health care", "health\0care")  # "healthcare" is the same words
+        .replace(" ", _SPACE)
+        .replace("\0", r"[\s\-]*")
+        .replace("{state}", f"(?:{_STATE_ALT})")
+        .replace("{statestem}", _STATE_STEM)
+        .replace("{title_start}", _TITLE_START.replace(" ", _SPACE))
+        .replace("{title_end}", _TITLE_END.replace(" ", _SPACE))
+    )
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
     """For lower-cased text, with no leading look-behind, so the regex engine can skip ahead to
-    the pattern's first literal (a leading 50-way state alternation would try every position)."""
-    return re.compile(_expand(pattern))
+    the pattern's first literal (a leading 50-way state alternation would try every position).
+    The trailing look-ahead makes the engine backtrack to a longer alternative ("healthcare" after
+    "health") instead of returning a match that ends inside a word."""
+    return re.compile(f"(?:{_expand(pattern)})(?![a-z0-9_])")
 
 
 def _find(
@@ -258,7 +304,7 @@ class TopicClassifier:
             joined = "\n".join(fields.values())
             present = frozenset(t for t in self._triggers if t in joined)
             if not present:
-                return TopicResult("none", False, 0.0, [])
+                return TopicResult("none", False, 0.0, [], "no")
         # the original spellings ride along for the evidence text (no state on self: thread-safe)
         fields.update({f"original:{name}": value for name, value in original.items()})
         return self._score(fields, identifier or "", present)
@@ -325,10 +371,26 @@ class TopicClassifier:
             taken[best_span[0]].append(best_span[1])
         return best
 
+    def negative_hit(self, topic: str, title: str) -> bool:
+        """Does any negative phrase of `topic` match the title?"""
+        fields = {name: "" for name in FIELDS} | {"title": (title or "").lower()}
+        return any(self._best(ph, fields, None, negative=True) for ph in self.negatives[topic])
+
     def _score(
         self, fields: dict[str, str], identifier: str, present: frozenset[str] | None
     ) -> TopicResult:
         scored = {t: self._topic_score(t, fields, present) for t in self.base_topics}
+        result = self._decide(scored, fields, identifier, present)
+        result.decision = self._decision(result, scored, identifier)
+        return result
+
+    def _decide(
+        self,
+        scored: dict[str, tuple[float, list[dict[str, Any]]]],
+        fields: dict[str, str],
+        identifier: str,
+        present: frozenset[str] | None,
+    ) -> TopicResult:
         for topic in self.base_topics:  # config order is priority order
             score, evidence = scored[topic]
             refined = self._refine(topic, score, evidence, fields, identifier, present)
@@ -339,6 +401,27 @@ class TopicClassifier:
         evidence = [e for t in self.base_topics for e in scored[t][1]]
         best = max((scored[t][0] for t in self.base_topics), default=0.0)
         return TopicResult("none", False, round(max(best, 0.0), 3), evidence)
+
+    def _decision(
+        self,
+        result: TopicResult,
+        scored: dict[str, tuple[float, list[dict[str, Any]]]],
+        identifier: str,
+    ) -> str:
+        """`yes` for a relevant topic; `possible` when a relevant topic's evidence reached its
+        `possible_score` and the bill is not a resolution (by topic or by its number); else
+        `no`."""
+        if result.relevant:
+            return "yes"
+        if result.topic == "resolution" or (
+            identifier and any(rx.search(identifier) for rx in self.identifier_res.values())
+        ):
+            return "no"
+        for topic in self.base_topics:
+            bar = self.specs[topic].possible_score
+            if topic in _relevant() and bar is not None and scored[topic][0] >= bar:
+                return "possible"
+        return "no"
 
     def _refine(
         self,
@@ -381,6 +464,82 @@ class TopicClassifier:
         return None
 
 
+# --- lineage of names ---------------------------------------------------------------------------
+
+# a programme a bill names: "(Green Mountain Care)", or capitalised words ending in a programme noun
+_PROGRAMME = re.compile(
+    r"\(([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){1,5})\)"
+    r"|\b((?:[A-Z][\w'-]*\s+){1,4}(?:Care|Plan|Trust|Program|System))\b"
+)
+_GENERIC = frozenset(
+    "a an the and of for act health healthcare care plan trust program system universal state "
+    "single payer payor unified statewide public publicly financed funded medical affordable "
+    "federal patient protection".split()
+)
+# a name followed by one of these is the agency, not the programme ("Green Mountain Care Board")
+_AGENCY = r"(?![\s-]+(?:board|commission|authority|department|office|agency|division)\b)"
+
+
+def programme_names(title: str) -> set[str]:
+    """Names of programmes in a title, lower-cased, without the all-generic ones ("Unified Health
+    System"): the words a state's later bills use for its single-payer programme."""
+    names = set()
+    for found in _PROGRAMME.finditer(title or ""):
+        name = (found.group(1) or found.group(2)).lower()
+        words = name.split()
+        if len(words) >= 2 and any(w not in _GENERIC for w in words):
+            names.add(name)
+    return names
+
+
+class NameLineage:
+    """Programme names learned, state by state, from bills the rules decided single-payer `yes`;
+    a bill of the same state that names one and is otherwise `no` becomes `possible` (never
+    `yes`: "Green Mountain Care Board" bills regulate hospitals). No label is used, only the
+    rules' own decisions, so it holds on states nobody labelled. Learn from every bill first,
+    then apply."""
+
+    def __init__(self, classifier: TopicClassifier) -> None:
+        self.classifier = classifier
+        self.names: dict[str, dict[str, str]] = {}  # state -> name -> the bill that named it
+        self._compiled: dict[str, re.Pattern[str]] = {}
+
+    def learn(self, *, state: str, identifier: str, title: str, result: TopicResult) -> None:
+        if result.decision == "yes" and result.topic == "single-payer":
+            known = self.names.setdefault(state.lower(), {})
+            for name in programme_names(title):
+                known.setdefault(name, identifier)
+            self._compiled.pop(state.lower(), None)
+
+    def _regex(self, state: str) -> re.Pattern[str] | None:
+        names = self.names.get(state)
+        if not names:
+            return None
+        if state not in self._compiled:
+            alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+            self._compiled[state] = re.compile(rf"(?<!\w)({alternatives})(?!\w){_AGENCY}")
+        return self._compiled[state]
+
+    def apply(self, *, state: str, title: str, result: TopicResult) -> TopicResult:
+        if result.decision != "no" or result.topic != "none" or result.evidence_pinned():
+            return result
+        regex = self._regex(state.lower())
+        found = regex.search((title or "").lower()) if regex else None
+        if found is None or self.classifier.negative_hit("single-payer", title):
+            return result
+        source = self.names[state.lower()][found.group(1)]
+        result.decision = "possible"
+        result.evidence.append(
+            {
+                "phrase": f"{found.group(1)} (the programme {source} created)",
+                "field": "lineage",
+                "weight": 0.0,
+                "topic": "single-payer",
+            }
+        )
+        return result
+
+
 def _as_written(fields: dict[str, str], name: str, span: tuple[int, int]) -> str:
     """The matched words as written (when lower-casing kept the length) or else lower-cased."""
     lower = fields[name]
@@ -410,7 +569,8 @@ def _pinned(pin: Pin) -> TopicResult:
             "pinned": True,
         }
     ]
-    return TopicResult(pin.topic, pin.topic in _relevant(), 0.0, evidence)
+    relevant = pin.topic in _relevant()
+    return TopicResult(pin.topic, relevant, 0.0, evidence, "yes" if relevant else "no")
 
 
 # --- loading -----------------------------------------------------------------------------------

@@ -99,6 +99,7 @@ def bill_facts(
         "topic_score": topic.score,
         "topic_evidence": topic.evidence,
         "topic_pinned": any(e.get("pinned") for e in topic.evidence),
+        "topic_decision": topic.decision,
         "relevant": topic.relevant,
         "latest_action_date": latest["date"] if latest else None,
         "latest_action_description": latest["description"] if latest else None,
