@@ -1,7 +1,7 @@
 """topic decision: bill.topic_decision (yes, possible, no) for the curator review queue
 
-Revision ID: 0007_topic_decision
-Revises: 0001
+Revision ID: 0009_topic_decision
+Revises: 0008_stages_furthest
 Create Date: 2026-12-06 04:20:00
 
 ``tracker.topics`` decides ``yes`` (relevant), ``possible`` (a curator reviews it) or ``no``.
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_topic_decision"
-down_revision = "0001"
+revision = "0009_topic_decision"
+down_revision = "0008_stages_furthest"
 branch_labels = None
 depends_on = None
 
