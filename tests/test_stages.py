@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import pytest
-from scrapers.examples import parse_pages
 from sqlalchemy import text as sql
 
 from scrapers.importers.openstates import iter_openstates
 from scrapers.registry import load_state_config
 from tracker.actions import classify_action
+from tracker.collect.examples import parse_pages
 from tracker.scraped import ScrapedBill
 from tracker.stages import StageResult, compute_stage, ladder, resolution_kind
 from tracker.vocab import ALL_STAGES, BILL_LADDER, LAW_STAGES, STAGES, stage_text
@@ -505,10 +505,11 @@ def test_an_adopted_resolution_is_never_a_law_in_pages_digests_or_the_map(
     """MN SR 14 through the real path: ingest (introduced, then adopted) -> bill row, change
     row, digest and map. It reads "Adopted (resolution)" everywhere and counts as no law."""
     import tracker.understand as understand
-    from tracker import digest, subscriptions
+    from tracker import digest, digest_render, subscriptions
     from tracker.ingest import ingest_bills
     from tracker.topics import TopicResult
-    from tracker.web.data import MAP_RANK, bill_page, furthest
+    from tracker.web.data import bill_page
+    from tracker.web.data.overview import MAP_RANK, furthest
 
     monkeypatch.setattr(  # the topic is another module's business: keep the bill in the digest
         understand, "classify_topic", lambda **kw: TopicResult("single-payer", True, 9.0, [])
@@ -538,7 +539,7 @@ def test_an_adopted_resolution_is_never_a_law_in_pages_digests_or_the_map(
     assert "enacted" not in [s["stage"] for s in bar["steps"]]
     item = next(b for b in week.bills.values() if b.identifier == "SR 14")
     assert (item.headline, item.enacted) == ("Adopted (resolution)", False)
-    out = digest.DigestRenderer(week).render(
+    out = digest_render.DigestRenderer(week).render(
         subscriptions.make_preferences(states=["mn"]),
         email="a@example.org",
         manage_url="https://t.example/m",
