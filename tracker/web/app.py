@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -63,6 +63,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=templates_dir() / "site" / "static"), name="static")
+    app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     for module_path in ROUTERS:
         try:
             module = importlib.import_module(module_path)
@@ -74,6 +75,15 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         app.include_router(module.router)
     _error_handlers(app)
     return app
+
+
+def _favicon() -> FileResponse:
+    """Browsers ask for /favicon.ico whatever the page says; it is the icon in static/."""
+    return FileResponse(
+        templates_dir() / "site" / "static" / "favicon.ico",
+        media_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 def _version() -> str:
