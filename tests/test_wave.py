@@ -115,24 +115,28 @@ def test_csv_sums_to_the_bills_and_matches_the_chart(wave_engine) -> None:  # ty
     )
 
 
+# synthetic: no actions at all, the year comes from the session's name
+SYNTHETIC = {
+    "state": "nm",
+    "legislative_session": "2031 Regular Session",
+    "identifier": "HB 1",
+    "title": "Synthetic Health Security Act creating a single-payer health care system",
+    "classification": ["bill"],
+}
+
+
 def test_synthetic_edge_cases(engine) -> None:  # type: ignore[no-untyped-def]
-    ingest_bills(
-        engine,
-        [
-            {  # synthetic: no actions at all, the year comes from the session's name
-                "state": "nm",
-                "legislative_session": "2031 Regular Session",
-                "identifier": "HB 1",
-                "title": "Synthetic Health Security Act creating a single-payer health care system",
-                "classification": ["bill"],
-            }
-        ],
-        source="test",
-    )
+    ingest_bills(engine, [SYNTHETIC], source="test")
     with engine.connect() as conn:
         w = wave(conn)
     assert [(b.identifier, b.year, b.furthest) for b in w.bills] == [("HB 1", 2031, "introduced")]
     assert w.coverage == {"nm": [2031]} and w.years == [2031]
+    # coverage is cached; a new bill is seen at once
+    ingest_bills(
+        engine, [{**SYNTHETIC, "identifier": "HB 2", "legislative_session": "2033"}], source="test"
+    )
+    with engine.connect() as conn:
+        assert wave(conn).coverage == {"nm": [2031, 2033]}
 
 
 def test_resolutions_are_told_apart_from_bills() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from tracker.models import Action, Bill
+from tracker.models import Action, Bill, Change
 from tracker.stages import compute_stage
 from tracker.vocab import ALL_STAGES, TERMINAL_STAGES
 
@@ -37,7 +37,7 @@ STOPS: tuple[str, ...] = tuple(s for s in TERMINAL_STAGES if s != "adopted")
 LADDER: tuple[str, ...] = tuple(s for s in ALL_STAGES if s not in STOPS)
 CSV_COLUMNS = ("year", "state", "kind", "topic", "furthest_stage", "bills")
 
-_B, _A = Bill.__table__, Action.__table__
+_B, _A, _C = Bill.__table__, Action.__table__, Change.__table__
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 
 
@@ -166,9 +166,30 @@ def bill_kind(*, topic: str | None, classification: Iterable[str] | None) -> str
     return "resolution" if topic == "resolution" or by_class else "bill"
 
 
+_COVERAGE_CACHE: dict[tuple[Any, ...], dict[str, list[int]]] = {}
+
+
 def coverage(conn: Connection, *, state: str | None = None) -> dict[str, list[int]]:
     """state -> years it has bills on file for: each session's span of action dates, or the
-    years its name gives when no bill of it has a dated action."""
+    years its name gives when no bill of it has a dated action.
+
+    That takes a pass over every bill, so the answer is kept until a bill or a change is added
+    (two primary-key lookups to check): the overview shows it on every request.
+    """
+    key = (
+        conn.engine.url.render_as_string(hide_password=True),
+        state,
+        conn.execute(select(func.max(_B.c.id))).scalar(),
+        conn.execute(select(func.max(_C.c.id))).scalar(),
+    )
+    if key not in _COVERAGE_CACHE:
+        if len(_COVERAGE_CACHE) > 64:
+            _COVERAGE_CACHE.clear()
+        _COVERAGE_CACHE[key] = _coverage(conn, state=state)
+    return {code: list(years) for code, years in _COVERAGE_CACHE[key].items()}
+
+
+def _coverage(conn: Connection, *, state: str | None) -> dict[str, list[int]]:
     q = select(
         _B.c.state,
         _B.c.session,
