@@ -502,3 +502,38 @@ def test_every_map_colour_has_a_legend_entry_and_readable_text(site) -> None:  #
     for name in wanted:
         assert f"swatch {name}" in legend, name
     assert "favicon.ico" in home
+
+
+def test_data_health_box_shows_labelled_counts(site) -> None:  # type: ignore[no-untyped-def]
+    from tracker.models import Run
+
+    client, engine = site
+    counts = {"new": 1, "updated": 0, "unchanged": 9, "index_unmatched": 3, "unknown_sessions": []}
+    with engine.begin() as conn:
+        run_id = conn.execute(
+            Run.__table__.insert().values(
+                source="scrape:ny", state="ny", kind="scrape", status="ok", counts=counts, errors=[]
+            )
+        ).inserted_primary_key[0]
+    try:
+        html = client.get("/states/ny/").text
+    finally:
+        with engine.begin() as conn:
+            conn.execute(Run.__table__.delete().where(Run.__table__.c.id == run_id))
+    box = html[html.index('<section class="health-box"') :]
+    box = box[: box.index("</section>")]
+    assert "<dt>Index entries not matched</dt><dd>3</dd>" in box
+    assert "<dt>New bills</dt><dd>1</dd>" in box
+    assert "unknown_sessions" not in box and "index_unmatched" not in box and "[]" not in box
+
+
+def test_emails_use_one_font_family() -> None:
+    from tracker.paths import templates_dir
+
+    families = set()
+    for path in (templates_dir() / "email").glob("*.html"):
+        families |= {
+            f.strip().rstrip(";").replace(" ", "")
+            for f in re.findall(r"font-family:\s*([^;\"]+)", path.read_text())
+        }
+    assert families == {"Arial,Helvetica,sans-serif"}, families
