@@ -379,6 +379,9 @@ def test_wave_chart_table_and_csv(site) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/states/zz/wave.csv").status_code == 404
     state = client.get("/states/mn/").text
     assert "The wave in Minnesota" in state and 'href="/states/mn/wave.csv"' in state
+    nothing = client.get("/states/ak/").text  # no bills: words, not an empty chart
+    assert "No single-payer, study or public-option bills on file" in nothing
+    assert 'class="wave"' not in nothing
 
 
 def test_feeds_dated_by_action_conditional_and_based_on_the_served_address(  # type: ignore[no-untyped-def]
