@@ -147,15 +147,5 @@ def test_resolutions_are_told_apart_from_bills() -> None:
 
 
 def test_axis_tops_are_round_numbers() -> None:
-    assert [nice_max(n) for n in (0, 1, 2, 3, 7, 11, 17, 49, 51, 230)] == [
-        1,
-        1,
-        2,
-        5,
-        10,
-        20,
-        20,
-        50,
-        100,
-        500,
-    ]
+    tops = [nice_max(n) for n in (0, 1, 2, 3, 7, 11, 17, 24, 49, 51, 230)]
+    assert tops == [1, 1, 2, 3, 8, 15, 20, 25, 50, 60, 250]

@@ -17,6 +17,7 @@ from tracker.wave import KIND_LABELS, KINDS, LADDER, WAVE_TOPICS, Wave
 WIDTH, HEIGHT = 720, 300
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 34
 MAX_YEAR_LABELS = 12
+NICE_STEPS = (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)
 
 
 def chart(w: Wave, *, prefix: str = "wave") -> dict[str, Any]:
@@ -99,13 +100,15 @@ def _bar(
 
 
 def nice_max(value: int) -> int:
-    """The smallest 1, 2 or 5 times a power of ten that is at least `value` (and at least 1)."""
+    """The smallest round number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten, whole)
+    that is at least `value` (and at least 1), so the tallest bar fills most of the plot."""
     if value <= 1:
         return 1
     power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
-        if step * power >= value:
-            return step * power
+    for step in NICE_STEPS:
+        top = step * power
+        if top >= value and float(top).is_integer():
+            return int(top)
     return 10 * power
 
 
