@@ -1,7 +1,8 @@
 """In a real browser (Playwright driving Debian's chromium): search with filters, follow a facet,
 open a bill, find the subscribe form; screenshots at phone and desktop widths; accessibility
-basics (labelled fields, heading order, alt text, keyboard reachability). No JavaScript of ours
-is involved: the site must work as plain HTML."""
+basics (labelled fields, heading order, alt text, keyboard reachability) and axe-core's rules
+(injected from the copy the `axe-playwright-python` package ships, so nothing is downloaded at
+test time). No JavaScript of ours is involved: the site must work as plain HTML."""
 
 from __future__ import annotations
 
@@ -31,6 +32,12 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+PAGES = (
+    ("overview", "/"),
+    ("state", "/states/or/"),
+    ("bill", "/bills/ma/194th/H1405/"),  # 58 sponsors: the folded list
+    ("search", "/search/?q=health"),
+)
 SHOTS = Path(
     os.environ.get("TRACKER_SCREENSHOTS_DIR", Path(tempfile.gettempdir()) / "tracker-screenshots")
 )
@@ -82,8 +89,14 @@ def live_url(
         iter_openstates([shared_data / "openstates/windy_civi_2025/samples"]),
         source="import:openstates",
     )
+    # one Oregon session of LegiScan's archive, so the wave chart has more than one year
+    from scrapers.importers.legiscan import iter_legiscan
+
+    oregon = sorted((shared_data / "legiscan/archive").glob("OR_2019-2019_Regular_Session_*.zip"))
+    assert oregon, "the Oregon 2019 LegiScan archive is missing from ../shared"
+    older = ingest_bills(sqlite_engine, iter_legiscan(oregon), source="import:legiscan")
     with sqlite_engine.begin() as conn:
-        reindex_bills(conn, report.bill_ids)
+        reindex_bills(conn, report.bill_ids | older.bill_ids)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -182,17 +195,83 @@ def test_keyboard_reaches_the_controls(live_url: str, browser) -> None:  # type:
 def test_screenshots_and_no_sideways_scrolling(live_url: str, browser, width: int) -> None:  # type: ignore[no-untyped-def]
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": width, "height": 900})
-    for name, path in (
-        ("overview", "/"),
-        ("search", "/search/?q=health"),
-        ("state", "/states/wa/"),
-        ("bill", "/bills/wa/2025-2026/SJM8004/"),
-    ):
-        page.goto(live_url + path)
+    for name, path in PAGES:
+        r = page.goto(live_url + path)
+        assert r is not None and r.status == 200, path
         _a11y(page)
         overflow = page.evaluate("() => document.documentElement.scrollWidth")
         assert overflow <= width + 1, f"{path} scrolls sideways at {width}px ({overflow}px)"
         shot = SHOTS / f"{name}-{width}.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 5000
+    # the overview's states table fits a phone without a scrollbar of its own
+    page.goto(live_url + "/")
+    widths = page.evaluate(
+        "() => [...document.querySelectorAll('table.stack')].map(t => "
+        "[t.parentElement.scrollWidth, t.parentElement.clientWidth])"
+    )
+    assert widths and all(scroll <= client + 1 for scroll, client in widths), widths
+    page.close()
+
+
+def test_wave_chart_is_drawn(live_url: str, browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+    page.goto(live_url + "/")
+    chart = page.locator("figure.wave svg")
+    assert chart.get_attribute("role") == "img"
+    box = chart.bounding_box()
+    assert box and box["width"] > 600 and box["height"] > 200
+    assert page.locator("figure.wave rect.bar").count() >= 3
+    years = page.locator("figure.wave text.year").all_text_contents()
+    assert "2019" in years and "2025" in years
+    page.close()
+
+
+AXE_BLOCKING = ("serious", "critical")
+# Rules a user's audit reported, failed at any impact; the first is experimental in axe 4.x and
+# only runs when asked for.
+AXE_NAMED = ("label-content-name-mismatch", "nested-interactive", "landmark-unique")
+AXE_RUN = """async () => await axe.run(document, {
+  resultTypes: ['violations'],
+  rules: {'label-content-name-mismatch': {enabled: true}},
+})"""
+
+
+def _axe_source() -> str:
+    import axe_playwright_python
+
+    return (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_axe_finds_no_serious_violations(live_url: str, browser, width: int) -> None:  # type: ignore[no-untyped-def]
+    source = _axe_source()
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    found = {}
+    for name, path in PAGES:
+        page.goto(live_url + path)
+        page.evaluate(source)  # evaluated by the driver: the page's CSP does not apply
+        result = page.evaluate(AXE_RUN)
+        assert result["testEngine"]["version"].startswith("4."), result["testEngine"]
+        bad = [
+            f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes'][:3]]}"
+            for v in result["violations"]
+            if v["impact"] in AXE_BLOCKING or v["id"] in AXE_NAMED
+        ]
+        if bad:
+            found[name] = bad
+    assert not found, found
+    page.goto(live_url + "/search/?q=health")
+    names = page.evaluate(
+        "() => [...document.querySelectorAll('[role=search]')].map(f => f.getAttribute('aria-label'))"
+    )
+    assert len(names) == 2 and all(names) and len(set(names)) == 2, names
+    page.close()
+
+
+def test_favicon_is_served(live_url: str, browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page()
+    r = page.goto(live_url + "/favicon.ico")
+    assert r is not None and r.status == 200
+    assert r.headers["content-type"] == "image/x-icon" and r.body()[:4] == b"\x00\x00\x01\x00"
     page.close()

@@ -68,6 +68,7 @@ LAYERS: dict[str, int] = {
     "tracker.mail": 3,
     "tracker.subscriptions": 3,
     "tracker.feeds": 3,
+    "tracker.wave": 3,
     "tracker.jobs": 3,
     "tracker.health": 3,
     "tracker.alerts": 3,

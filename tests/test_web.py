@@ -317,6 +317,11 @@ def test_static_build_and_incremental_rebuild(site, tmp_path: Path) -> None:  # 
     assert_escaped(page.read_text())
     assert (out / "index.html").is_file() and (out / "states/mn/index.html").is_file()
     assert (out / "feeds/hearings.ics").is_file() and (out / MANIFEST).is_file()
+    assert (out / "favicon.ico").read_bytes()[:4] == b"\x00\x00\x01\x00"
+    assert (out / "wave.csv").read_text().startswith("year,state,kind,topic,furthest_stage,bills")
+    assert (out / "states/ny/wave.csv").is_file() and 'class="wave"' in (
+        out / "index.html"
+    ).read_text()
     assert 'action="/search/"' not in (out / "index.html").read_text()  # static: no server forms
     second = build_site(engine, out, bills="all")
     assert second.skipped == n_bills and second.written == 0
@@ -351,3 +356,187 @@ def test_search_cli_formats(site, monkeypatch: pytest.MonkeyPatch) -> None:  # t
     assert runner.invoke(app, ["search", "x", "--state", "zz"]).exit_code == 2
     assert runner.invoke(app, ["site", "build", "out"]).exit_code == 0
     assert Path("out/index.html").is_file()
+
+
+def test_wave_chart_table_and_csv(site) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    home = client.get("/").text
+    figure = home[
+        home.index('<figure class="wave"') : home.index(
+            "</figure>", home.index('<figure class="wave"')
+        )
+    ]
+    assert 'role="img"' in figure and "<title id=" in figure and "<desc id=" in figure
+    assert "<a " not in figure.split("<figcaption")[0], "the chart is an image: no links inside"
+    assert "<script" not in figure and "http" not in figure.split("<figcaption")[0]
+    assert "By furthest stage reached</caption>" in home and 'href="/wave.csv"' in home
+    r = client.get("/wave.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert {r["state"] for r in rows} >= {"mn", "ny"} and all(int(r["bills"]) > 0 for r in rows)
+    ny = list(csv.DictReader(io.StringIO(client.get("/states/ny/wave.csv").text)))
+    assert ny and {r["state"] for r in ny} == {"ny"}
+    assert client.get("/states/zz/wave.csv").status_code == 404
+    state = client.get("/states/mn/").text
+    assert "The wave in Minnesota" in state and 'href="/states/mn/wave.csv"' in state
+    nothing = client.get("/states/ak/").text  # no bills: words, not an empty chart
+    assert "No single-payer, study or public-option bills on file" in nothing
+    assert 'class="wave"' not in nothing
+
+
+def test_feeds_dated_by_action_conditional_and_based_on_the_served_address(  # type: ignore[no-untyped-def]
+    site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = site
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    r = client.get("/feeds/states/ny.atom")
+    etag, modified = r.headers["etag"], r.headers["last-modified"]
+    root = ET.fromstring(r.content)
+    updated = [e.findtext("a:updated", namespaces=ns) for e in root.findall("a:entry", ns)]
+    # the synthetic bill's referral is dated 2025-02-01: its entry says so, not the import time
+    assert "2025-02-01T00:00:00Z" in updated
+    assert updated == sorted(updated, reverse=True)
+    assert root.findtext("a:updated", namespaces=ns) == max(updated)
+    link = root.find("a:link[@rel='alternate']", ns)
+    assert link is not None and link.get("href", "").startswith("http://testserver/")
+    assert client.get("/feeds/states/ny.atom", headers={"If-None-Match": etag}).status_code == 304
+    again = client.get("/feeds/states/ny.atom", headers={"If-Modified-Since": modified})
+    assert again.status_code == 304 and again.content == b""
+    assert (
+        client.get("/feeds/states/ny.atom", headers={"If-None-Match": '"other"'}).status_code == 200
+    )
+    ics = client.get("/feeds/hearings.ics?all=1")
+    assert (
+        client.get(
+            "/feeds/hearings.ics?all=1", headers={"If-None-Match": ics.headers["etag"]}
+        ).status_code
+        == 304
+    )
+    # an empty feed carries the newest data date, not a made-up one
+    empty = ET.fromstring(client.get("/feeds/states/ak.atom").content)
+    assert not empty.findall("a:entry", ns)
+    assert empty.findtext("a:updated", namespaces=ns)[:4] >= "2025"
+    monkeypatch.setenv("TRACKER_BASE_URL", "https://tracker.example.org")
+    reset_settings()
+    configured = ET.fromstring(client.get("/feeds/states/ny.atom").content)
+    assert configured.findtext("a:id", namespaces=ns).startswith("https://tracker.example.org/")
+
+
+def test_many_sponsors_fold_into_a_details_list(site) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    html = client.get("/bills/ma/194th/H1405/").text
+    found = re.search(
+        r"<details class=\"more-sponsors\">\s*<summary>and (\d+) more</summary>", html
+    )
+    assert found, "a long sponsor list is folded"
+    shown = html[: found.start()].count("<li>") - html[: html.index("<h2>Sponsors</h2>")].count(
+        "<li>"
+    )
+    assert shown == 10 and int(found.group(1)) >= 40
+
+
+def test_run_counts_are_labelled() -> None:
+    from tracker.web.pages import count_items
+
+    items = dict(
+        count_items(
+            {
+                "new": 0,
+                "updated": 2,
+                "unchanged": 1500,
+                "errors": 0,
+                "index_unmatched": 0,
+                "unknown_sessions": ["2027 Special"],
+                "pages_fetched": 12,
+            }
+        )
+    )
+    assert items == {
+        "New bills": "0",
+        "Bills updated": "2",
+        "Bills unchanged": "1,500",
+        "Pages fetched": "12",
+        "Sessions the config does not know": "2027 Special",
+    }
+
+
+def _luminance(hex_colour: str) -> float:
+    rgb = [int(hex_colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _hue(hex_colour: str) -> float:
+    import colorsys
+
+    rgb = [int(hex_colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    return colorsys.rgb_to_hls(*rgb)[0] * 360
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_every_map_colour_has_a_legend_entry_and_readable_text(site) -> None:  # type: ignore[no-untyped-def]
+    from tracker.paths import templates_dir
+    from tracker.vocab import ALL_STAGES
+
+    css = (templates_dir() / "site/static/site.css").read_text()
+    pairs = dict(
+        (name, (fill, on))
+        for name, fill, on in re.findall(
+            r"\.((?:st|tile)-[a-z_]+) \{ --fill:(#[0-9a-f]{6}); --on:(#[0-9a-f]{6}); \}", css
+        )
+    )
+    wanted = [f"st-{s}" for s in ALL_STAGES] + ["tile-untracked", "tile-nodata"]
+    assert set(wanted) <= set(pairs), set(wanted) - set(pairs)
+    for name in wanted:
+        fill, on = pairs[name]
+        assert _contrast(fill, on) >= 4.5, (name, fill, on)  # WCAG AA for the state codes
+    edge = re.search(r"--edge:(#[0-9a-f]{6})", css)
+    assert edge and _contrast(edge.group(1), "#ffffff") >= 3  # swatch borders, WCAG 1.4.11
+    # the first two stages differ in hue, not only in shade
+    hues = [_hue(pairs[f"st-{s}"][0]) for s in ("introduced", "in_committee")]
+    assert min(abs(hues[0] - hues[1]), 360 - abs(hues[0] - hues[1])) >= 30, hues
+    home = site[0].get("/").text
+    legend = home[home.index('<ul class="legend" aria-label="Map colours">') :]
+    legend = legend[: legend.index("</ul>")]
+    for name in wanted:
+        assert f"swatch {name}" in legend, name
+    assert "favicon.ico" in home
+
+
+def test_data_health_box_shows_labelled_counts(site) -> None:  # type: ignore[no-untyped-def]
+    from tracker.models import Run
+
+    client, engine = site
+    counts = {"new": 1, "updated": 0, "unchanged": 9, "index_unmatched": 3, "unknown_sessions": []}
+    with engine.begin() as conn:
+        run_id = conn.execute(
+            Run.__table__.insert().values(
+                source="scrape:ny", state="ny", kind="scrape", status="ok", counts=counts, errors=[]
+            )
+        ).inserted_primary_key[0]
+    try:
+        html = client.get("/states/ny/").text
+    finally:
+        with engine.begin() as conn:
+            conn.execute(Run.__table__.delete().where(Run.__table__.c.id == run_id))
+    box = html[html.index('<section class="health-box"') :]
+    box = box[: box.index("</section>")]
+    assert "<dt>Index entries not matched</dt><dd>3</dd>" in box
+    assert "<dt>New bills</dt><dd>1</dd>" in box
+    assert "unknown_sessions" not in box and "index_unmatched" not in box and "[]" not in box
+
+
+def test_emails_use_one_font_family() -> None:
+    from tracker.paths import templates_dir
+
+    families = set()
+    for path in (templates_dir() / "email").glob("*.html"):
+        families |= {
+            f.strip().rstrip(";").replace(" ", "")
+            for f in re.findall(r"font-family:\s*([^;\"]+)", path.read_text())
+        }
+    assert families == {"Arial,Helvetica,sans-serif"}, families

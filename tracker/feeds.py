@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
-EMPTY_FEED_UPDATED = "2000-01-01T00:00:00Z"
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -30,17 +29,30 @@ def _tag_authority(base_url: str) -> str:
 
 
 def _rfc3339(value: Any) -> str:
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def as_utc(value: Any) -> datetime:
+    """A datetime, ISO text or date as an aware UTC datetime; missing or unreadable: now."""
     if isinstance(value, datetime):
         dt = value if value.tzinfo else value.replace(tzinfo=UTC)
     elif value:
         try:
-            dt = datetime.fromisoformat(str(value))
+            dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
             dt = datetime.now(UTC)
         dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     else:
         dt = datetime.now(UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(UTC)
+
+
+def feed_updated(entries: Iterable[Mapping[str, Any]], *, fallback: Any = None) -> datetime:
+    """When a feed last changed: its newest entry; an empty feed, the newest data it could
+    have shown (`fallback`), else now. Whole seconds, as Atom and HTTP dates carry them."""
+    dates = [as_utc(e["updated"]) for e in entries if e.get("updated")]
+    newest = max(dates) if dates else as_utc(fallback)
+    return newest.replace(microsecond=0)
 
 
 def atom_feed(
@@ -51,8 +63,10 @@ def atom_feed(
     base_url: str,
     entries: Iterable[Mapping[str, Any]],
     subtitle: str = "",
+    updated: datetime | None = None,
 ) -> bytes:
-    """An Atom 1.0 document. Entries need: id, title, path, updated, summary."""
+    """An Atom 1.0 document. Entries need: id, title, path, updated, summary; `updated` is the
+    feed's own date (default: :func:`feed_updated` of the entries)."""
     base = base_url.rstrip("/")
     ET.register_namespace("", ATOM_NS)
     feed = ET.Element(f"{{{ATOM_NS}}}feed")
@@ -72,9 +86,7 @@ def atom_feed(
     sub(feed, "id", base + feed_path)
     sub(feed, "link", rel="self", type="application/atom+xml", href=base + feed_path)
     sub(feed, "link", rel="alternate", type="text/html", href=base + page_path)
-    newest = max((e["updated"] for e in entries if e.get("updated")), default=None, key=_rfc3339)
-    # An empty feed keeps a fixed date so rebuilding it does not look like news.
-    sub(feed, "updated", _rfc3339(newest) if newest else EMPTY_FEED_UPDATED)
+    sub(feed, "updated", _rfc3339(updated or feed_updated(entries)))
     author = sub(feed, "author")
     sub(author, "name", "Single-Payer Tracker")
     sub(feed, "generator", "Single-Payer Tracker")
@@ -90,7 +102,8 @@ def atom_feed(
 
 
 def change_entries(changes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Atom entries for change rows from :func:`tracker.web.data.recent_changes`."""
+    """Atom entries for change rows from :func:`tracker.web.data.recent_changes`, newest first,
+    each dated by what it reports (see :func:`change_date`)."""
     out = []
     for c in changes:
         label = f"{c['state'].upper()} {c['identifier']}"
@@ -99,11 +112,25 @@ def change_entries(changes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
                 "id": f"change:{c['id']}",
                 "title": f"{label}: {c['summary']}"[:300],
                 "path": c["path"],
-                "updated": c["seen_at"],
+                "updated": change_date(c),
                 "summary": f"{label} ({c['session']}), {c['title']}: {c['summary']}",
             }
         )
+    out.sort(key=lambda e: (e["updated"], e["id"]), reverse=True)
     return out
+
+
+def change_date(change: Mapping[str, Any]) -> str:
+    """The date an entry reports: the action's (or stage's) own date, not when an import saw it.
+    A date after the sighting (a hearing scheduled for next month) is not yet news; the sighting
+    dates it then. Without a date of its own, the sighting."""
+    seen = _rfc3339(change.get("seen_at"))
+    own = str(change.get("effective_date") or "")[:10]
+    try:
+        date.fromisoformat(own)
+    except ValueError:
+        return seen
+    return min(f"{own}T00:00:00Z", seen)
 
 
 # --------------------------------------------------------------------------- iCalendar

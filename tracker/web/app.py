@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -54,10 +54,20 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=templates_dir() / "site" / "static"), name="static")
+    app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     for router in ROUTERS:
         app.include_router(router)
     _error_handlers(app)
     return app
+
+
+def _favicon() -> FileResponse:
+    """Browsers ask for /favicon.ico whatever the page says; it is the icon in static/."""
+    return FileResponse(
+        templates_dir() / "site" / "static" / "favicon.ico",
+        media_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 def _version() -> str:

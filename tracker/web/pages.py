@@ -1,19 +1,24 @@
-"""HTML pages: overview, state, bill, search and about. Data comes from tracker.web.data."""
+"""HTML pages: overview, state, bill, search and about, and the wave's CSV. Data comes from
+tracker.web.data and tracker.wave."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection
 
 from tracker.search import SearchQuery, SearchResult, search
 from tracker.urls import bill_path_of, search_path
 from tracker.vocab import STATE_NAMES, state_name
+from tracker.wave import wave
 from tracker.web import data
 from tracker.web.deps import connection
 from tracker.web.render import render
+from tracker.web.wave_chart import chart
+
+CSV = "text/csv; charset=utf-8"
 
 router = APIRouter(include_in_schema=False)
 
@@ -23,7 +28,16 @@ router = APIRouter(include_in_schema=False)
 
 
 def render_overview(conn: Connection, *, request: Any = None, static: bool = False) -> str:
-    return render("index.html", request=request, static=static, path="/", **data.overview(conn))
+    return render(
+        "index.html",
+        request=request,
+        static=static,
+        path="/",
+        wave=chart(wave(conn)),
+        wave_csv=wave_csv_path(),
+        wave_scope="in every state on file",
+        **data.overview(conn),
+    )
 
 
 def render_state(
@@ -32,7 +46,62 @@ def render_state(
     ctx = data.state_page(conn, code)
     if ctx is None:
         return None
-    return render("state.html", request=request, static=static, path=f"/states/{code}/", **ctx)
+    ctx["runs"] = [{**r, "count_items": count_items(r["counts"])} for r in ctx["runs"]]
+    return render(
+        "state.html",
+        request=request,
+        static=static,
+        path=f"/states/{code}/",
+        wave=chart(wave(conn, state=code)),
+        wave_csv=wave_csv_path(code),
+        wave_scope=f"in {state_name(code)}",
+        **ctx,
+    )
+
+
+# Run counts as a reader names them; other keys are shown with their underscores as spaces.
+COUNT_LABELS = {
+    "total": "Bills read",
+    "bills": "Bills read",
+    "new": "New bills",
+    "updated": "Bills updated",
+    "unchanged": "Bills unchanged",
+    "changes": "Changes recorded",
+    "actions": "Actions read",
+    "errors": "Errors",
+    "pages_fetched": "Pages fetched",
+    "index_unmatched": "Index entries not matched",
+    "unknown_sessions": "Sessions the config does not know",
+}
+
+ALWAYS_SHOWN = ("total", "bills", "new", "updated", "unchanged")
+
+
+def count_items(counts: dict[str, Any]) -> list[tuple[str, str]]:
+    """A run's counts as (label, value) pairs, known names first; zeros and empty lists are
+    left out, except the bill totals (a quiet run shows those only)."""
+    keys = [k for k in COUNT_LABELS if k in counts] + sorted(set(counts) - set(COUNT_LABELS))
+    out = []
+    for key in keys:
+        value = counts[key]
+        if value in (0, None, "", [], {}) and key not in ALWAYS_SHOWN:
+            continue
+        if isinstance(value, list | tuple):
+            value = ", ".join(map(str, value))
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in sorted(value.items()))
+        label = COUNT_LABELS.get(key) or key.replace("_", " ").capitalize()
+        number = isinstance(value, int) and not isinstance(value, bool)
+        out.append((label, f"{value:,}" if number else str(value)))
+    return out
+
+
+def wave_csv_path(state: str | None = None) -> str:
+    return f"/states/{state}/wave.csv" if state else "/wave.csv"
+
+
+def wave_csv(conn: Connection, state: str | None = None) -> str:
+    return wave(conn, state=state).to_csv()
 
 
 def render_bill(
@@ -86,6 +155,24 @@ def state_page(code: str, request: Request, conn: Connection = Depends(connectio
     if html is None:
         raise HTTPException(404, f"No state with the code {code[:20]!r}.")
     return HTMLResponse(html)
+
+
+@router.get("/wave.csv")
+def wave_csv_all(conn: Connection = Depends(connection)) -> Response:
+    return _csv(wave_csv(conn), "wave.csv")
+
+
+@router.get("/states/{code}/wave.csv")
+def wave_csv_state(code: str, conn: Connection = Depends(connection)) -> Response:
+    code = code.lower()
+    if code not in STATE_NAMES:
+        raise HTTPException(404, f"No state with the code {code[:20]!r}.")
+    return _csv(wave_csv(conn, code), f"wave-{code}.csv")
+
+
+def _csv(body: str, filename: str) -> Response:
+    disposition = f'attachment; filename="{filename}"'
+    return Response(body, media_type=CSV, headers={"Content-Disposition": disposition})
 
 
 @router.get("/bills/{state}/{session}/{identifier}/", response_class=HTMLResponse)

@@ -169,9 +169,12 @@ def _load_manifest(out: Path) -> dict[str, Any]:
 
 
 def _pages(conn: Connection, *, bills: str) -> Iterator[Page]:
-    css = templates_dir() / "site" / "static" / "site.css"
-    yield Page("/static/site.css", css.read_bytes)
+    static = templates_dir() / "site" / "static"
+    for name in ("site.css", "favicon.svg"):
+        yield Page(f"/static/{name}", (static / name).read_bytes)
+    yield Page("/favicon.ico", (static / "favicon.ico").read_bytes)
     yield Page("/", lambda: pages.render_overview(conn, static=True))
+    yield Page(pages.wave_csv_path(), lambda: pages.wave_csv(conn))
     yield Page("/about/", lambda: pages.render_about(static=True))
     yield Page(
         "/404.html",
@@ -187,6 +190,7 @@ def _pages(conn: Connection, *, bills: str) -> Iterator[Page]:
     for code in sorted(states):
         yield Page(state_path(code), lambda code=code: pages.render_state(conn, code, static=True))
         yield Page(state_feed_path(code), lambda code=code: feeds.state_feed(conn, code))
+        yield Page(pages.wave_csv_path(code), lambda code=code: pages.wave_csv(conn, code))
     for topic in TOPICS:
         if topic != "none":
             yield Page(topic_feed_path(topic), lambda topic=topic: feeds.topic_feed(conn, topic))
