@@ -106,6 +106,16 @@ class RetriesExhausted(FetchError):
     """Every attempt failed with a transient error (connection, timeout, 5xx, 429)."""
 
 
+class Cancelled(FetchError):
+    """The fetch gave up before its next request or during a wait: the process is stopping."""
+
+
+# Set when the process stops (SIGINT/SIGTERM in `tracker run`): every client that was not given
+# an event of its own gives up at its next request, retry or wait, so a stop is never held up
+# by backoff sleeps against an unreachable site.
+STOPPING = threading.Event()
+
+
 @dataclass
 class Page:
     """One fetched document. ``body`` is always the full content, also when answered by a 304."""
@@ -314,6 +324,7 @@ class HttpClient:
         rng: random.Random | None = None,
         max_redirects: int = 10,
         max_seconds: float = 300.0,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.user_agent: str = _from_settings(user_agent, "resolved_user_agent")
         if timeout is None:
@@ -337,6 +348,7 @@ class HttpClient:
         self._check_tls()
         self._clock = clock
         self._sleep = sleep
+        self.cancel = cancel or STOPPING
         self._rng = rng or random.Random()
         self._delays: dict[str, float] = {k.lower(): float(v) for k, v in (delays or {}).items()}
         self._crawl_delays: dict[str, float] = {}
@@ -563,7 +575,7 @@ class HttpClient:
         for attempt in range(attempts):
             if attempt:
                 self._count(host, "retries")
-            self._wait_turn(host)
+            self._wait_turn(host, url=url)
             try:
                 resp = self._send_once(method, url, data, headers, max_bytes, truncate)
             except requests.RequestException as exc:
@@ -694,11 +706,13 @@ class HttpClient:
         with self._registry_lock:
             return self._hosts.setdefault(key, _Host())
 
-    def _wait_turn(self, key: str) -> None:
+    def _wait_turn(self, key: str, *, url: str = "") -> None:
         """Block until ``key`` may be asked again, then mark the request as sent."""
         host = self._host(key)
         with host.turn:
             while True:
+                if self.cancel.is_set():
+                    raise Cancelled(url or key, "cancelled: the process is stopping")
                 with host.state:
                     # The delay is read now, so a Crawl-delay or override learnt meanwhile counts.
                     ready = max(host.last_start + self.delay_for(key), host.not_before)
@@ -706,7 +720,14 @@ class HttpClient:
                     if wait <= 0:
                         host.last_start = self._clock()
                         return
-                self._sleep(wait)
+                self._nap(wait)
+
+    def _nap(self, seconds: float) -> None:
+        """Sleep `seconds`, waking at once when the fetch is cancelled."""
+        if self._sleep is time.sleep:
+            self.cancel.wait(seconds)
+        else:  # an injected clock (tests) keeps its own notion of time
+            self._sleep(seconds)
 
     def _defer(self, key: str, seconds: float) -> None:
         host = self._host(key)

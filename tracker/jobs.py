@@ -12,6 +12,9 @@ reason. The sources it calls record their own ingest runs as usual.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -31,6 +34,95 @@ JOB_KIND = "job"
 # Stages that ``dead`` can still replace once the session is over (see tracker.stages).
 OPEN_STAGES = tuple(STAGES[: STAGES.index("passed_both_chambers")])
 STALE_RUN = timedelta(hours=12)
+# --- interrupted runs (issue 14) ---------------------------------------------------------------
+# A run cut short by a stop is ``interrupted``: neither a failure of the state's site nor lost.
+INTERRUPTED = "interrupted"
+RUNNING_IN = "running in "  # the message of a running job run: which process runs it
+_ACTIVE: set[int] = set()  # job runs in progress in this process
+_ACTIVE_LOCK = threading.Lock()
+
+
+def process_id() -> str:
+    """``host:pid`` of this process (the form the scheduler heartbeat uses too)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def stopping() -> bool:
+    """The process is stopping: fetches give up, jobs not yet started do not start."""
+    from scrapers.http import STOPPING
+
+    return STOPPING.is_set()
+
+
+def _begin(engine: Engine, *, source: str, state: str | None = None) -> int:
+    run_id = start_run(engine, source=source, kind=JOB_KIND, state=state)
+    r = Run.__table__
+    with engine.begin() as conn:
+        conn.execute(update(r).where(r.c.id == run_id).values(message=RUNNING_IN + process_id()))
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(run_id)
+    return run_id
+
+
+def _end(engine: Engine, run_id: int, **result: Any) -> None:
+    if stopping():
+        result["status"] = INTERRUPTED
+        result["message"] = f"interrupted by a stop: {result.get('message', '')}"[:2000]
+    finish_run(engine, run_id, **result)
+    with _ACTIVE_LOCK:
+        _ACTIVE.discard(run_id)
+
+
+def interrupt_active_runs(engine: Engine) -> int:
+    """Record this process's unfinished job runs as interrupted (it is exiting without them)."""
+    with _ACTIVE_LOCK:
+        ids = sorted(_ACTIVE)
+        _ACTIVE.clear()
+    if not ids:
+        return 0
+    r = Run.__table__
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(r)
+            .where(r.c.id.in_(ids), r.c.status == "running")
+            .values(
+                status=INTERRUPTED,
+                finished_at=datetime.now(UTC),
+                message="interrupted: the process stopped before the run finished",
+            )
+        )
+    return done.rowcount or 0
+
+
+def is_orphaned(run: Any, *, now: datetime | None = None) -> bool:
+    """A ``running`` run whose process is gone: it died on this host, or it is over 12 h old."""
+    now = now or datetime.now(UTC)
+    started = run["started_at"]
+    if started is not None and started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    if started is not None and now - started > STALE_RUN:
+        return True
+    message = run["message"] or ""
+    return message.startswith(RUNNING_IN) and process_gone(message.removeprefix(RUNNING_IN))
+
+
+def process_gone(holder: str) -> bool:
+    """``host:pid`` names a process of this host that no longer exists."""
+    host, _, pid = holder.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+# --- end of interrupted runs --------------------------------------------------------------------
 
 
 @lru_cache(maxsize=4)
@@ -50,7 +142,9 @@ def job_engine() -> Engine:
 # --------------------------------------------------------------------------------- scrape
 
 
-def scrape_state(state: str, source: str | None = None, bills: list[str] | None = None) -> int:
+def scrape_state(
+    state: str, source: str | None = None, bills: list[str] | None = None
+) -> int | None:
     """Run `state`'s sources once (its own scraper first), record the outcome, update alerts.
 
     `source` limits the run to one source (``scrape``, ``openstates-api``, ...); `bills` (e.g.
@@ -58,8 +152,11 @@ def scrape_state(state: str, source: str | None = None, bills: list[str] | None 
     for a scrape failure: the failure is the run's recorded result.
     """
     st = state.lower()
+    if stopping():  # queued before a stop: it runs at its next time instead
+        log.info("scrape %s: not started, the process is stopping", st)
+        return None
     engine = job_engine()
-    run_id = start_run(engine, source=SCRAPE_SOURCE.format(state=st), kind=JOB_KIND, state=st)
+    run_id = _begin(engine, source=SCRAPE_SOURCE.format(state=st), state=st)
     log.info("scrape %s: started (run %d)", st, run_id)
     try:
         results = _run_sources(engine, st, source, bills)
@@ -68,7 +165,10 @@ def scrape_state(state: str, source: str | None = None, bills: list[str] | None 
         log.warning("scrape %s failed: %s: %s", st, type(exc).__name__, exc)
         status, counts, errors = "failed", {"bills": 0, "actions": 0}, []
         message = f"{type(exc).__name__}: {exc}"
-    finish_run(engine, run_id, status=status, counts=counts, errors=errors, message=message[:2000])
+    _end(engine, run_id, status=status, counts=counts, errors=errors, message=message[:2000])
+    if stopping():
+        log.info("scrape %s: interrupted by the stop", st)
+        return run_id
     log.info("scrape %s: %s (%s)", st, status, message)
     _after_scrape(engine, st)
     return run_id
@@ -171,7 +271,7 @@ def send_weekly_digest(period: str | None = None) -> int:
 
     engine = job_engine()
     period = period or digest.last_complete_period()
-    run_id = start_run(engine, source="job:digest", kind=JOB_KIND)
+    run_id = _begin(engine, source="job:digest")
     transport = SmtpTransport.from_settings()  # connects on the first message only
     try:
         report = digest.send_digests(engine, period=period, transport=transport)
@@ -193,7 +293,7 @@ def send_weekly_digest(period: str | None = None) -> int:
         )
     finally:
         transport.close()
-    finish_run(engine, run_id, status=status, counts=counts, message=message[:2000])
+    _end(engine, run_id, status=status, counts=counts, message=message[:2000])
     log.info("%s", message)
     return run_id
 
@@ -205,7 +305,7 @@ def maintenance(today: str | None = None) -> int:
     """Daily: bills of ended sessions become ``dead``; stuck runs are closed; quality counts."""
     engine = job_engine()
     day = date.fromisoformat(today) if today else datetime.now(UTC).date()
-    run_id = start_run(engine, source="job:maintenance", kind=JOB_KIND)
+    run_id = _begin(engine, source="job:maintenance")
     try:
         counts = {
             "stage_changed": expire_ended_sessions(engine, today=day, run_id=run_id),
@@ -216,7 +316,7 @@ def maintenance(today: str | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - recorded; tomorrow tries again
         log.exception("maintenance failed")
         counts, status, message = {}, "failed", f"{type(exc).__name__}: {exc}"
-    finish_run(engine, run_id, status=status, counts=counts, message=message)
+    _end(engine, run_id, status=status, counts=counts, message=message)
     return run_id
 
 
@@ -295,7 +395,7 @@ def _restage(conn: Any, row: Any, *, today: date, run_id: int | None) -> int:
 def close_stuck_runs(
     engine: Engine, *, keep: int | None = None, now: datetime | None = None
 ) -> int:
-    """Runs left ``running`` by a process that died are marked failed, so health reads true."""
+    """Runs left ``running`` by a process that died are marked interrupted, so health reads true."""
     r = Run.__table__
     cutoff = (now or datetime.now(UTC)) - STALE_RUN
     with engine.begin() as conn:
@@ -303,7 +403,7 @@ def close_stuck_runs(
             update(r)
             .where(r.c.status == "running", r.c.started_at < cutoff, r.c.id != (keep or -1))
             .values(
-                status="failed",
+                status=INTERRUPTED,
                 finished_at=now or datetime.now(UTC),
                 message="interrupted: the process ended before the run finished",
             )
@@ -331,4 +431,4 @@ def quality_counts(engine: Engine) -> dict[str, int]:
 
 def run_all(states: Iterable[str]) -> list[int]:
     """Scrape each state in turn (used by the demo's one scheduled cycle)."""
-    return [scrape_state(st) for st in states]
+    return [run_id for st in states if (run_id := scrape_state(st)) is not None]
