@@ -27,6 +27,7 @@ GROUPS: list[tuple[str, str]] = [
     ("topics", "tracker.cli.topics"),
     ("scrapers", "tracker.cli.scrapers"),
     ("subscribers", "tracker.cli.subscribers"),
+    ("mail", "tracker.cli.mail"),
     ("digest", "tracker.cli.digest"),
     ("sources", "tracker.cli.sources"),
     ("site", "tracker.cli.site"),
