@@ -7,6 +7,7 @@ import typer
 from tracker.cli import core
 from tracker.cli import run as run_cli
 from tracker.cli import search as search_cli
+from tracker.cli.helptext import reflow_all
 
 app = typer.Typer(
     name="tracker",
@@ -43,6 +44,7 @@ def _register_groups() -> None:
 
 
 _register_groups()
+reflow_all(app)  # help texts wrap at the terminal's width, not mid-sentence
 
 
 def main() -> None:
