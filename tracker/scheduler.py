@@ -612,8 +612,8 @@ class SchedulerService:
             raise
         scheduler.resume()
         self.scheduler = scheduler
-        self.role = "leader"
         beat(self.engine, started=started)
+        self.role = "leader"
         log.info(
             "scheduling (this process holds the lock): %d jobs kept, %d added, %d replaced, %d removed",
             *(len(report[k]) for k in ("kept", "added", "replaced", "removed")),

@@ -91,8 +91,7 @@ def run(
     """
     signals = _SignalGuard()
     setup_logging(as_json=log_json)
-    service = None
-    engine = None
+    service = engine = server = None
     try:
         import uvicorn
 
@@ -116,12 +115,19 @@ def run(
         )
         log.info("serving the site at http://%s:%d/ (health: /health, /healthz)", host, port)
         signals.phase = "serving"
-        _server(config, signals).run()
+        server = _server(config, signals)
+        server.run()
     except _Stop:
         pass
     finally:
         signals.phase = "stopping"
         _shut_down(service, engine)
+    started = server is None or server.started  # None: stopped by a signal while starting
+    if not started:
+        log.error("the site did not start (see above)")
+    # Everything is stopped and recorded: skip the interpreter's teardown of every imported
+    # module (seconds on a busy machine) and the join of job threads still in a request.
+    _exit(0 if started else 1)
 
 
 def _server(config: Any, signals: _SignalGuard) -> Any:
@@ -153,9 +159,13 @@ def _shut_down(service: Any, engine: Any) -> None:
     if engine is not None:
         engine.dispose()
     log.info("stopped")
-    if left:  # their threads would hold the interpreter's exit until their requests time out
-        logging.shutdown()
-        os._exit(0)
+
+
+def _exit(code: int) -> None:
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class _Stop(Exception):
@@ -194,8 +204,7 @@ class _SignalGuard:
 
 def _quit_now() -> None:
     log.warning("second signal: quitting at once; unfinished runs show as interrupted")
-    logging.shutdown()
-    os._exit(130)
+    _exit(130)
 
 
 # --------------------------------------------------------------------------------- jobs
