@@ -148,11 +148,18 @@ def unreachable_config(tmp: Path, dead_port: int) -> Path:
     return config
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "signals",
+    [[signal.SIGTERM], [signal.SIGINT], [signal.SIGINT, signal.SIGINT]],
+    ids=["SIGTERM", "SIGINT", "SIGINT-twice"],
+)
 def test_tracker_run_stops_within_3_seconds_with_fetches_in_backoff(
-    tmp_path: Path, sig: signal.Signals
+    tmp_path: Path, signals: list[signal.Signals]
 ) -> None:
-    """No network: the first scrapes retry with backoff; a stop must not wait for them."""
+    """No network: the first scrapes retry with backoff; a stop must not wait for them.
+
+    A second Ctrl-C quits at once (130) unless the clean stop was already done (0).
+    """
     port = free_port()
     db_url = f"sqlite:///{tmp_path / 'run.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
@@ -186,7 +193,9 @@ def test_tracker_run_stops_within_3_seconds_with_fetches_in_backoff(
         wait_for(lambda: "running" in runs().values(), 60, "a scrape to start")
         time.sleep(1.5)  # its first attempts were refused; it is waiting to retry
         started = time.monotonic()
-        proc.send_signal(sig)
+        for sig in signals:
+            proc.send_signal(sig)
+            time.sleep(0.02)
         code = proc.wait(timeout=10)
         took = time.monotonic() - started
     finally:
@@ -194,14 +203,15 @@ def test_tracker_run_stops_within_3_seconds_with_fetches_in_backoff(
             proc.kill()
             proc.wait()
     out = proc.stdout.read() if proc.stdout else ""
-    assert code == 0, out[-3000:]
+    assert code == 0 or (len(signals) > 1 and code == 130), out[-3000:]
     assert took < 3, f"stopping took {took:.1f}s:\n{out[-3000:]}"
     for bad in ("Traceback", "CancelledError", "cannot schedule new futures", "JobLookupError"):
         assert bad not in out, out[-3000:]
     statuses = runs()
     engine.dispose()
-    assert "interrupted" in statuses.values(), statuses
-    assert not {"running", "failed"} & set(statuses.values()), statuses  # none lost, none blamed
+    if code == 0:
+        assert "interrupted" in statuses.values(), statuses
+        assert not {"running", "failed"} & set(statuses.values()), statuses  # none lost or blamed
 
     status = subprocess.run(
         [str(TRACKER), "status", "--json"],
@@ -211,6 +221,9 @@ def test_tracker_run_stops_within_3_seconds_with_fetches_in_backoff(
         text=True,
         timeout=60,
     )
-    system = json.loads(status.stdout)["system"]
+    data = json.loads(status.stdout)
+    system = data["system"]
     assert system["scheduler"] is False and system["scheduler_state"] == "stopped", system
     assert status.returncode == 1  # no state has been scraped successfully
+    if "running" in statuses.values():  # quit at once: runs its process left read interrupted
+        assert any("interrupted" in s["flags"] for s in data["states"]), data["states"]

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -89,7 +90,9 @@ def run(
 
     Example: tracker run --host 0.0.0.0 --port 8000 --log-json
     """
-    signals = _SignalGuard()
+    from scrapers.http import STOPPING  # imported now: a signal handler must not import
+
+    signals = _SignalGuard(STOPPING)
     setup_logging(as_json=log_json)
     service = engine = server = None
     try:
@@ -179,19 +182,18 @@ class _SignalGuard:
     the signals it caught after serving, which we have counted already and so ignore.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, stopping: threading.Event) -> None:
+        self.stopping = stopping
         self.phase = "starting"
         self.seen = 0
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._handle)
 
     def notice(self, signum: int) -> None:
-        from scrapers.http import STOPPING
-
         self.seen += 1
         if self.seen > 1:
             _quit_now()
-        STOPPING.set()  # fetches in progress give up now, while uvicorn stops serving
+        self.stopping.set()  # fetches in progress give up now, while uvicorn stops serving
         log.info("signal %s: stopping (signal again to quit at once)", signal.Signals(signum).name)
 
     def _handle(self, signum: int, _frame: Any) -> None:
