@@ -109,6 +109,8 @@ def run(
         service = None if no_scheduler else SchedulerService(engine)
         app = create_app(engine)
         app.state.scheduler_service = service
+        if signals.seen:  # a signal came while migrating (which is never cut short)
+            raise _Stop
         if service is not None:
             service.start()
         else:
@@ -117,8 +119,10 @@ def run(
             app, host=host, port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=1
         )
         log.info("serving the site at http://%s:%d/ (health: /health, /healthz)", host, port)
+        if signals.seen:
+            raise _Stop
+        server = signals.server = _server(config, signals)
         signals.phase = "serving"
-        server = _server(config, signals)
         server.run()
     except _Stop:
         pass
@@ -172,7 +176,7 @@ def _exit(code: int) -> None:
 
 
 class _Stop(Exception):
-    """A signal came while starting up: skip straight to the clean stop."""
+    """A signal came while starting up: once the database is migrated, stop cleanly."""
 
 
 class _SignalGuard:
@@ -185,6 +189,7 @@ class _SignalGuard:
     def __init__(self, stopping: threading.Event) -> None:
         self.stopping = stopping
         self.phase = "starting"
+        self.server: Any = None
         self.seen = 0
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._handle)
@@ -197,11 +202,12 @@ class _SignalGuard:
         log.info("signal %s: stopping (signal again to quit at once)", signal.Signals(signum).name)
 
     def _handle(self, signum: int, _frame: Any) -> None:
-        if self.phase == "serving":  # uvicorn re-raising a signal it already reported
+        serving = self.phase == "serving"
+        if serving and self.server.should_exit:  # uvicorn re-raising a signal it reported
             return
-        self.notice(signum)
-        if self.phase == "starting":
-            raise _Stop
+        self.notice(signum)  # while starting, run() stops once the step in progress is done
+        if serving:  # came just before uvicorn put its own handler in place
+            self.server.should_exit = True
 
 
 def _quit_now() -> None:
