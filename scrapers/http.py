@@ -101,6 +101,16 @@ class RetriesExhausted(FetchError):
     """Every attempt failed with a transient error (connection, timeout, 5xx, 429)."""
 
 
+class Cancelled(FetchError):
+    """The fetch gave up before its next request or during a wait: the process is stopping."""
+
+
+# Set when the process stops (SIGINT/SIGTERM in `tracker run`): every client that was not given
+# an event of its own gives up at its next request, retry or wait, so a stop is never held up
+# by backoff sleeps against an unreachable site.
+STOPPING = threading.Event()
+
+
 @dataclass
 class Page:
     """One fetched document. ``body`` is always the full content, also when answered by a 304."""
@@ -219,6 +229,7 @@ class HttpClient:
         rng: random.Random | None = None,
         max_redirects: int = 10,
         max_seconds: float = 300.0,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.user_agent: str = _from_settings(user_agent, "resolved_user_agent")
         if timeout is None:
@@ -240,6 +251,8 @@ class HttpClient:
         self._own_session = session is None
         self.session = session or requests.Session()
         self._check_tls()
+        self._sleep = sleep
+        self.cancel = cancel or STOPPING
         self._rng = rng or random.Random()
         self._robots = RobotsRules(
             user_agent=self.user_agent, fetch=self._robots_txt, host_key=host_key, clock=clock
@@ -249,7 +262,7 @@ class HttpClient:
             delays=delays,
             crawl_delay=self._robots.crawl_delay,
             clock=clock,
-            sleep=sleep,
+            sleep=self._nap,
         )
         self._stats_lock = threading.Lock()
         self._totals: Counter[str] = Counter()
@@ -466,7 +479,7 @@ class HttpClient:
         for attempt in range(attempts):
             if attempt:
                 self._count(host, "retries")
-            self._pacer.wait_turn(host)
+            self._pacer.wait_turn(host, check=lambda: self._check_cancel(url or host))
             try:
                 resp = self._send_once(method, url, data, headers, max_bytes, truncate)
             except requests.RequestException as exc:
@@ -590,6 +603,19 @@ class HttpClient:
                     f"body not complete after {self.max_seconds:.0f}s"
                 )
         return b"".join(chunks)
+
+    # cancellation -------------------------------------------------------------------------------
+
+    def _check_cancel(self, what: str) -> None:
+        if self.cancel.is_set():
+            raise Cancelled(what, "cancelled: the process is stopping")
+
+    def _nap(self, seconds: float) -> None:
+        """Sleep `seconds`, waking at once when the fetch is cancelled."""
+        if self._sleep is time.sleep:
+            self.cancel.wait(seconds)
+        else:  # an injected clock (tests) keeps its own notion of time
+            self._sleep(seconds)
 
     # robots.txt -------------------------------------------------------------------------------
 

@@ -52,11 +52,15 @@ class HostPacer:
         base = self._delays.get(host, self._delays.get(hostname, self.default_delay))
         return max(base, self._crawl_delay(host))
 
-    def wait_turn(self, key: str) -> None:
-        """Block until ``key`` may be asked again, then mark the request as sent."""
+    def wait_turn(self, key: str, *, check: Callable[[], None] | None = None) -> None:
+        """Block until ``key`` may be asked again, then mark the request as sent.
+
+        ``check`` runs before every wait and may raise to give up (a stopping process)."""
         host = self._host(key)
         with host.turn:
             while True:
+                if check is not None:
+                    check()
                 with host.state:
                     # The delay is read now, so a Crawl-delay or override learnt meanwhile counts.
                     ready = max(host.last_start + self.delay_for(key), host.not_before)

@@ -7,6 +7,7 @@ Missing PostgreSQL, Chromium or ../shared skip with a reason on a laptop and fai
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -62,6 +63,22 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     reset_settings()
     yield
     reset_settings()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logging() -> Iterator[None]:
+    """Keep the test log readable: no handler outlives the test that installed it.
+
+    A CLI command run through typer's CliRunner installs a root handler on that run's captured
+    stdout (``setup_logging``); left in place, the next thread to log (the aiosmtpd test mail
+    server's, say) writes to a closed stream and prints "--- Logging error ---".
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: one line per command
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def shared_path() -> Path | None:

@@ -48,3 +48,18 @@ def test_readme_commands_exist() -> None:
             words = command.split()
             prefixes = {" ".join(words[:n]) for n in range(2, len(words) + 1)}
             assert prefixes & known, f"README mentions an unknown command: {command}"
+
+
+def test_help_paragraphs_wrap_at_the_terminal_width_not_mid_sentence() -> None:
+    from typer.testing import CliRunner
+
+    from tracker.cli.helptext import reflow
+
+    text = "First line.\n\nA sentence that goes\non here.\n- a list item\n- another\n\nExample: x"
+    assert reflow(text) == (
+        "First line.\n\nA sentence that goes on here.\n- a list item\n- another\n\nExample: x"
+    )
+    result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "80"})
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    # the docstring breaks after "the others only"; at 80 columns the sentence runs on
+    assert any("the others only serve the site" in line for line in lines), lines

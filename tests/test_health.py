@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -97,6 +101,96 @@ def test_counts_and_never_run_states(engine, monkeypatch: pytest.MonkeyPatch) ->
     assert set(rows) == {"yy", "zz"}
     assert rows["yy"].flags == ["never-run"] and rows["yy"].freshness == "never"
     assert rows["zz"].ok and rows["zz"].bills == 0  # bills counts what is stored, not what ran
+
+
+def test_an_interrupted_run_is_neither_a_failure_nor_a_success(engine) -> None:  # type: ignore[no-untyped-def]
+    add_run(engine, "zz", "failed", message="ConnectionError: refused")
+    add_run(engine, "zz", "interrupted", message="interrupted by a stop")
+    add_run(engine, "zz", "failed", message="ConnectionError: refused again")
+    h = flags(engine)
+    assert h.consecutive_failures == 2  # the interrupted run does not break the run of failures
+    assert h.reason == "ConnectionError: refused again"
+    add_run(engine, "zz", "ok", bills=5)
+    add_run(engine, "zz", "interrupted")
+    h = flags(engine)
+    assert h.ok and h.reason is None and "interrupted" in h.flags
+    assert h.last_run is not None and h.last_run.status == "interrupted"
+
+
+def test_a_run_left_running_by_a_dead_process_reads_interrupted(engine) -> None:  # type: ignore[no-untyped-def]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    r = Run.__table__
+    orphan = start_run(engine, source="job:scrape:zz", kind="job", state="zz")
+    alive = start_run(engine, source="job:scrape:yy", kind="job", state="yy")
+    with engine.begin() as conn:
+        host = socket.gethostname()
+        conn.execute(
+            update(r).where(r.c.id == orphan).values(message=f"running in {host}:{dead.pid}")
+        )
+        conn.execute(
+            update(r).where(r.c.id == alive).values(message=f"running in {host}:{os.getpid()}")
+        )
+    zz, yy = flags(engine, "zz"), flags(engine, "yy")
+    assert zz.last_run is not None and zz.last_run.status == "interrupted"
+    assert "interrupted" in zz.flags and "never-run" in zz.flags
+    assert yy.last_run is None  # still running in a live process: nothing to say yet
+
+
+def test_the_scheduler_reads_stopped_once_its_heartbeat_is_cleared(engine) -> None:  # type: ignore[no-untyped-def]
+    from tracker.scheduler import clear_heartbeat
+
+    beat(engine)
+    system = health.system_health(engine)
+    assert (system["scheduler"], system["scheduler_state"]) == (True, "running")
+    assert system["heartbeat_age_seconds"] is not None
+    beat(engine, now=datetime.now(UTC) - timedelta(minutes=10))
+    assert health.system_health(engine)["scheduler_state"] == "not responding"
+    clear_heartbeat(engine)
+    system = health.system_health(engine)
+    assert (system["scheduler"], system["scheduler_state"]) == (False, "stopped")
+
+
+def _status(engine, *args: str):  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from tracker.cli import app
+
+    return CliRunner().invoke(app, ["status", *args], env={"COLUMNS": "80"})
+
+
+def test_status_json_gives_reasons_and_exits_1_unless_every_state_is_ok(
+    engine, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(health, "_configs", lambda: {"zz": None, "yy": None})
+    add_run(engine, "zz", "ok", bills=3)
+    add_run(engine, "yy", "failed", message="RetriesExhausted: gave up on http://127.0.0.1:9/list")
+    result = _status(engine, "--json")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    states = {s["state"]: s for s in data["states"]}
+    assert states["yy"]["reason"].startswith("RetriesExhausted") and not states["yy"]["ok"]
+    assert states["zz"]["reason"] is None and states["zz"]["ok"]
+    for key in ("last_success", "last_failure", "consecutive_failures", "flags"):
+        assert key in states["yy"]
+    assert data["system"]["scheduler"] is False and data["system"]["scheduler_state"] == "stopped"
+    add_run(engine, "yy", "ok", bills=2)
+    assert _status(engine, "--json").exit_code == 0
+
+
+def test_status_text_fits_80_columns_and_never_cuts_the_reason(engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(health, "_configs", lambda: {"yy": None, "zz": None})
+    words = " ".join(f"word{n}" for n in range(60))  # ~400 characters, far over one line
+    add_run(engine, "yy", "failed", message=f"ConnectionError: {words} END")
+    add_run(engine, "zz", "ok", bills=3)
+    result = _status(engine)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    joined = " ".join(line.strip() for line in lines)
+    assert f"ConnectionError: {words} END" in joined  # whole, wrapped at word boundaries
+    assert "scheduler: stopped" in lines[0]
+    assert "1 of 2 states needs attention" in result.stdout
 
 
 # ----------------------------------------------------------------------------- web

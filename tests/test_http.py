@@ -26,6 +26,7 @@ import scrapers.http as http_module
 from scrapers.archive import PageArchive
 from scrapers.encoding import sniff_encoding
 from scrapers.http import (
+    Cancelled,
     FetchError,
     HttpClient,
     HTTPStatusError,
@@ -767,3 +768,37 @@ def test_api_keys_never_reach_logs_errors_or_the_archive(local_site, tmp_path, c
         for e in archive.history(local_site.url("/api") + "?op=getBill&key=SECRET123")
     )
     assert archive.latest(local_site.url("/api") + "?op=getBill&key=SECRET123") is not None
+
+
+# ----------------------------------------------------------------------------- cancellation
+
+
+def _dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/list"
+
+
+def test_a_fetch_waiting_to_retry_gives_up_as_soon_as_it_is_cancelled() -> None:
+    stop = threading.Event()
+    # Refused connections, then backoff of 30, 60, 60... seconds: minutes before giving up.
+    http = client(max_retries=5, backoff_base=30.0, respect_robots=False, cancel=stop)
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled) as caught:
+        http.get(_dead_url())
+    assert time.monotonic() - started < 10  # woke from the 30 s backoff, did not sit it out
+    assert "stopping" in str(caught.value)
+    assert http.stats()["requests"] == 1 and http.stats()["retries"] == 1
+
+
+def test_a_cancelled_client_sends_nothing_and_others_are_unaffected(site: LocalSite) -> None:
+    site.add("/page", SYNTHETIC)
+    stop = threading.Event()
+    stop.set()
+    cancelled = client(respect_robots=False, cancel=stop)
+    with pytest.raises(Cancelled):
+        cancelled.get(site.url("/page"))
+    assert cancelled.stats()["requests"] == 0
+    assert client(respect_robots=False).get(site.url("/page")).body == SYNTHETIC
+    assert not http_module.STOPPING.is_set()  # the process-wide stop is the default, unset

@@ -135,7 +135,7 @@ def test_runs_left_running_by_a_dead_process_are_closed(engine) -> None:  # type
     assert jobs.close_stuck_runs(engine) == 1
     with engine.connect() as conn:
         statuses = dict(conn.execute(select(r.c.id, r.c.status)).all())
-    assert statuses == {old: "failed", fresh: "running"}
+    assert statuses == {old: "interrupted", fresh: "running"}
 
 
 def test_jobs_run_runs_one_job_now_and_refuses_unknown_ids(engine) -> None:  # type: ignore[no-untyped-def]

@@ -370,3 +370,34 @@ def test_eight_bit_digest_arrives_intact(smtp: Collector) -> None:
     (m,) = smtp.messages
     assert m["Subject"] == "Quiet week – Mar 3"
     assert m.get_body(("plain",)).get_content().strip() == "Zoë’s bill"  # type: ignore[union-attr]
+
+
+# ----------------------------------------------------------------------------- tracker mail test
+
+
+def test_mail_test_sends_one_message_through_the_configured_server(smtp: Collector) -> None:
+    from typer.testing import CliRunner
+
+    from tracker.cli import app
+
+    result = CliRunner().invoke(app, ["mail", "test", "ann@example.org"])
+    assert result.exit_code == 0, result.output
+    assert f"127.0.0.1:{smtp.controller.port}" in result.stdout  # type: ignore[attr-defined]
+    (msg,) = smtp.messages
+    assert msg["To"] == "ann@example.org" and "test message" in msg["Subject"]
+    assert "If you can read it" in msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_mail_test_without_a_server_names_the_settings_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from tracker.cli import app
+
+    monkeypatch.setenv("TRACKER_SMTP_PORT", str(_free_port()))  # nobody listens there
+    reset_settings()
+    result = CliRunner().invoke(app, ["mail", "test", "ann@example.org"])
+    assert result.exit_code == 1
+    assert "TRACKER_SMTP_HOST" in result.output and "TRACKER_SMTP_PORT" in result.output
+    assert "python -m aiosmtpd -n -l 127.0.0.1:8025" in result.output

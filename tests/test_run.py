@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from tracker.db import make_engine
 from tracker.models import Run
@@ -133,3 +135,95 @@ def test_tracker_run_serves_records_an_unreachable_state_and_stops_on_sigterm(
     messages = [entry["message"] for entry in lines]
     assert any(f"scrape {STATE}: failed" in m for m in messages)
     assert messages[-1] == "stopped"
+
+
+def unreachable_config(tmp: Path, dead_port: int) -> Path:
+    """The project config with every state's site on a local port nobody listens on."""
+    config = tmp / "config"
+    shutil.copytree(ROOT / "config", config)
+    for path in (config / "states").glob("*.yaml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data["base_url"] = f"http://127.0.0.1:{dead_port}"
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return config
+
+
+@pytest.mark.parametrize(
+    "signals",
+    [[signal.SIGTERM], [signal.SIGINT], [signal.SIGINT, signal.SIGINT]],
+    ids=["SIGTERM", "SIGINT", "SIGINT-twice"],
+)
+def test_tracker_run_stops_within_3_seconds_with_fetches_in_backoff(
+    tmp_path: Path, signals: list[signal.Signals]
+) -> None:
+    """No network: the first scrapes retry with backoff; a stop must not wait for them.
+
+    A second Ctrl-C quits at once (130) unless the clean stop was already done (0).
+    """
+    port = free_port()
+    db_url = f"sqlite:///{tmp_path / 'run.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    env.update(
+        TRACKER_DATABASE_URL=db_url,
+        TRACKER_CONFIG_DIR=str(unreachable_config(tmp_path, free_port())),
+        TRACKER_DATA_DIR=str(tmp_path / "data"),
+        TRACKER_ENVIRONMENT="test",
+        TRACKER_HTTP_MAX_RETRIES="6",  # backoff 1+2+4+8+16+32 s: far longer than a stop may take
+    )
+    proc = subprocess.Popen(
+        [str(TRACKER), "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    engine = make_engine(db_url)
+    r = Run.__table__
+
+    def runs():  # type: ignore[no-untyped-def]
+        try:
+            with engine.connect() as conn:
+                query = select(r.c.id, r.c.status).where(r.c.kind == "job")
+                return dict(conn.execute(query).all())
+        except OperationalError:  # not migrated yet
+            return {}
+
+    try:
+        wait_for(lambda: "running" in runs().values(), 60, "a scrape to start")
+        time.sleep(1.5)  # its first attempts were refused; it is waiting to retry
+        started = time.monotonic()
+        for sig in signals:
+            proc.send_signal(sig)
+            time.sleep(0.02)
+        code = proc.wait(timeout=10)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = proc.stdout.read() if proc.stdout else ""
+    assert code == 0 or (len(signals) > 1 and code == 130), out[-3000:]
+    assert took < 3, f"stopping took {took:.1f}s:\n{out[-3000:]}"
+    for bad in ("Traceback", "CancelledError", "cannot schedule new futures", "JobLookupError"):
+        assert bad not in out, out[-3000:]
+    statuses = runs()
+    engine.dispose()
+    if code == 0:
+        assert "interrupted" in statuses.values(), statuses
+        assert not {"running", "failed"} & set(statuses.values()), statuses  # none lost or blamed
+
+    status = subprocess.run(
+        [str(TRACKER), "status", "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    data = json.loads(status.stdout)
+    system = data["system"]
+    assert system["scheduler"] is False and system["scheduler_state"] == "stopped", system
+    assert status.returncode == 1  # no state has been scraped successfully
+    if "running" in statuses.values():  # quit at once: runs its process left read interrupted
+        assert any("interrupted" in s["flags"] for s in data["states"]), data["states"]

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from apscheduler.events import EVENT_JOB_ERROR
 from sqlalchemy import func, select
 
 from tracker.db import make_engine
@@ -323,11 +324,13 @@ def slow(tag: str) -> None:
 def test_stopping_waits_for_the_running_job_only(sqlite_engine) -> None:  # type: ignore[no-untyped-def]
     from apscheduler.triggers.date import DateTrigger
 
-    from tracker.scheduler import _drop_queued
+    from tracker.scheduler import Workers
 
     CALLS.clear()
     STARTED.clear()
     scheduler = make_scheduler(sqlite_engine, workers=1)
+    errors: list[object] = []
+    scheduler.add_listener(errors.append, EVENT_JOB_ERROR)
     scheduler.start(paused=True)
     for tag in "abc":
         scheduler.add_job(
@@ -339,7 +342,27 @@ def test_stopping_waits_for_the_running_job_only(sqlite_engine) -> None:  # type
     scheduler.resume()
     assert STARTED.wait(10)
     time.sleep(0.1)
-    scheduler.pause()
-    _drop_queued(scheduler)
-    scheduler.shutdown(wait=True)
+    workers = scheduler._lookup_executor("default")
+    assert isinstance(workers, Workers)
+    scheduler.shutdown(wait=False)
+    assert workers.wait_idle(10) == 0
     assert len(CALLS) == 1  # the running one finished; the two queued ones were dropped
+    assert errors == []  # a dropped job is not an error
+
+
+def test_a_stopped_service_clears_its_heartbeat_and_releases_the_lock(db_url: str) -> None:
+    engine = make_engine(db_url)
+    first = SchedulerService(engine, plan=lambda: [], first_scrape=False, retry_seconds=0.1)
+    first.start()
+    try:
+        assert first.wait_until_leader(10)
+        assert last_heartbeat(engine) is not None
+    finally:
+        assert first.stop(timeout=5) == 0
+    assert last_heartbeat(engine) is None
+    second = SchedulerService(engine, plan=lambda: [], first_scrape=False, retry_seconds=0.1)
+    second.start()
+    try:
+        assert second.wait_until_leader(10)  # the lock was released
+    finally:
+        second.stop()

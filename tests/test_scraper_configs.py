@@ -43,3 +43,38 @@ def test_config_on_saved_page(
         f"check {state} --update) and review the output"
     )
     assert result.ok, f"{state}/{name} differs from its expected JSON:\n{result.diff()}"
+
+
+def _check(*args: str):  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from tracker.cli import app
+
+    return CliRunner().invoke(app, ["scrapers", "check", *args], env={"COLUMNS": "80"})
+
+
+@pytest.mark.shared
+def test_scrapers_check_without_a_state_checks_every_state_and_sums_up(
+    shared_dir, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import scrapers.registry
+
+    monkeypatch.setattr(scrapers.registry, "list_states", lambda: ["mt", "tx"])  # two, for speed
+    n = sum(len(load_state_config(st).examples) for st in ("mt", "tx"))
+    for args in ((), ("--all",), ("all",)):
+        result = _check(*args)
+        assert result.exit_code == 0, result.output
+        assert "mt/" in result.stdout and "tx/" in result.stdout
+        assert result.stdout.splitlines()[-1] == f"2 states, {n} saved examples: {n} ok, 0 failed"
+    assert _check("mt", "--all").exit_code == 2
+
+
+def test_scrapers_check_without_the_saved_pages_fails_with_a_summary_not_a_traceback(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TRACKER_SHARED_DIR", str(tmp_path))  # an empty ../shared
+    result = _check("mt")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    n = len(load_state_config("mt").examples)
+    assert "not found" in result.stdout
+    assert result.stdout.splitlines()[-1] == f"1 state, {n} saved examples: 0 ok, {n} failed (mt)"

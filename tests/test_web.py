@@ -354,6 +354,20 @@ def test_search_cli_formats(site, monkeypatch: pytest.MonkeyPatch) -> None:  # t
     out = runner.invoke(app, ["search", "wa SJM 8004"])
     assert out.exit_code == 0 and "SJM 8004" in out.stdout
     assert runner.invoke(app, ["search", "x", "--state", "zz"]).exit_code == 2
+    bad = runner.invoke(app, ["search", "x", "--since", "2025-13"])
+    assert bad.exit_code == 2 and "ignored" not in bad.output and "2025-13" in bad.output
+
+    out = runner.invoke(app, ["search", "health", "--limit", "40"], env={"COLUMNS": "80"})
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    assert re.search(r"\b\d{4}-\d{2}-\d{2}\b", out.stdout) and "T00:00" not in out.stdout
+    for line in lines[2:]:  # a shortened title ends with an ellipsis after a whole word
+        assert not line.endswith("…") or line.endswith(" …")
+    assert any(line.endswith(" …") for line in lines)  # some titles are longer than the room
+    assert re.search(r"^\d+ bills?; page 1 of \d+$", out.stderr, re.M)
+    one = runner.invoke(app, ["search", "wa SJM 8004"])
+    assert "1 bill; page 1 of 1" in one.stderr
     assert runner.invoke(app, ["site", "build", "out"]).exit_code == 0
     assert Path("out/index.html").is_file()
 

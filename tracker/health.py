@@ -9,7 +9,11 @@ last failure and reason, the failures in a row, how fresh its data is, and flags
 - ``empty``: the latest run found no bills at all;
 - ``shrunk``: the latest good run counted far fewer bills than the good run before it;
 - ``stale``: the scheduler should have refreshed it at least twice since the last success;
-- ``alerting``: maintainers were mailed and the state has not recovered yet.
+- ``alerting``: maintainers were mailed and the state has not recovered yet;
+- ``interrupted``: the latest run was cut short by a stop (or its process died while it ran);
+  it says nothing about the site, so it neither counts as a failure nor as a success.
+
+Each state also gets a ``reason``: one sentence on why it is not ok (None when it is).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from sqlalchemy import Engine, func, select, text
 
 from scrapers.registry import list_states, load_state_config
 from tracker.models import Action, Bill
-from tracker.runs import run_table
+from tracker.runs import INTERRUPTED, is_orphaned, process_gone, run_table
 from tracker.scheduler import StateScrapeTrigger, last_heartbeat
 from tracker.scheduler_models import ScraperAlert
 from tracker.vocab import JOB_KIND, SCRAPE_SOURCE, state_name
@@ -71,6 +75,7 @@ class StateHealth:
     actions: int = 0
     age: timedelta | None = None
     flags: list[str] = field(default_factory=list)
+    reason: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -109,6 +114,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def recent_runs(engine: Engine, state: str, *, limit: int = WINDOW) -> list[dict[str, Any]]:
+    """The newest runs, newest first; a ``running`` one whose process is gone reads interrupted."""
     q = (
         select(
             run_table.c.id,
@@ -121,12 +127,25 @@ def recent_runs(engine: Engine, state: str, *, limit: int = WINDOW) -> list[dict
         .where(
             run_table.c.source == SCRAPE_SOURCE.format(state=state), run_table.c.kind == JOB_KIND
         )
-        .where(run_table.c.status != "running")
         .order_by(run_table.c.id.desc())
         .limit(limit)
     )
     with engine.connect() as conn:
-        return [dict(row) for row in conn.execute(q).mappings()]
+        rows = [dict(row) for row in conn.execute(q).mappings()]
+    out = []
+    for row in rows:
+        if row["status"] == "running":
+            if not is_orphaned(row):
+                continue  # still in progress: it has nothing to say yet
+            row["status"] = INTERRUPTED
+            row["message"] = "interrupted: its process ended before the run finished"
+        out.append(row)
+    return out
+
+
+def decisive(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs that tell about the site: interrupted ones are left out."""
+    return [r for r in runs if r["status"] != INTERRUPTED]
 
 
 def _last_with(engine: Engine, state: str, statuses: tuple[str, ...]) -> RunInfo | None:
@@ -180,9 +199,10 @@ def state_health(
     now: datetime | None = None,
 ) -> StateHealth:
     now = now or datetime.now(UTC)
-    runs = recent_runs(engine, state)
+    every = recent_runs(engine, state)
+    runs = decisive(every)
     h = StateHealth(state=state, name=state_name(state), configured=configured)
-    h.last_run = RunInfo.of(runs[0]) if runs else None
+    h.last_run = RunInfo.of(every[0]) if every else None
     h.last_success = _last_with(engine, state, GOOD)
     h.last_failure = _last_with(engine, state, BAD)
     h.consecutive_failures = consecutive_failures(runs)
@@ -190,7 +210,22 @@ def state_health(
     if h.last_success and h.last_success.at:
         h.age = now - h.last_success.at
     h.flags = _flags(engine, h, runs, cfg=cfg, now=now)
+    if every and every[0]["status"] == INTERRUPTED:
+        h.flags.append(INTERRUPTED)
+    h.reason = _reason(h)
     return h
+
+
+def _reason(h: StateHealth) -> str | None:
+    """Why the state is not ok, in one sentence (None when it is)."""
+    if h.ok:
+        return None
+    if "never-run" in h.flags:
+        return "no scrape has finished yet"
+    if {"failing", "empty"} & set(h.flags) and h.last_failure:
+        return h.last_failure.message or f"the last run was {h.last_failure.status}"
+    when = f"{h.last_success.at:%Y-%m-%d %H:%M} UTC" if h.last_success and h.last_success.at else ""
+    return f"no successful scrape since {when}; the scheduler may not be running"
 
 
 def _flags(
@@ -284,9 +319,21 @@ def _configs() -> dict[str, Any]:
 
 
 def system_health(engine: Engine, *, now: datetime | None = None) -> dict[str, Any]:
-    """For /healthz: is the database reachable, is some process scheduling (heartbeat recent)."""
+    """For /healthz: is the database reachable, is some process scheduling (heartbeat recent).
+
+    ``scheduler`` is true only while a process schedules; ``scheduler_state`` says ``running``,
+    ``stopped`` (no heartbeat: stopped cleanly, never started, or its process is gone) or
+    ``not responding`` (a heartbeat over two minutes old from a process we cannot see).
+    """
     now = now or datetime.now(UTC)
-    out: dict[str, Any] = {"database": False, "scheduler": False, "heartbeat": None, "holder": None}
+    out: dict[str, Any] = {
+        "database": False,
+        "scheduler": False,
+        "scheduler_state": "stopped",
+        "heartbeat": None,
+        "heartbeat_age_seconds": None,
+        "holder": None,
+    }
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -295,9 +342,11 @@ def system_health(engine: Engine, *, now: datetime | None = None) -> dict[str, A
     except Exception as exc:  # noqa: BLE001 - report, do not raise, from a health check
         out["error"] = f"{type(exc).__name__}: {exc}"
         return out
-    if hb:
+    if hb and not process_gone(hb["holder"] or ""):
         beat_at = _aware(hb["beat_at"])
         out["heartbeat"] = beat_at.isoformat() if beat_at else None
+        out["heartbeat_age_seconds"] = int((now - beat_at).total_seconds()) if beat_at else None
         out["holder"] = hb["holder"]
         out["scheduler"] = bool(beat_at and now - beat_at < HEARTBEAT_STALE)
+        out["scheduler_state"] = "running" if out["scheduler"] else "not responding"
     return out

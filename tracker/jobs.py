@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -33,22 +33,24 @@ from tracker.ingest_rows import (
 )
 from tracker.mail import SmtpTransport
 from tracker.runs import (
+    INTERRUPTED,
+    STALE_RUN,
     RunResult,
+    begin_job_run,
     bills_of,
     combined_status,
-    finish_run,
+    end_job_run,
     run_table,
-    start_run,
+    stopping,
 )
 from tracker.settings import get_settings
 from tracker.stages import compute_stage
-from tracker.vocab import JOB_KIND, SCRAPE_SOURCE, STAGES
+from tracker.vocab import SCRAPE_SOURCE, STAGES
 
 log = logging.getLogger(__name__)
 
 # Stages that ``dead`` can still replace once the session is over (see tracker.stages).
 OPEN_STAGES = tuple(STAGES[: STAGES.index("passed_both_chambers")])
-STALE_RUN = timedelta(hours=12)
 
 
 @lru_cache(maxsize=4)
@@ -64,7 +66,9 @@ def job_engine() -> Engine:
 # --------------------------------------------------------------------------------- scrape
 
 
-def scrape_state(state: str, source: str | None = None, bills: list[str] | None = None) -> int:
+def scrape_state(
+    state: str, source: str | None = None, bills: list[str] | None = None
+) -> int | None:
     """Run `state`'s sources once (its own scraper first), record the outcome, update alerts.
 
     `source` limits the run to one source (``scrape``, ``openstates-api``, ...); `bills` (e.g.
@@ -72,8 +76,11 @@ def scrape_state(state: str, source: str | None = None, bills: list[str] | None 
     for a scrape failure: the failure is the run's recorded result.
     """
     st = state.lower()
+    if stopping():  # queued before a stop: it runs at its next time instead
+        log.info("scrape %s: not started, the process is stopping", st)
+        return None
     engine = job_engine()
-    run_id = start_run(engine, source=SCRAPE_SOURCE.format(state=st), kind=JOB_KIND, state=st)
+    run_id = begin_job_run(engine, source=SCRAPE_SOURCE.format(state=st), state=st)
     log.info("scrape %s: started (run %d)", st, run_id)
     try:
         results = _run_sources(engine, st, source, bills)
@@ -82,7 +89,10 @@ def scrape_state(state: str, source: str | None = None, bills: list[str] | None 
         log.warning("scrape %s failed: %s: %s", st, type(exc).__name__, exc)
         status, counts, errors = "failed", {"bills": 0, "actions": 0}, []
         message = f"{type(exc).__name__}: {exc}"
-    finish_run(engine, run_id, status=status, counts=counts, errors=errors, message=message[:2000])
+    end_job_run(engine, run_id, status=status, counts=counts, errors=errors, message=message[:2000])
+    if stopping():
+        log.info("scrape %s: interrupted by the stop", st)
+        return run_id
     log.info("scrape %s: %s (%s)", st, status, message)
     _after_scrape(engine, st)
     return run_id
@@ -151,7 +161,7 @@ def send_weekly_digest(period: str | None = None) -> int:
     """Send the digest of the week that just ended (or `period`, ``YYYY-Www``) to subscribers."""
     engine = job_engine()
     period = period or digest.last_complete_period()
-    run_id = start_run(engine, source="job:digest", kind=JOB_KIND)
+    run_id = begin_job_run(engine, source="job:digest")
     transport = SmtpTransport.from_settings()  # connects on the first message only
     try:
         report = delivery.send_digests(engine, period=period, transport=transport)
@@ -173,7 +183,7 @@ def send_weekly_digest(period: str | None = None) -> int:
         )
     finally:
         transport.close()
-    finish_run(engine, run_id, status=status, counts=counts, message=message[:2000])
+    end_job_run(engine, run_id, status=status, counts=counts, message=message[:2000])
     log.info("%s", message)
     return run_id
 
@@ -185,7 +195,7 @@ def maintenance(today: str | None = None) -> int:
     """Daily: bills of ended sessions become ``dead``; stuck runs are closed; quality counts."""
     engine = job_engine()
     day = date.fromisoformat(today) if today else datetime.now(UTC).date()
-    run_id = start_run(engine, source="job:maintenance", kind=JOB_KIND)
+    run_id = begin_job_run(engine, source="job:maintenance")
     try:
         counts = {
             "stage_changed": expire_ended_sessions(engine, today=day, run_id=run_id),
@@ -196,7 +206,7 @@ def maintenance(today: str | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - recorded; tomorrow tries again
         log.exception("maintenance failed")
         counts, status, message = {}, "failed", f"{type(exc).__name__}: {exc}"
-    finish_run(engine, run_id, status=status, counts=counts, message=message)
+    end_job_run(engine, run_id, status=status, counts=counts, message=message)
     return run_id
 
 
@@ -292,7 +302,7 @@ def _restage(conn: Any, row: Any, *, today: date, run_id: int | None) -> int:
 def close_stuck_runs(
     engine: Engine, *, keep: int | None = None, now: datetime | None = None
 ) -> int:
-    """Runs left ``running`` by a process that died are marked failed, so health reads true."""
+    """Runs left ``running`` by a process that died are marked interrupted, so health reads true."""
     cutoff = (now or datetime.now(UTC)) - STALE_RUN
     with engine.begin() as conn:
         done = conn.execute(
@@ -303,7 +313,7 @@ def close_stuck_runs(
                 run_table.c.id != (keep or -1),
             )
             .values(
-                status="failed",
+                status=INTERRUPTED,
                 finished_at=now or datetime.now(UTC),
                 message="interrupted: the process ended before the run finished",
             )
@@ -340,4 +350,4 @@ def quality_counts(engine: Engine) -> dict[str, int]:
 
 def run_all(states: Iterable[str]) -> list[int]:
     """Scrape each state in turn (used by the demo's one scheduled cycle)."""
-    return [scrape_state(st) for st in states]
+    return [run_id for st in states if (run_id := scrape_state(st)) is not None]

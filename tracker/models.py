@@ -217,7 +217,9 @@ class Run(SQLModel, table=True):
     source: str = Field(index=True, description="e.g. scrape:ny, import:openstates")
     state: str | None = Field(default=None, index=True)
     kind: str = "import"
-    status: str = Field(default="running", description="running, ok, failed, empty, partial")
+    status: str = Field(
+        default="running", description="running, ok, failed, empty, partial, interrupted"
+    )
     started_at: datetime | None = _ts(index=True)
     finished_at: datetime | None = _ts()
     counts: dict[str, Any] = _json(dict)

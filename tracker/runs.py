@@ -9,18 +9,22 @@ the same everywhere; the vocabulary itself is ``tracker.vocab.RUN_STATUSES``.
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, insert, update
 
 from tracker.models import Run
-from tracker.vocab import RUN_STATUSES, SOURCE_STATUSES
+from tracker.vocab import JOB_KIND, RUN_STATUSES, SOURCE_STATUSES
 
 run_table = Run.__table__
 MAX_ERRORS = 200  # errors kept on one run row
+STALE_RUN = timedelta(hours=12)  # a run still `running` after this was left by a dead process
 
 
 def _now() -> datetime:
@@ -195,3 +199,95 @@ def finish_result(engine: Engine, result: RunResult) -> None:
         errors=[{"where": result.source, "message": e} for e in result.errors[:MAX_ERRORS]],
         message=result.line(),
     )
+
+
+# Interrupted runs --------------------------------------------------------------------------------
+# A run cut short by a stop is ``interrupted``: neither a failure of the state's site nor lost.
+INTERRUPTED = "interrupted"
+RUNNING_IN = "running in "  # the message of a running job run: which process runs it
+_ACTIVE: set[int] = set()  # job runs in progress in this process
+_ACTIVE_LOCK = threading.Lock()
+
+
+def process_id() -> str:
+    """``host:pid`` of this process (the form the scheduler heartbeat uses too)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def stopping() -> bool:
+    """The process is stopping: fetches give up, jobs not yet started do not start."""
+    from scrapers.http import STOPPING
+
+    return STOPPING.is_set()
+
+
+def begin_job_run(engine: Engine, *, source: str, state: str | None = None) -> int:
+    """Start a job's run, noting which process runs it (so a dead process's run reads interrupted)."""
+    run_id = start_run(engine, source=source, kind=JOB_KIND, state=state)
+    with engine.begin() as conn:
+        conn.execute(
+            update(run_table)
+            .where(run_table.c.id == run_id)
+            .values(message=RUNNING_IN + process_id())
+        )
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(run_id)
+    return run_id
+
+
+def end_job_run(engine: Engine, run_id: int, **result: Any) -> None:
+    """Close a job's run; while the process stops, it is recorded interrupted."""
+    if stopping():
+        result["status"] = INTERRUPTED
+        result["message"] = f"interrupted by a stop: {result.get('message', '')}"[:2000]
+    finish_run(engine, run_id, **result)
+    with _ACTIVE_LOCK:
+        _ACTIVE.discard(run_id)
+
+
+def interrupt_active_runs(engine: Engine) -> int:
+    """Record this process's unfinished job runs as interrupted (it is exiting without them)."""
+    with _ACTIVE_LOCK:
+        ids = sorted(_ACTIVE)
+        _ACTIVE.clear()
+    if not ids:
+        return 0
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(run_table)
+            .where(run_table.c.id.in_(ids), run_table.c.status == "running")
+            .values(
+                status=INTERRUPTED,
+                finished_at=datetime.now(UTC),
+                message="interrupted: the process stopped before the run finished",
+            )
+        )
+    return done.rowcount or 0
+
+
+def is_orphaned(run: Any, *, now: datetime | None = None) -> bool:
+    """A ``running`` run whose process is gone: it died on this host, or it is over 12 h old."""
+    now = now or datetime.now(UTC)
+    started = run["started_at"]
+    if started is not None and started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    if started is not None and now - started > STALE_RUN:
+        return True
+    message = run["message"] or ""
+    return message.startswith(RUNNING_IN) and process_gone(message.removeprefix(RUNNING_IN))
+
+
+def process_gone(holder: str) -> bool:
+    """``host:pid`` names a process of this host that no longer exists."""
+    host, _, pid = holder.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import logging
 import os
@@ -29,13 +30,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.base import run_job
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
-from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 
 from tracker.scheduler_models import SchedulerHeartbeat
@@ -289,10 +291,51 @@ def load_configs() -> list[Any]:
 # --------------------------------------------------------------------------------- job store
 
 
+class Workers(ThreadPoolExecutor):
+    """APScheduler's thread pool, stoppable: shutdown drops the jobs still waiting for a worker.
+
+    A dropped recurring job simply runs at its next time; a dropped first scrape is scheduled
+    again on the next start, since the database is still empty. :meth:`wait_idle` waits, for a
+    bounded time, for the jobs already running.
+    """
+
+    def __init__(self, max_workers: int = 2) -> None:
+        super().__init__(max_workers=max_workers)
+        self._running: set[concurrent.futures.Future[Any]] = set()
+        self._running_lock = threading.Lock()
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        future = self._pool.submit(run_job, job, job._jobstore_alias, run_times, self._logger.name)
+        with self._running_lock:
+            self._running.add(future)
+        future.add_done_callback(lambda f: self._done(job.id, f))
+
+    def _done(self, job_id: str, future: concurrent.futures.Future[Any]) -> None:
+        with self._running_lock:
+            self._running.discard(future)
+        if future.cancelled():  # dropped at shutdown before it started: nothing to report
+            return
+        exc = future.exception()
+        if exc is not None:
+            self._run_job_error(job_id, exc, exc.__traceback__)
+        else:
+            self._run_job_success(job_id, future.result())
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+    def wait_idle(self, timeout: float | None) -> int:
+        """Wait up to `timeout` seconds for the running jobs; how many are still running."""
+        with self._running_lock:
+            running = list(self._running)
+        _done, left = concurrent.futures.wait(running, timeout=timeout)
+        return len(left)
+
+
 def make_scheduler(engine: Engine, *, workers: int = 2) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)},
-        executors={"default": ThreadPoolExecutor(max_workers=workers)},
+        executors={"default": Workers(max_workers=workers)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=UTC,
     )
@@ -491,6 +534,15 @@ def beat(engine: Engine, *, started: datetime | None = None, now: datetime | Non
             )
 
 
+def clear_heartbeat(engine: Engine) -> None:
+    """This process stopped scheduling: remove its heartbeat, so status says stopped at once."""
+    table = SchedulerHeartbeat.__table__
+    with engine.begin() as conn:
+        conn.execute(
+            delete(table).where(table.c.name == HEARTBEAT_NAME, table.c.holder == _holder())
+        )
+
+
 def last_heartbeat(engine: Engine) -> dict[str, Any] | None:
     table = SchedulerHeartbeat.__table__
     with engine.connect() as conn:
@@ -560,8 +612,8 @@ class SchedulerService:
             raise
         scheduler.resume()
         self.scheduler = scheduler
-        self.role = "leader"
         beat(self.engine, started=started)
+        self.role = "leader"
         log.info(
             "scheduling (this process holds the lock): %d jobs kept, %d added, %d replaced, %d removed",
             *(len(report[k]) for k in ("kept", "added", "replaced", "removed")),
@@ -581,30 +633,30 @@ class SchedulerService:
             sleep(0.05)
         return self.role == "leader"
 
-    def stop(self, *, wait: bool = True) -> None:
-        """Stop scheduling; with `wait`, let the job in progress finish first."""
+    def stop(self, *, wait: bool = True, timeout: float | None = None) -> int:
+        """Stop scheduling: queued jobs are dropped; with `wait`, running ones may finish.
+
+        `timeout` bounds that wait (None: as long as they take). Returns how many jobs are
+        still running; the lock is released and the heartbeat cleared either way.
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.retry_seconds + self.beat_seconds + 5)
+        left = 0
         if self.scheduler is not None:
             log.info("stopping the scheduler%s", " after the job in progress" if wait else "")
-            self.scheduler.pause()
-            _drop_queued(self.scheduler)
-            self.scheduler.shutdown(wait=wait)
+            workers = self.scheduler._lookup_executor("default")
+            self.scheduler.shutdown(wait=False)  # stops the loop, drops queued jobs
+            if isinstance(workers, Workers):
+                left = workers.wait_idle(timeout if wait else 0)
             self.scheduler = None
+            try:
+                clear_heartbeat(self.engine)
+            except Exception as exc:  # noqa: BLE001 - it goes stale by itself in two minutes
+                log.warning("could not clear the scheduler heartbeat: %s", exc)
         self.lock.release()
         self.role = "stopped"
-
-
-def _drop_queued(scheduler: BackgroundScheduler) -> None:
-    """Cancel jobs waiting for a worker, so shutdown waits only for those already running.
-
-    A cancelled recurring job simply runs at its next time; a cancelled first scrape is
-    scheduled again on the next start, since the database is still empty.
-    """
-    pool = getattr(scheduler._lookup_executor("default"), "_pool", None)
-    if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
+        return left
 
 
 def stored_jobs(engine: Engine) -> list[Any]:

@@ -8,6 +8,7 @@ from tracker.cli import (
     actions,
     core,
     digest,
+    mail,
     scrapers,
     site,
     sources,
@@ -16,6 +17,7 @@ from tracker.cli import (
 )
 from tracker.cli import run as run_cli
 from tracker.cli import search as search_cli
+from tracker.cli.helptext import reflow_all
 
 app = typer.Typer(
     name="tracker",
@@ -36,12 +38,14 @@ GROUPS: list[tuple[str, typer.Typer]] = [
     ("topics", topics.app),
     ("scrapers", scrapers.app),
     ("subscribers", subscribers.app),
+    ("mail", mail.app),
     ("digest", digest.app),
     ("sources", sources.app),
     ("site", site.app),
 ]
 for name, group in GROUPS:
     app.add_typer(group, name=name)
+reflow_all(app)  # help texts wrap at the terminal's width, not mid-sentence
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -66,6 +67,9 @@ def setup_logging(*, as_json: bool = False, level: int = logging.INFO) -> None:
 # --------------------------------------------------------------------------------- run
 
 
+STOP_SECONDS = 2.0  # how long running jobs get to stop at their next request boundary
+
+
 def run(
     host: Annotated[str, typer.Option(help="address to serve the site on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to serve the site on")] = 8000,
@@ -79,66 +83,136 @@ def run(
     """Run everything: scheduled scrapes of every state, the weekly digest, and the web site.
 
     Several processes may share one PostgreSQL database: exactly one schedules, the others only
-    serve the site and take over if it stops. Stops cleanly on Ctrl-C or SIGTERM, after the job
-    in progress.
+    serve the site and take over if it stops.
+
+    Ctrl-C or SIGTERM stops within seconds: fetches in progress give up at their next request,
+    their runs are recorded as interrupted, and the exit code is 0. A second signal quits at once.
 
     Example: tracker run --host 0.0.0.0 --port 8000 --log-json
     """
+    from scrapers.http import STOPPING  # imported now: a signal handler must not import
+
+    signals = _SignalGuard(STOPPING)
+    setup_logging(as_json=log_json)
+    service = engine = server = None
+    try:
+        import uvicorn
+
+        from tracker.cli.core import engine_ready
+        from tracker.scheduler import SchedulerService
+        from tracker.settings import get_settings
+        from tracker.web.app import create_app
+
+        get_settings().check_secrets()
+        engine = engine_ready()
+        log.info("database %s is migrated", engine.url.render_as_string(hide_password=True))
+        service = None if no_scheduler else SchedulerService(engine)
+        app = create_app(engine)
+        app.state.scheduler_service = service
+        if signals.seen:  # a signal came while migrating (which is never cut short)
+            raise _Stop
+        if service is not None:
+            service.start()
+        else:
+            log.info("--no-scheduler: serving the site only")
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=1
+        )
+        log.info("serving the site at http://%s:%d/ (health: /health, /healthz)", host, port)
+        if signals.seen:
+            raise _Stop
+        server = signals.server = _server(config, signals)
+        signals.phase = "serving"
+        server.run()
+    except _Stop:
+        pass
+    finally:
+        signals.phase = "stopping"
+        _shut_down(service, engine)
+    started = server is None or server.started  # None: stopped by a signal while starting
+    if not started:
+        log.error("the site did not start (see above)")
+    # Everything is stopped and recorded: skip the interpreter's teardown of every imported
+    # module (seconds on a busy machine) and the join of job threads still in a request.
+    _exit(0 if started else 1)
+
+
+def _server(config: Any, signals: _SignalGuard) -> Any:
+    """A uvicorn server that also tells our guard about each signal as it comes."""
     import uvicorn
 
-    from tracker.cli.core import engine_ready
-    from tracker.scheduler import SchedulerService
-    from tracker.settings import get_settings
-    from tracker.web.app import create_app
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            signals.notice(sig)
+            super().handle_exit(sig, frame)
 
-    setup_logging(as_json=log_json)
-    get_settings().check_secrets()
-    engine = engine_ready()
-    log.info("database %s is migrated", engine.url.render_as_string(hide_password=True))
-    service = None if no_scheduler else SchedulerService(engine)
-    app = create_app(engine)
-    app.state.scheduler_service = service
-    if service is not None:
-        service.start()
-    else:
-        log.info("--no-scheduler: serving the site only")
-    signals = _SignalGuard()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
-    )
-    log.info("serving the site at http://%s:%d/ (health: /health, /healthz)", host, port)
-    try:
-        server.run()
-    finally:
-        signals.shutting_down = True
-        if service is not None:
-            service.stop(wait=True)
+    return Server(config)
+
+
+def _shut_down(service: Any, engine: Any) -> None:
+    """Cancel fetches, stop the scheduler (lock released, heartbeat cleared), record leftovers."""
+    from scrapers.http import STOPPING
+
+    STOPPING.set()
+    left = service.stop(timeout=STOP_SECONDS) if service is not None else 0
+    if left:
+        from tracker import jobs, runs
+
+        interrupted = runs.interrupt_active_runs(jobs.job_engine())
+        log.warning(
+            "%d job(s) still running after %.0fs; %d run(s) recorded as interrupted",
+            left, STOP_SECONDS, interrupted,
+        )  # fmt: skip
+    if engine is not None:
         engine.dispose()
-        log.info("stopped")
+    log.info("stopped")
+
+
+def _exit(code: int) -> None:
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+class _Stop(Exception):
+    """A signal came while starting up: once the database is migrated, stop cleanly."""
 
 
 class _SignalGuard:
-    """Our SIGINT/SIGTERM handlers, installed under uvicorn's so they are what it restores.
+    """SIGINT/SIGTERM: the first stops cleanly (exit 0), a second quits at once (exit 130).
 
-    Uvicorn stops serving on the first signal and then re-raises it; we take that as "stop
-    after the job in progress". A second signal while waiting quits at once.
+    While serving, uvicorn's handler is in charge and tells us (:meth:`notice`); it re-raises
+    the signals it caught after serving, which we have counted already and so ignore.
     """
 
-    def __init__(self) -> None:
-        self.shutting_down = False
+    def __init__(self, stopping: threading.Event) -> None:
+        self.stopping = stopping
+        self.phase = "starting"
+        self.server: Any = None
         self.seen = 0
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._handle)
 
-    def _handle(self, signum: int, _frame: Any) -> None:
+    def notice(self, signum: int) -> None:
         self.seen += 1
-        if self.shutting_down and self.seen > 1:
-            log.warning("second signal: quitting without waiting for the running job")
-            os._exit(130)
-        log.info(
-            "signal %s: stopping after the job in progress (signal again to quit now)",
-            signal.Signals(signum).name,
-        )
+        if self.seen > 1:
+            _quit_now()
+        self.stopping.set()  # fetches in progress give up now, while uvicorn stops serving
+        log.info("signal %s: stopping (signal again to quit at once)", signal.Signals(signum).name)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        serving = self.phase == "serving"
+        if serving and self.server.should_exit:  # uvicorn re-raising a signal it reported
+            return
+        self.notice(signum)  # while starting, run() stops once the step in progress is done
+        if serving:  # came just before uvicorn put its own handler in place
+            self.server.should_exit = True
+
+
+def _quit_now() -> None:
+    log.warning("second signal: quitting at once; unfinished runs show as interrupted")
+    _exit(130)
 
 
 # --------------------------------------------------------------------------------- jobs
@@ -237,7 +311,10 @@ def _print_run(engine: Any, run_id: int) -> None:
 
 
 def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
-    """Per-state scraper health: last success, last failure and why, failures in a row, counts, freshness.
+    """Per-state scraper health: last success, last failure and why, failures in a row, flags.
+
+    Exits 0 when every configured state is ok and 1 otherwise, in both forms, so scripts and
+    monitors can use it.
 
     Example: tracker status --json
     """
@@ -255,14 +332,20 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
             "quotas": [q.__dict__ | {"exhausted": q.exhausted} for q in quotas],
         }
         print(json.dumps(data, indent=2, default=str))
-        return
-    alive = "[green]running[/]" if system["scheduler"] else "[red]no recent heartbeat[/]"
-    console.print(
-        f"scheduler: {alive}" + (f" ({system['holder']})" if system.get("holder") else "")
-    )
-    console.print(_status_table(states))
-    for q in quotas:
-        console.print(f"API quota {q.line()}")
+    else:
+        for line in status_lines(system, states, width=_width()):
+            console.print(line, highlight=False, soft_wrap=True)
+        for q in quotas:
+            console.print(f"API quota {q.line()}", highlight=False, soft_wrap=True)
+    if not all(s.ok for s in states if s.configured):
+        raise typer.Exit(1)
+
+
+def _width() -> int:
+    """The terminal's width, at most 100 (80 when not a terminal)."""
+    import shutil
+
+    return max(60, min(shutil.get_terminal_size((80, 24)).columns, 100))
 
 
 def _quotas(engine: Any) -> list[Any]:
@@ -272,40 +355,61 @@ def _quotas(engine: Any) -> list[Any]:
     return quota_usage(engine)
 
 
-def _status_table(states: list[Any]) -> Table:
-    table = Table(title="Scraper health")
-    for col in (
-        "state",
-        "data from",
-        "last success",
-        "last failure",
-        "fails",
-        "bills",
-        "actions",
-        "flags",
-    ):
-        table.add_column(col, overflow="fold")
+STATUS_COLUMNS = "{:<5} {:<16} {:>5} {:>6}  {}"
+
+
+def status_lines(system: dict[str, Any], states: list[Any], *, width: int = 80) -> list[str]:
+    """The text form of `tracker status` (rich markup), every line within `width` columns.
+
+    One line per state; a state that is not ok gets its reason on wrapped lines beneath, in
+    full (with when it last failed): the reason is what the reader came for.
+    """
+    import textwrap
+
+    from rich.markup import escape
+
+    header = STATUS_COLUMNS.format("STATE", "LAST SUCCESS", "FAILS", "BILLS", "FLAGS")
+    lines = [_scheduler_line(system), "", f"[bold]{header}[/]"]
     for s in states:
-        fail = ""
-        if s.last_failure:
-            fail = f"{s.last_failure.at:%Y-%m-%d %H:%M} {s.last_failure.message[:120]}"
-        ok = (
-            f"{s.last_success.at:%Y-%m-%d %H:%M} ({s.last_success.bills} bills)"
-            if s.last_success
-            else "never"
+        row = STATUS_COLUMNS.format(
+            s.state.upper(), _when(s.last_success), s.consecutive_failures, s.bills, ""
         )
         flags = " ".join(s.flags) or "ok"
-        table.add_row(
-            s.state.upper(),
-            s.freshness,
-            ok,
-            fail,
-            str(s.consecutive_failures),
-            str(s.bills),
-            str(s.actions),
-            f"[{'green' if s.ok else 'red'}]{flags}[/]",
-        )
-    return table
+        lines.append(escape(row) + f"[{'green' if s.ok else 'red'}]{escape(flags)}[/]")
+        if s.reason:
+            failed = f" (failed {_when(s.last_failure)})" if s.last_failure else ""
+            wrapped = textwrap.wrap(
+                f"why{failed}: {s.reason}",
+                width=width,
+                initial_indent="      ",
+                subsequent_indent="      ",
+                break_on_hyphens=False,
+            )
+            lines.extend(escape(part) for part in wrapped)
+    bad = sum(1 for s in states if s.configured and not s.ok)
+    total = sum(1 for s in states if s.configured)
+    noun = "state" if total == 1 else "states"
+    lines.append("")
+    if bad:
+        lines.append(f"[red]{bad} of {total} {noun} {'needs' if bad == 1 else 'need'} attention[/]")
+    else:
+        lines.append(f"[green]all {total} {noun} ok[/]")
+    return lines
+
+
+def _when(run: Any) -> str:
+    return f"{run.at:%Y-%m-%d %H:%M}" if run is not None and run.at else "never"
+
+
+def _scheduler_line(system: dict[str, Any]) -> str:
+    state = system.get("scheduler_state") or ("running" if system["scheduler"] else "stopped")
+    colour = {"running": "green", "stopped": "yellow"}.get(state, "red")
+    line = f"scheduler: [{colour}]{state}[/]"
+    if system.get("holder"):
+        line += f" ({system['holder']}"
+        age = system.get("heartbeat_age_seconds")
+        line += f", heartbeat {age} s ago)" if age is not None else ")"
+    return line
 
 
 # --------------------------------------------------------------------------------- demo

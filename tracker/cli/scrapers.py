@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -193,48 +194,84 @@ def parse_cmd(
 
 @app.command("check")
 def check_cmd(
-    state: Annotated[str, typer.Argument(help="state code, or 'all'")],
+    state: Annotated[
+        str | None, typer.Argument(help="state code; none (or 'all') for every state")
+    ] = None,
+    all_states: Annotated[bool, typer.Option("--all", help="every configured state")] = False,
     update: Annotated[
         bool, typer.Option("--update", help="rewrite the expected JSON from today's output")
     ] = False,
 ) -> None:
-    """Parse every saved page of a state and compare with its expected JSON (a readable diff).
+    """Parse every saved page of a state (or of every state) and compare with its expected JSON.
+
+    Shows a readable diff for each page whose output moved, and ends with a summary line; exits
+    1 if any page failed, differs or has no expected output yet.
 
     Example: tracker scrapers check nm
     """
     from scrapers.registry import list_states
-    from tracker.collect.examples import compare, expected_path
 
-    states = list_states() if state == "all" else [state.lower()]
-    failed = 0
+    if state is not None and all_states:
+        _fail("give a state code or --all, not both", code=2)
+    every = state is None or state.lower() == "all"
+    states = list_states() if every else [state.lower()]  # type: ignore[union-attr]
+    tally = {"ok": 0, "failed": 0, "written": 0}
+    bad_states: list[str] = []
     for st in states:
-        cfg = _config(st)
-        if not cfg.examples:
-            err.print(
-                f"{st}: no examples: in the config (save pages with `tracker scrapers record`)"
-            )
-            failed += 1
-        for ex in cfg.examples:
-            result = compare(cfg, ex, update=update)
-            if result.error:
-                failed += 1
-                out.print(f"[red]FAIL[/red] {st}/{ex.name}: {result.error}", highlight=False)
-            elif update:
-                out.print(f"[green]wrote[/green] {expected_path(st, ex.name).relative_to(REPO)}")
-            elif result.expected is None:
-                failed += 1
-                out.print(
-                    f"[yellow]NEW[/yellow] {st}/{ex.name}: no expected output yet; "
-                    f"run `tracker scrapers check {st} --update` and review it"
-                )
-            elif not result.ok:
-                failed += 1
-                out.print(f"[red]DIFF[/red] {st}/{ex.name}", highlight=False)
-                out.print(result.diff(), highlight=False, markup=False)
-            else:
-                out.print(f"[green]ok[/green]   {st}/{ex.name}")
-    if failed:
+        counts = _check_state(st, update=update)
+        for key, n in counts.items():
+            tally[key] += n
+        if counts["failed"]:
+            bad_states.append(st)
+    pages = sum(tally.values())
+    summary = (
+        f"{len(states)} {'state' if len(states) == 1 else 'states'}, "
+        f"{pages} saved {'example' if pages == 1 else 'examples'}: {tally['ok']} ok"
+        + (f", {tally['written']} written" if update else "")
+        + f", {tally['failed']} failed"
+        + (f" ({', '.join(bad_states)})" if bad_states else "")
+    )
+    out.print(summary, highlight=False, markup=False, soft_wrap=True)
+    if tally["failed"]:
         raise typer.Exit(1)
+
+
+def _check_state(st: str, *, update: bool) -> dict[str, int]:
+    """Check one state's saved pages, printing one line (or a diff) each; the counts."""
+    from scrapers.examples import compare, expected_path
+
+    counts = {"ok": 0, "failed": 0, "written": 0}
+    cfg = _config(st)
+    if not cfg.examples:
+        err.print(f"{st}: no examples: in the config (save pages with `tracker scrapers record`)")
+        counts["failed"] += 1
+    for ex in cfg.examples:
+        try:
+            result = compare(cfg, ex, update=update)
+        except FileNotFoundError as exc:  # the saved page is not here (../shared missing?)
+            counts["failed"] += 1
+            out.print(f"[red]FAIL[/red] {st}/{ex.name}: {escape(str(exc))}", highlight=False)
+            continue
+        if result.error:
+            counts["failed"] += 1
+            out.print(f"[red]FAIL[/red] {st}/{ex.name}: {escape(result.error)}", highlight=False)
+        elif update:
+            counts["written"] += 1
+            out.print(f"[green]wrote[/green] {expected_path(st, ex.name).relative_to(REPO)}")
+        elif result.expected is None:
+            counts["failed"] += 1
+            out.print(
+                f"[yellow]NEW[/yellow] {st}/{ex.name}: no expected output yet; "
+                f"run `tracker scrapers check {st} --update` and review it"
+            )
+        elif not result.ok:
+            counts["failed"] += 1
+            out.print(f"[red]DIFF[/red] {st}/{ex.name}", highlight=False)
+            out.print(result.diff(), highlight=False, markup=False)
+        else:
+            counts["ok"] += 1
+            out.print(f"[green]ok[/green]   {st}/{ex.name}")
+    return counts
 
 
 def _slug(text: str) -> str:

@@ -8,7 +8,10 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 err = Console(stderr=True)
@@ -89,8 +92,8 @@ def search_command(
     ]
     q, warnings = SearchQuery.from_pairs(pairs)
     if warnings:
-        for w in warnings:
-            err.print(f"[red]error:[/] {w}")
+        for w in warnings:  # the site ignores a bad filter; here it is an error
+            err.print(f"[red]error:[/] {escape(w.removeprefix('ignored '))}; nothing was searched")
         raise typer.Exit(2)
     q = SearchQuery(**{**q.__dict__, "per_page": max(1, min(per_page, MAX_EXPORT_ROWS))})
     result = search(engine_ready(), q)
@@ -106,19 +109,50 @@ def search_command(
 
 
 def _table(result) -> None:  # type: ignore[no-untyped-def]
+    """A table that fits the terminal: titles shortened at a word, dates as dates."""
+    import textwrap
+
     from tracker.vocab import STAGE_LABELS
 
-    table = Table(show_lines=False)
-    for col in ("State", "Session", "Bill", "Stage", "Last action", "Title"):
-        table.add_column(col, overflow="fold")
-    for h in result.hits:
-        table.add_row(
-            h["state"].upper(),
-            h["session"],
-            h["identifier"],
+    console = Console()
+    rows = [
+        (
+            f"{h['state'].upper()} {h['identifier']}",
+            h["session"] or "",
             STAGE_LABELS.get(h["stage"] or "", h["stage"] or ""),
-            h["latest_action_date"] or "",
-            (h["title"] or "")[:120],
+            _day(h["latest_action_date"]),
         )
-    Console().print(table)
-    err.print(f"{result.total} bills; page {result.query.page} of {result.pages}")
+        for h in result.hits
+    ]
+    # The title gets what is left of the line once the other columns are laid out.
+    others = Measurement.get(console, console.options, _grid(rows)).maximum
+    room = max(console.width - others - 3, 15)  # 3: the gap before the title column
+    table = _grid(rows, title_width=room)
+    for row, h in zip(rows, result.hits, strict=True):
+        title = " ".join((h["title"] or "").split())
+        table.add_row(*row, textwrap.shorten(title, width=room, placeholder=" …") if title else "")
+    console.print(table, highlight=False)
+    total = result.total
+    err.print(
+        f"{total} {'bill' if total == 1 else 'bills'}; page {result.query.page} of {result.pages}",
+        highlight=False,
+    )
+
+
+def _grid(rows: list[tuple[str, ...]], *, title_width: int | None = None) -> Table:
+    """The results table; without `title_width`, holding the other columns only (to measure)."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for head in ("Bill", "Session", "Stage", "Last action"):
+        table.add_column(head, no_wrap=True)
+    if title_width is None:
+        for row in rows:
+            table.add_row(*row)
+    else:
+        table.add_column("Title", no_wrap=True, overflow="ellipsis", width=title_width)
+    return table
+
+
+def _day(value: object) -> str:
+    """``2025-06-25T04:00:00+00:00`` (or a date) as ``2025-06-25``."""
+    text = str(value or "")
+    return text[:10] if len(text) >= 10 and text[4] == "-" and text[7] == "-" else text

@@ -62,8 +62,13 @@ def _send_confirmation(subscriber: Subscriber) -> None:
                 mail.subscription_message(subscriber, kind="confirm"), to=subscriber.email
             )
     except (mail.DeliveryError, OSError) as exc:
+        from tracker.cli.mail import smtp_hint
+
         console.print(
-            f"warning: could not send the confirmation mail: {exc}", style="yellow", markup=False
+            f"warning: the confirmation mail was not sent, so {subscriber.email} stays pending: "
+            f"{smtp_hint(exc)} Then add the subscriber again to resend it.",
+            style="yellow",
+            markup=False,
         )
 
 
