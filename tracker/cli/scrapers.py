@@ -238,7 +238,7 @@ def check_cmd(
 
 def _check_state(st: str, *, update: bool) -> dict[str, int]:
     """Check one state's saved pages, printing one line (or a diff) each; the counts."""
-    from scrapers.examples import compare, expected_path
+    from tracker.collect.examples import compare, expected_path
 
     counts = {"ok": 0, "failed": 0, "written": 0}
     cfg = _config(st)
