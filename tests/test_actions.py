@@ -242,7 +242,7 @@ def test_leave_one_state_out_leaves_the_states_own_rules_out(tmp_path, monkeypat
     rows = [
         {"state": "ZZ", "description": "Zed vote 3-1", "actor": "", "classification": "passage"},
         {"state": "ZZ", "description": "Bill passed", "actor": "", "classification": "passage"},
-        {"state": "YY", "description": "Bill passed", "actor": "", "classification": ""},
+        {"state": "YY", "description": "Passed", "actor": "", "classification": ""},
         {"state": "YY", "description": "Bill introduced", "actor": "", "classification": ""},
     ]
     own = bench.count(rows, bench.predict_all(rows, bench.in_sample), classes=bench.KEY)
@@ -251,7 +251,7 @@ def test_leave_one_state_out_leaves_the_states_own_rules_out(tmp_path, monkeypat
     assert loso["ZZ"]["passage"] == [1, 0, 1]  # the state's own idiom is not credited
     assert bench.micro_f1(own["ZZ"]) == 1.0
     assert bench.micro_f1(loso["ZZ"]) == pytest.approx(2 / 3)
-    # YY labels a plain "passed" nothing: raw counts it, adjusted sets the documented pattern aside
+    # YY labels a plain "Passed" nothing: raw counts it, adjusted sets the documented pattern aside
     assert loso["YY"]["passage"] == [0, 1, 0]
     adjusted = bench.count(
         rows, bench.predict_all(rows, bench.leave_state_out), classes=bench.KEY, adjusted=True
