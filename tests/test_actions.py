@@ -205,6 +205,15 @@ _FAMILY = {c: "committee-passage" for c in _KEY if c.startswith("committee-passa
         ("Pub. Ch. 123", {"became-law"}),
         ("Intro., P1C.", {"introduction"}),
         ("Ref To Com On Rules, Calendar, and Operations of the House", {"referral-committee"}),
+        ("Conf Report Adopted", {"passage"}),
+        ("House read and passed", {"passage"}),
+        ("Concurred in, Ayes 60, Noes 35", {"passage"}),
+        ("Withdrawn From Com", set()),
+        ("Laid on Table, refer to HB 123", set()),
+        ("Placed on Calendar Order of 3rd Reading May 14, 2019", set()),
+        ("Reported Duly Enrolled S Rules Committee", set()),
+        ("Reported to the Senate and First Read", set()),
+        ("Public Law 123", {"became-law"}),
     ],
 )
 def test_default_rules_read_legislatures_outside_the_shared_data(text, expected):
