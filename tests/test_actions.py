@@ -501,6 +501,10 @@ def test_cli_explain_shows_matching_rules():
     )
     result = CliRunner().invoke(_app(), ["explain", "Author added Smith"])
     assert "no rule matched" in result.output
+    # a pattern's "[hs]" or "[a-z]" is shown as written, not eaten as console markup
+    result = CliRunner().invoke(_app(), ["explain", "Ordered enrolled"])
+    assert result.exit_code == 0, result.output
+    assert "enrolled" in result.output and "[a-z]+" in result.output
 
 
 def test_cli_classify_on_real_labelled_actions(tmp_path, shared_data):
