@@ -314,7 +314,9 @@ class RuleSet:
                 else:
                     for trig in branch.triggers:
                         by_literal.setdefault(trig, [0, 0])[0] |= bit
-        by_trigger = {lit: (bits, reqs) for lit, (bits, reqs) in by_literal.items()}
+        # one integer per literal: the branches it nominates, then (shifted) the requirements it meets
+        self._shift = len(self._bits)
+        by_trigger = {lit: bits | reqs << self._shift for lit, (bits, reqs) in by_literal.items()}
         # Triggers made of letters only lie inside one word of the text, so they are found per
         # distinct word (a small, repetitive vocabulary, cached) instead of one scan per trigger.
         self._word_triggers = tuple(
@@ -323,7 +325,7 @@ class RuleSet:
         self._other_triggers = tuple(
             (t, m) for t, m in by_trigger.items() if not (t.isalpha() and t.isascii())
         )
-        self._word_masks: dict[str, tuple[int, int]] = {}
+        self._word_masks: dict[str, int] = {}
         self._cached = lru_cache(maxsize=_CACHE_SIZE)(self._classify_lower)
 
     def __len__(self) -> int:
@@ -363,26 +365,24 @@ class RuleSet:
 
     def _candidates(self, lower: str) -> tuple[int, int]:
         """The branches nominated by the literals in the text, and the requirements it meets."""
-        mask, met = self._always, 0
-        for trig, (bits, reqs) in self._other_triggers:
+        found = self._always
+        for trig, bits in self._other_triggers:
             if trig in lower:
-                mask |= bits
-                met |= reqs
+                found |= bits
         masks = self._word_masks
         for word in set(_WORDS.findall(lower)):
-            found = masks.get(word)
-            if found is None:
+            bits = masks.get(word)
+            if bits is None:
                 if len(masks) > _CACHE_SIZE:
                     masks.clear()
-                word_bits = word_reqs = 0
-                for trig, (bits, reqs) in self._word_triggers:
+                bits = 0
+                for trig, trig_bits in self._word_triggers:
                     if trig in word:
-                        word_bits |= bits
-                        word_reqs |= reqs
-                found = masks[word] = (word_bits, word_reqs)
-            mask |= found[0]
-            met |= found[1]
-        return mask, met
+                        bits |= trig_bits
+                masks[word] = bits
+            found |= bits
+        shift = self._shift
+        return found & ((1 << shift) - 1), found >> shift
 
     def _classify_lower(self, lower: str, chamber: str | None) -> tuple[str, ...]:
         out: dict[str, None] = {}
