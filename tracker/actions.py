@@ -95,20 +95,20 @@ class Match:
 
 @dataclass(frozen=True)
 class _Branch:
-    """One top-level alternative of a rule's pattern, with the literals that must occur in it."""
+    """One top-level alternative of a rule's pattern, with the literals one of which must occur."""
 
     regex: re.Pattern[str]
     triggers: frozenset[str] | None  # None: no literal could be derived, always try it
-    requires: tuple[frozenset[str], ...] = ()  # every literal requirement, checked before the regex
+    requires: tuple[frozenset[str], ...] = ()  # every literal requirement (one of each occurs)
 
 
 @dataclass(frozen=True)
 class _Compiled:
     rule: Rule
-    regex: re.Pattern[str]
+    regex: re.Pattern[str]  # case-insensitive, for any text (explain)
     file: str
     index: int
-    branches: tuple[_Branch, ...]
+    branches: tuple[_Branch, ...]  # the top-level alternatives, for lower-cased text (fast path)
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:
@@ -153,15 +153,12 @@ def split_alternatives(pattern: str) -> list[str]:
 
 
 def _branches(pattern: str) -> tuple[_Branch, ...]:
-    """Compile each alternative for lower-cased text, so a rule tries only plausible branches."""
+    """Each top-level alternative compiled for lower-cased text, with its literal requirements."""
     out = []
     for part in split_alternatives(pattern):
-        flexible = _flex_spaces(_lowered(part))
         required = required_literals(part)
         best = max(required, key=_selectivity) if required else None
-        # the index already guarantees `best`; the other requirements are cheap substring tests
-        rest = tuple(r for r in required if r is not best)
-        out.append(_Branch(re.compile(flexible), best, rest))
+        out.append(_Branch(re.compile(_flex_spaces(_lowered(part))), best, tuple(required)))
     return tuple(out)
 
 
@@ -281,28 +278,54 @@ def _selectivity(triggers: set[str]) -> tuple[int, int]:
 
 
 class RuleSet:
-    """An ordered list of compiled rules with a fast, cached classifier."""
+    """An ordered list of compiled rules with a fast, cached classifier.
+
+    Every branch (top-level alternative) of every rule is a bit in an integer mask, numbered in
+    rule order, and so is every literal requirement of a branch. Each literal maps to the branches
+    its presence nominates (by their most selective requirement) and the requirements it meets;
+    for a text both masks are ORed over the literals it contains (word literals looked up once per
+    distinct word, cached). A nominated branch whose requirements are all met runs its regex,
+    lowest bit first, so most rules cost a few integer operations instead of a regex search.
+    """
 
     def __init__(self, rules: Iterable[_Compiled], *, name: str = "") -> None:
         self.name = name
         self.rules: list[_Compiled] = list(rules)
-        # (rule position, branch number) pairs to try for each trigger, and those always tried
-        self._always: list[tuple[int, int]] = []
-        by_trigger: dict[str, list[tuple[int, int]]] = {}
+        self._always = 0  # branches no literal could be derived for: always tried
+        # literal -> [branches it nominates, requirements it meets]
+        by_literal: dict[str, list[int]] = {}
+        req_bits: dict[frozenset[str], int] = {}
+        # bit number -> (rule position, branch regex, requirements, the rule's later branches)
+        self._bits: list[tuple[int, re.Pattern[str], int, int]] = []
         for pos, compiled in enumerate(self.rules):
-            for num, branch in enumerate(compiled.branches):
+            first = len(self._bits)
+            rest_of_rule = ((1 << len(compiled.branches)) - 1) << first
+            for branch in compiled.branches:
+                bit = 1 << len(self._bits)
+                needs = 0
+                for requirement in branch.requires:
+                    req = req_bits.setdefault(requirement, 1 << len(req_bits))
+                    needs |= req
+                    for lit in requirement:
+                        by_literal.setdefault(lit, [0, 0])[1] |= req
+                self._bits.append((pos, branch.regex, needs, rest_of_rule & ~((bit << 1) - 1)))
                 if branch.triggers is None:
-                    self._always.append((pos, num))
+                    self._always |= bit
                 else:
                     for trig in branch.triggers:
-                        by_trigger.setdefault(trig, []).append((pos, num))
-        self._by_trigger = by_trigger
-        self._triggers: tuple[str, ...] = tuple(by_trigger)
+                        by_literal.setdefault(trig, [0, 0])[0] |= bit
+        # one integer per literal: the branches it nominates, then (shifted) the requirements it meets
+        self._shift = len(self._bits)
+        by_trigger = {lit: bits | reqs << self._shift for lit, (bits, reqs) in by_literal.items()}
         # Triggers made of letters only lie inside one word of the text, so they are found per
         # distinct word (a small, repetitive vocabulary, cached) instead of one scan per trigger.
-        self._word_triggers = tuple(t for t in self._triggers if t.isalpha() and t.isascii())
-        self._other_triggers = tuple(t for t in self._triggers if t not in self._word_triggers)
-        self._in_word: dict[str, tuple[str, ...]] = {}
+        self._word_triggers = tuple(
+            (t, m) for t, m in by_trigger.items() if t.isalpha() and t.isascii()
+        )
+        self._other_triggers = tuple(
+            (t, m) for t, m in by_trigger.items() if not (t.isalpha() and t.isascii())
+        )
+        self._word_masks: dict[str, int] = {}
         self._cached = lru_cache(maxsize=_CACHE_SIZE)(self._classify_lower)
 
     def __len__(self) -> int:
@@ -340,37 +363,43 @@ class RuleSet:
                 break
         return matches
 
-    def _candidates(self, lower: str) -> list[tuple[int, list[int]]]:
-        """Rules (in order) whose literals occur in the text, with the branches worth trying."""
-        found: dict[int, list[int]] = {}
-        for pos, num in self._always:
-            found.setdefault(pos, []).append(num)
-        for trig in self._present(lower):
-            for pos, num in self._by_trigger[trig]:
-                found.setdefault(pos, []).append(num)
-        return sorted(found.items())
-
-    def _present(self, lower: str) -> set[str]:
-        present = {t for t in self._other_triggers if t in lower}
-        cache = self._in_word
+    def _candidates(self, lower: str) -> tuple[int, int]:
+        """The branches nominated by the literals in the text, and the requirements it meets."""
+        found = self._always
+        for trig, bits in self._other_triggers:
+            if trig in lower:
+                found |= bits
+        masks = self._word_masks
         for word in set(_WORDS.findall(lower)):
-            hits = cache.get(word)
-            if hits is None:
-                if len(cache) > _CACHE_SIZE:
-                    cache.clear()
-                hits = cache[word] = tuple(t for t in self._word_triggers if t in word)
-            present.update(hits)
-        return present
+            bits = masks.get(word)
+            if bits is None:
+                if len(masks) > _CACHE_SIZE:
+                    masks.clear()
+                bits = 0
+                for trig, trig_bits in self._word_triggers:
+                    if trig in word:
+                        bits |= trig_bits
+                masks[word] = bits
+            found |= bits
+        shift = self._shift
+        return found & ((1 << shift) - 1), found >> shift
 
     def _classify_lower(self, lower: str, chamber: str | None) -> tuple[str, ...]:
         out: dict[str, None] = {}
-        for pos, branch_nums in self._candidates(lower):
-            compiled = self.rules[pos]
-            rule = compiled.rule
+        mask, met = self._candidates(lower)
+        rules, bits = self.rules, self._bits
+        while mask:
+            low = mask & -mask
+            mask ^= low
+            pos, regex, needs, rest_of_rule = bits[low.bit_length() - 1]
+            if needs & ~met:
+                continue  # a literal the branch requires is missing
+            rule = rules[pos].rule
             if rule.actor is not None and rule.actor != chamber:
                 continue
-            if not any(_branch_matches(compiled.branches[num], lower) for num in set(branch_nums)):
+            if regex.search(lower) is None:
                 continue
+            mask &= ~rest_of_rule  # the rule fired: its other branches need not be tried
             for c in rule.classifications:
                 out[c] = None
             if rule.stop:
@@ -384,13 +413,6 @@ def summarize(exc: ValidationError) -> str:
         f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg'].removeprefix('Value error, ')}"
         for err in exc.errors()
     )
-
-
-def _branch_matches(branch: _Branch, lower: str) -> bool:
-    for requirement in branch.requires:
-        if not any(t in lower for t in requirement):
-            return False
-    return branch.regex.search(lower) is not None
 
 
 def parse_rules(raw: Any, *, file: str) -> list[_Compiled]:

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -179,10 +180,11 @@ def explain_command(
     table = Table("rule", "pattern", "matched", "adds", "stop", show_lines=False)
     for m in matches:
         where = f"{Path(m.file).name}#{m.index}" + (f" {m.rule_id}" if m.rule_id else "")
+        # patterns and action texts hold "[...]", which rich would read as markup
         table.add_row(
-            where,
-            m.pattern,
-            m.matched,
+            escape(where),
+            escape(m.pattern),
+            escape(m.matched),
             ", ".join(m.classifications) or "(nothing)",
             "stop" if m.stop else "",
         )
