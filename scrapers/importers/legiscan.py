@@ -64,6 +64,7 @@ from scrapers.importers.base import (
     raw_bill,
     read_file,
     report,
+    summarise,
     validate_bill,
     walk,
 )
@@ -146,7 +147,7 @@ def iter_legiscan(
 
     ``lazy=True`` yields :class:`RawBill` instead of ScrapedBill, for ``ingest_bills``: a
     re-import then skips validating unchanged bills."""
-    items = _iter_paths(paths, progress)
+    items = summarise(_iter_paths(paths, progress))
     return items if lazy else built(items)
 
 
@@ -505,7 +506,7 @@ def _iter_session(
 def _int(value: Any) -> int | None:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -708,9 +709,15 @@ def bill_from_api(
         return RecordError(where, None, f"not a LegiScan getBill record (found {kind})")
     try:
         fields = api_bill_fields(bill)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         return RecordError(
-            where, None, f"bill {bill.get('bill_number', '?')}: malformed LegiScan record ({exc!r})"
+            where,
+            None,
+            f"bill {str(bill.get('bill_number', '?'))[:40]}: malformed LegiScan record ({exc!r:.200})",
+        )
+    except RecursionError:
+        return RecordError(
+            where, None, f"bill {str(bill.get('bill_number', '?'))[:40]}: nested too deeply"
         )
     return raw_bill(fields, where, None) if lazy else validate_bill(fields, where, None)
 
