@@ -25,7 +25,7 @@ _DATE_RE = re.compile(
 )
 CHAMBERS = ("upper", "lower", "legislature", "executive", "joint")
 MAX_EXTRAS_DEPTH = 32
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The same characters as orjson escapes them (or writes DEL), not after an escaped backslash:
 # finds them in a bill's JSON bytes.
 CONTROL_JSON = re.compile(
@@ -36,13 +36,13 @@ _INT64 = 1 << 63
 
 def clean_text(value: str) -> str:
     """``value`` without NUL, other control characters (not tab/newline/CR) as spaces."""
-    return _CONTROL.sub(" ", value.replace("\x00", ""))
+    return CONTROL.sub(" ", value.replace("\x00", ""))
 
 
 def _cleaned(value: Any) -> Any:
     """``value`` with :func:`clean_text` applied to every string in it (models as dicts)."""
     if isinstance(value, str):
-        return clean_text(value) if _CONTROL.search(value) else value
+        return clean_text(value) if CONTROL.search(value) else value
     if isinstance(value, BaseModel):
         value = value.model_dump()
     if isinstance(value, dict):

@@ -34,7 +34,7 @@ import orjson
 from pydantic import ValidationError
 
 from tracker.identifiers import normalize_identifier
-from tracker.scraped import CONTROL_JSON, ScrapedBill
+from tracker.scraped import CONTROL, CONTROL_JSON, ScrapedBill, clean_text
 
 Progress = Callable[[str, int], None]
 """Called once per file or archive member as it is opened: (display name, size in bytes)."""
@@ -387,9 +387,41 @@ def csv_records(
     where = files.where(name)
     try:
         with files.open_text(name) as stream:
-            yield from _csv_rows(stream, where, columns)
+            lines = CleanLines(stream)
+            yield from _csv_rows(lines, where, columns)
     except (OSError, KeyError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
         yield RecordError(where, None, f"cannot read: {exc}")
+        return
+    if lines.cleaned:
+        yield lines.warning(where)
+
+
+class CleanLines:
+    """The lines of a text stream with control characters removed (NUL) or made spaces (the
+    others but tab, newline and CR), checked a megabyte at a time so clean files cost a regex
+    scan. Cleaning before the CSV parser keeps join keys (``bill_id``) whole."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.cleaned = 0
+
+    def __iter__(self) -> Iterator[str]:
+        tail = ""
+        while chunk := self.stream.read(MIB):
+            if CONTROL.search(chunk):
+                self.cleaned += len(CONTROL.findall(chunk))
+                chunk = clean_text(chunk)
+            chunk = tail + chunk
+            cut = chunk.rfind("\n") + 1
+            tail = chunk[cut:]
+            yield from io.StringIO(chunk[:cut], newline="")
+        if tail:
+            yield from io.StringIO(tail, newline="")
+
+    def warning(self, where: str) -> RecordError:
+        return RecordError(
+            where, None, f"{self.cleaned:,} control character(s) removed", severity="warning"
+        )
 
 
 def _csv_header(
@@ -424,7 +456,7 @@ def _blank_error(where: str, line: int) -> RecordError:
 
 
 def _csv_rows(
-    stream: IO[str], where: str, columns: tuple[str, ...]
+    stream: Iterable[str], where: str, columns: tuple[str, ...]
 ) -> Iterator[tuple[int, Row] | RecordError]:
     reader = csv.reader(stream)
     head = _csv_header(reader, where, columns)
@@ -461,7 +493,8 @@ def index_csv(
     errors: list[RecordError] = []
     try:
         with files.open_text(name) as stream:
-            reader = csv.reader(stream)
+            lines = CleanLines(stream)
+            reader = csv.reader(lines)
             head = _csv_header(reader, where, columns)
             if isinstance(head, RecordError):
                 return index, [head]
@@ -492,6 +525,9 @@ def index_csv(
                 )
     except (OSError, KeyError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
         errors.append(RecordError(where, None, f"cannot read: {exc}"))
+        return index, errors
+    if lines.cleaned:
+        errors.append(lines.warning(where))
     return index, errors
 
 
