@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from scrapers.importers.base import MAX_BLANK_LINES, RecordError, check_tar
+from scrapers.importers.base import RecordError
 from scrapers.importers.legiscan import iter_legiscan
 from scrapers.importers.openstates import iter_openstates
 from tracker.cli import app
@@ -133,6 +133,8 @@ def test_a_truncated_tarball_imports_nothing(
 def test_a_tar_cut_between_members_is_caught(shared_data: Path, tmp_path: Path) -> None:
     """The case tarfile itself accepts: a sound gzip stream around a tar that stops at a member
     boundary, with no end-of-archive block."""
+    from scrapers.importers.base import check_tar
+
     whole = gzip.decompress((shared_data / CO_TARBALL).read_bytes())
     with tarfile.open(fileobj=io.BytesIO(whole)) as tf:
         members = [m for m in tf if m.isfile()]
@@ -321,6 +323,8 @@ def test_a_zip_member_over_the_cap_is_refused(
 
 
 def test_a_blank_line_csv_stops_early(shared_data: Path, tmp_path: Path) -> None:
+    from scrapers.importers.base import MAX_BLANK_LINES
+
     folder = tmp_path / "KS" / "2025-2026_Regular_Session" / "csv"
     folder.mkdir(parents=True)
     with zipfile.ZipFile(shared_data / KS_ZIP) as src:
