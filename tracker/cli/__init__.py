@@ -45,4 +45,11 @@ _register_groups()
 
 
 def main() -> None:
-    app()
+    import sys
+
+    from tracker.cli.errors import run_guarded
+
+    argv = sys.argv[1:]
+    if "--debug" in argv:  # anywhere on the line: tracker --debug status, tracker status --debug
+        sys.argv.remove("--debug")
+    run_guarded(lambda: app(), argv)
