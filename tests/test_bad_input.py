@@ -339,3 +339,21 @@ def test_a_blank_line_csv_stops_early(shared_data: Path, tmp_path: Path) -> None
     assert [x for x in items if isinstance(x, ScrapedBill)][0].identifier
     (blank,) = [e for e in errors if "blank lines" in e.message]
     assert blank.line == MAX_BLANK_LINES + 3  # header, one row, then the cap: not the whole file
+
+
+def test_a_new_legiscan_api_field_is_kept_and_reported_once(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    for source in sorted((shared_data / "legiscan/api_json/bill").glob("*.json")):
+        record = json.loads(source.read_bytes())
+        record["bill"]["last_updated_synthetic"] = "2025-06-01"
+        (tmp_path / source.name).write_text(json.dumps(record))
+    items = list(iter_legiscan([tmp_path]))
+    bills = [x for x in items if isinstance(x, ScrapedBill)]
+    warnings = [x for x in items if isinstance(x, RecordError)]
+    assert len(bills) == 6 and all(
+        b.extras["unknown_fields"] == {"last_updated_synthetic": "2025-06-01"} for b in bills
+    )
+    (warning,) = warnings
+    assert warning.severity == "warning" and "last_updated_synthetic" in warning.message
+    assert "in 6 bill(s)" in warning.message

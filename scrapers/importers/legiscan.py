@@ -30,8 +30,9 @@ LegiScan's own bookkeeping goes to ``extras["legiscan"]`` for the stage rules an
 ``status_desc``, ``status_date``, ``url``, ``pending_committee`` and, from the API only,
 ``change_hash``, ``completed`` and ``progress`` (``[{"date", "event"}]``). API fields not listed
 here (``state_id``, ``bill_type*``, ``body_id``, ``current_body*``, ``pending_committee_id``,
-``referrals``, history ``importance``, sponsor third-party ids, ...) are ignored: we read by name,
-and LegiScan adds fields between API versions.
+``referrals``, history ``importance``, sponsor third-party ids, ...) are ignored: we read by name.
+A bill-level key that is not in LegiScan's documented getBill record at all (LegiScan adds
+fields between API versions) is kept in ``extras["unknown_fields"]`` and reported once per run.
 
 Session names follow Open States' identifiers where they are known, see
 :func:`legiscan_session_name`.
@@ -51,6 +52,7 @@ from scrapers.importers.base import (
     Progress,
     RawBill,
     RecordError,
+    UnknownFields,
     as_paths,
     built,
     csv_records,
@@ -722,8 +724,27 @@ def bill_from_api(
     return raw_bill(fields, where, None) if lazy else validate_bill(fields, where, None)
 
 
+_API_BILL_KEYS = frozenset(
+    {
+        "bill_id", "change_hash", "session_id", "session", "url", "state_link", "completed",
+        "status", "status_date", "progress", "state", "state_id", "bill_number", "bill_type",
+        "bill_type_id", "body", "body_id", "current_body", "current_body_id", "title",
+        "description", "pending_committee_id", "committee", "referrals", "history", "sponsors",
+        "sasts", "subjects", "texts", "votes", "amendments", "supplements", "calendar",
+    }
+)  # fmt: skip
+
+
 def api_bill_fields(b: dict[str, Any]) -> dict[str, Any]:
     """The ScrapedBill fields of a getBill ``bill`` object (not yet validated)."""
+    unknown = UnknownFields()
+    unknown.check(b, _API_BILL_KEYS, "")
+    fields = _api_fields(b)
+    unknown.keep(fields["extras"])
+    return fields
+
+
+def _api_fields(b: dict[str, Any]) -> dict[str, Any]:
     state = str(b["state"]).lower()
     s = b.get("session") or {}
     title = s.get("session_title") or s.get("session_name") or ""
