@@ -197,7 +197,7 @@ def check_tar(path: Path, limits: Limits) -> RecordError | None:
             "archive not imported: uncompressed, it holds "
             + too_big(exc.args[0], limits.file_bytes, "TRACKER_IMPORT_MAX_FILE_BYTES"),
         )
-    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError, tarfile.TarError) as exc:
         return RecordError(label, None, f"archive not imported: damaged or truncated ({exc})")
     return problem
 
