@@ -34,7 +34,7 @@ import orjson
 from pydantic import ValidationError
 
 from tracker.identifiers import normalize_identifier
-from tracker.scraped import CONTROL, CONTROL_JSON, ScrapedBill, clean_text
+from tracker.scraped import CONTROL, ScrapedBill, clean_text, json_has_control
 
 Progress = Callable[[str, int], None]
 """Called once per file or archive member as it is opened: (display name, size in bytes)."""
@@ -216,7 +216,7 @@ def _walk_tar(stream: _Reader, label: str, limits: Limits) -> RecordError | None
             )
         if not block.strip(b"\0"):
             return None  # the end-of-archive block
-        if tarfile.nti(block[148:156]) not in tarfile.calc_chksums(block):
+        if not _checksum_ok(block):
             return RecordError(
                 label, None, f"archive not imported: damaged tar header at byte {at:,}"
             )
@@ -251,6 +251,18 @@ def _walk_tar(stream: _Reader, label: str, limits: Limits) -> RecordError | None
             )
 
 
+def _checksum_ok(block: bytes) -> bool:
+    """A tar header's checksum: the unsigned sum with the checksum field as spaces (cheap), or
+    tarfile's own signed and unsigned sums for the odd old writer."""
+    try:
+        stored = tarfile.nti(block[148:156])
+    except tarfile.TarError:
+        return False
+    return stored == 256 + sum(block[:148]) + sum(block[156:]) or stored in tarfile.calc_chksums(
+        block
+    )
+
+
 def _tar_name(block: bytes) -> str:
     name = block[0:100].split(b"\0", 1)[0]
     prefix = block[345:500].split(b"\0", 1)[0] if block[257:262] == b"ustar" else b""
@@ -283,22 +295,30 @@ def iter_tar(
         yield RecordError(str(path), None, f"cannot read tar archive: {exc}")
 
 
-def open_zip(path: Path) -> zipfile.ZipFile | RecordError:
-    """The zip at ``path``, once :func:`check_zip` found it whole."""
+def open_zip(
+    path: Path, used: Callable[[str], bool] = lambda name: True
+) -> zipfile.ZipFile | RecordError:
+    """The zip at ``path``, once :func:`check_zip` found the members it ``used`` whole."""
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         return RecordError(str(path), None, f"cannot read zip archive: {exc}")
-    problem = check_zip(zf, str(path), Limits.from_env())
+    problem = check_zip(zf, str(path), Limits.from_env(), used)
     if problem is not None:
         zf.close()
         return problem
     return zf
 
 
-def check_zip(zf: zipfile.ZipFile, label: str, limits: Limits) -> RecordError | None:
-    """None when every member of ``zf`` reads to its end with the right CRC, none is over
-    ``limits.member_bytes`` and all together not over ``limits.file_bytes``."""
+def check_zip(
+    zf: zipfile.ZipFile,
+    label: str,
+    limits: Limits,
+    used: Callable[[str], bool] = lambda name: True,
+) -> RecordError | None:
+    """None when every member of ``zf`` the importer ``used`` reads to its end with the right
+    CRC, none is over ``limits.member_bytes`` and all together not over ``limits.file_bytes``
+    (members it never reads, such as LegiScan's votes.csv, are only size-checked)."""
     total = 0
     for info in zf.infolist():
         if info.is_dir():
@@ -311,6 +331,8 @@ def check_zip(zf: zipfile.ZipFile, label: str, limits: Limits) -> RecordError | 
                 "archive not imported: member is "
                 + too_big(info.file_size, limits.member_bytes, "TRACKER_IMPORT_MAX_MEMBER_BYTES"),
             )
+        if not used(info.filename):
+            continue
         try:
             with zf.open(info) as member:
                 while chunk := member.read(MIB):
@@ -830,7 +852,7 @@ def summarise(items: Iterable[Any]) -> Iterator[Any]:
                 if isinstance(found, dict):
                     unknown.add(item)
                     unknown.names.update(_INDEX.sub("", k) for k in found)
-            if CONTROL_JSON.search(blob):
+            if json_has_control(blob):
                 control.add(item)
         yield item
     names = ", ".join(sorted(unknown.names)[:12])

@@ -377,7 +377,7 @@ def session_from_folder(folder: str) -> tuple[int, int, str] | None:
 
 
 def _iter_zip(path: Path, progress: Progress | None, *, strict: bool) -> Iterator[Result]:
-    zf = open_zip(path)
+    zf = open_zip(path, _is_read)
     if isinstance(zf, RecordError):
         yield zf
         return
@@ -411,6 +411,14 @@ def _iter_zip(path: Path, progress: Progress | None, *, strict: bool) -> Iterato
             )
             if result is not None:  # people/vote/text payloads are not bills
                 yield result
+
+
+_READ_CSV = frozenset({"bills.csv", "people.csv", *(f"{kind}.csv" for kind in _CHILD_COLS)})
+
+
+def _is_read(name: str) -> bool:
+    """A zip member this importer reads (checked whole before the import starts)."""
+    return name.rsplit("/", 1)[-1] in _READ_CSV or _is_api_member(name)
 
 
 def _is_api_member(name: str) -> bool:
