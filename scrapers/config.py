@@ -16,7 +16,9 @@ Vocabulary used in configs and in this module:
 from __future__ import annotations
 
 import re
+import string
 import zoneinfo
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -482,6 +484,13 @@ def _check_when(v: str | None) -> str | None:
         raise ValueError(
             f"{v!r} is neither a cron line ('0 */6 * * *') nor an interval ('6h', '30m', '1d')"
         )
+    if _CRON_RE.match(v):
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:  # the scheduler's own parser: every field's range and syntax, as at run time
+            CronTrigger.from_crontab(v)
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"cron line {v!r} is invalid: {exc}") from exc
     return v
 
 
@@ -723,7 +732,111 @@ def semantic_problems(cfg: StateConfig) -> list[tuple[tuple[Any, ...], str]]:
                 (("sessions", i, "identifier"), f"session {s.identifier!r} is listed twice")
             )
         seen.add(s.identifier)
+    return problems + _selector_problems(cfg) + _placeholder_problems(cfg)
+
+
+# Selector-valued attributes, per model; on JSON pages FieldSpec's ``path`` is the selector.
+_SELECTOR_ATTRS: dict[type[BaseModel], tuple[str, ...]] = {
+    FieldSpec: ("selector", "after", "before"),
+    GroupSpec: ("items", "text_selector", "after", "before"),
+    ErrorMarker: ("selector",),
+    PageSpec: ("items", "empty_if"),
+}
+
+
+def _selectors(obj: Any, loc: tuple[Any, ...], page_format: str) -> Iterator[tuple[Any, str]]:
+    """(location, selector) for every selector in a page's specs, walked recursively."""
+    if isinstance(obj, list | tuple):
+        for i, item in enumerate(obj):
+            yield from _selectors(item, (*loc, i), page_format)
+    elif isinstance(obj, dict):
+        for key, item in obj.items():
+            yield from _selectors(item, (*loc, key), page_format)
+    elif isinstance(obj, BaseModel):
+        attrs = _SELECTOR_ATTRS.get(type(obj), ())
+        if page_format == "json" and isinstance(obj, FieldSpec):
+            attrs = ("path",)
+        for name in attrs:
+            value = getattr(obj, name)
+            if isinstance(value, str):
+                yield (*loc, name), value
+        for name in type(obj).model_fields:
+            value = getattr(obj, name)
+            if isinstance(value, BaseModel | list | dict) and name not in ("headers", "attrs"):
+                alias = type(obj).model_fields[name].alias or name
+                yield from _selectors(value, (*loc, alias), page_format)
+
+
+def _selector_problems(cfg: StateConfig) -> list[tuple[tuple[Any, ...], str]]:
+    """Every CSS selector (HTML, XML) and JSON path compiled now, as the scrape would."""
+    from scrapers.extract import SelectorSyntaxError, check_selector
+
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    for kind, page in cfg.pages.items():
+        if page.format == "delimited":
+            continue
+        for loc, selector in _selectors(page, ("pages", kind), page.format):
+            try:
+                check_selector(selector, page.format)
+            except SelectorSyntaxError as exc:
+                problems.append((loc, str(exc)))
     return problems
+
+
+BUILTIN_NAMES = frozenset({"state", "base_url", "session", "session_name", "url", "query"})
+"""Names every URL template may use (see ``scrapers.engine.context_names``)."""
+
+
+def _known_names(cfg: StateConfig, page: PageSpec) -> set[str] | None:
+    """The names a scrape fills ``page``'s templates from, or None when no scrape fetches it
+    (a bill page of a source without list pages is only read from saved copies)."""
+    known = set(BUILTIN_NAMES)
+    for s in cfg.sessions:
+        known |= set(s.vars)
+    if page.role == "bill":
+        lists = [p for p in cfg.pages.values() if p.role == "list" and p.source == page.source]
+        if not lists:
+            return None
+        for p in lists:
+            known |= set(p.fields)
+    elif page.role == "augment":  # filled from the merged bill: every field any page gives
+        known |= set(ScrapedBill.model_fields) | set(cfg.derive)
+        for p in cfg.pages.values():
+            known |= set(p.fields)
+    return known
+
+
+def _placeholder_problems(cfg: StateConfig) -> list[tuple[tuple[Any, ...], str]]:
+    """URL, body and header templates may name only what the scrape will have for that page:
+    the built-in names and sessions' ``vars`` everywhere, the list's fields on a bill page, the
+    bill's fields on an augment page."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    for kind, page in cfg.pages.items():
+        known = _known_names(cfg, page) if page.live else None
+        if known is None:
+            continue
+        for loc, template in _templates(kind, page):
+            try:
+                names = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+            except ValueError as exc:
+                problems.append((loc, f"template {template!r} cannot be filled: {exc}"))
+                continue
+            for name in names:
+                head = re.split(r"[.\[!:]", name, maxsplit=1)[0]
+                if head not in known:
+                    hint = ", ".join(sorted(n for n in known if not n.startswith("_")))
+                    problems.append((loc, f"unknown placeholder {{{name}}}; known here: {hint}"))
+    return problems
+
+
+def _templates(kind: str, page: PageSpec) -> list[tuple[tuple[Any, ...], str]]:
+    if isinstance(page.url, str):
+        out = [(("pages", kind, "url"), page.url)]
+    else:
+        out = [(("pages", kind, "url", i), u) for i, u in enumerate(page.urls)]
+    if page.body:
+        out.append((("pages", kind, "body"), page.body))
+    return out + [(("pages", kind, "headers", h), v) for h, v in page.headers.items()]
 
 
 # --------------------------------------------------------------------------------- YAML with lines
@@ -734,7 +847,13 @@ class ConfigLoader(yaml.SafeLoader):
     booleans) and ``2011_12`` or ``1:30`` stay strings (no digit separators, no base 60)."""
 
 
-_YAML11_ONLY = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+# Timestamps too: a date stays text for pydantic, so 2018-02-30 is a located error, not a crash.
+_YAML11_ONLY = {
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:timestamp",
+}
 ConfigLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in _YAML11_ONLY]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
@@ -757,6 +876,7 @@ class _Lines:
 
     def __init__(self, node: yaml.Node | None) -> None:
         self.lines: dict[tuple[Any, ...], int] = {}
+        self.duplicates: list[tuple[tuple[Any, ...], int, int]] = []  # (path, line, first line)
         if node is not None:
             self._walk(node, ())
 
@@ -765,6 +885,8 @@ class _Lines:
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 sub = (*path, key.value)
+                if sub in self.lines and key.value != "<<":
+                    self.duplicates.append((sub, key.start_mark.line + 1, self.lines[sub]))
                 self.lines[sub] = key.start_mark.line + 1
                 self._walk(value, sub)
         elif isinstance(node, yaml.SequenceNode):
@@ -802,12 +924,17 @@ def parse_config_text(text: str, path: str | Path = "<config>") -> StateConfig:
         node = yaml.compose(text, Loader=ConfigLoader)
         data = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigError(path, [f"{where}not valid YAML: {exc}"]) from exc
+        raise ConfigError(path, [_yaml_problem(path, text, exc)]) from exc
     lines = _Lines(node)
     if not isinstance(data, dict):
         raise ConfigError(path, ["line 1: expected a mapping of keys (state:, name:, pages: ...)"])
+    duplicates = [
+        f"{path}:{line}: {lines.where(loc)}: duplicate key (first at line {first}); "
+        "YAML would keep only the last"
+        for loc, line, first in lines.duplicates
+    ]
+    if duplicates:
+        raise ConfigError(path, duplicates)
     try:
         cfg = StateConfig.model_validate(data)
     except ValidationError as exc:
@@ -829,6 +956,50 @@ def parse_config_text(text: str, path: str | Path = "<config>") -> StateConfig:
     if problems:
         raise ConfigError(path, problems)
     return cfg
+
+
+def _yaml_problem(path: str | Path, text: str, exc: yaml.YAMLError) -> str:
+    """``file:line: not valid YAML: ...`` at the line where the mistake is. An unclosed quote
+    runs on until the next quote and the parser fails lines later: the line reported is then
+    where that quoted value starts."""
+    problem = getattr(exc, "problem_mark", None)
+    context = getattr(exc, "context_mark", None)
+    detail = "; ".join(
+        x for x in (getattr(exc, "context", None), getattr(exc, "problem", None)) if x
+    )
+    detail = detail or str(exc).splitlines()[0]
+    if isinstance(exc, yaml.scanner.ScannerError) and context is not None:
+        return f"{path}:{context.line + 1}: not valid YAML: {detail}"  # e.g. quote never closed
+    mark = problem or context
+    if mark is None:
+        return f"{path}: not valid YAML: {detail}"
+    quote = _runaway_quote(text, before=mark.line)
+    if quote is not None:
+        start, end = quote
+        return (
+            f"{path}:{start}: not valid YAML: the quoted value here runs on to line {end} "
+            f"(a quote not closed?); then at line {mark.line + 1}: {detail}"
+        )
+    return f"{path}:{mark.line + 1}: not valid YAML: {detail}"
+
+
+def _runaway_quote(text: str, *, before: int) -> tuple[int, int] | None:
+    """(first line, last line) of the last quoted scalar spanning lines that starts before line
+    index ``before``: in a config such a value is nearly always an unclosed quote."""
+    found = None
+    try:
+        for token in yaml.scan(text, Loader=ConfigLoader):
+            if token.start_mark.line > before:
+                break
+            if (
+                isinstance(token, yaml.ScalarToken)
+                and token.style in ('"', "'")
+                and token.end_mark.line > token.start_mark.line
+            ):
+                found = (token.start_mark.line + 1, token.end_mark.line + 1)
+    except yaml.YAMLError:
+        pass
+    return found
 
 
 def _trim_union_noise(problems: list[str]) -> list[str]:

@@ -136,6 +136,20 @@ def _css(selector: str) -> soupsieve.SoupSieve:
         raise SelectorSyntaxError(f"CSS selector {selector!r} is invalid: {exc}") from exc
 
 
+def check_selector(selector: str, page_format: str) -> None:
+    """Compile ``selector`` as a page of ``page_format`` would use it (CSS with soupsieve for
+    HTML, CSS to XPath for XML, a path for JSON); SelectorSyntaxError when it cannot be.
+    Config validation calls this, so a bad selector fails there, not in a scrape."""
+    if selector.strip() in ("", "."):
+        return
+    if page_format == "html":
+        _css(selector)
+    elif page_format == "xml":
+        _xpath(selector)
+    elif page_format == "json":
+        parse_path(selector)
+
+
 # Elements that break a line when rendered: their text is kept apart; inline elements
 # (a, b, span, font) join their neighbours, so "(<a>Senate Journal</a>)" reads "(Senate Journal)".
 _BLOCK = frozenset(

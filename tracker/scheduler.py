@@ -247,7 +247,12 @@ def plan_jobs(
     settings = settings or get_settings()
     if configs is None:
         configs = load_configs()
-    specs = [scrape_spec(cfg) for cfg in configs]
+    specs = []
+    for cfg in configs:
+        try:
+            specs.append(scrape_spec(cfg))
+        except (ValueError, KeyError, LookupError) as exc:  # a schedule the trigger refuses
+            log.error("state %s: not scheduled: %s", cfg.state, exc)
     digest = CronTrigger(
         day_of_week=settings.digest_day,
         hour=settings.digest_hour,
@@ -286,6 +291,20 @@ def load_configs() -> list[Any]:
         except Exception as exc:  # noqa: BLE001 - one broken config must not stop the others
             log.error("state %s: config not scheduled: %s", st, exc)
     return configs
+
+
+def invalid_configs() -> dict[str, str]:
+    """State -> why its config cannot be scheduled, for `tracker jobs` to list (never raises)."""
+    from scrapers.registry import list_states, load_state_config
+
+    problems = {}
+    for st in list_states():
+        try:
+            scrape_spec(load_state_config(st))
+        except Exception as exc:  # noqa: BLE001 - listed as invalid, whatever the cause
+            lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+            problems[st] = lines[1] if len(lines) > 1 else (lines[0] if lines else repr(exc))
+    return problems
 
 
 # --------------------------------------------------------------------------------- job store

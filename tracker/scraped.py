@@ -5,6 +5,11 @@ Field names follow Open States' bill JSON where it has one (``identifier``,
 ``classification``, ``sponsorships`` with ``name`` ``primary`` ``classification``, ...), plus
 ``state`` and ``stage``. Unknown fields are rejected so a typo in a config or importer fails
 loudly instead of being dropped.
+
+Text hygiene at the door: NUL is removed and other control characters (except tab, newline and
+carriage return) become spaces in every string of a bill, whatever its source, so SQLite and
+PostgreSQL (which refuses NUL) store the same text. ``extras`` must be JSON a database can
+hold: nested at most :data:`MAX_EXTRAS_DEPTH` deep, integers within 64 bits.
 """
 
 from __future__ import annotations
@@ -12,13 +17,72 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tracker.vocab import CHAMBERS
 
 _DATE_RE = re.compile(
     r"^\d{4}(-\d{2}(-\d{2}([T ]\d{2}:\d{2}(:\d{2})?([.]\d+)?(Z|[+-]\d{2}:?\d{2})?)?)?)?$"
 )
+MAX_EXTRAS_DEPTH = 32
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The same characters as orjson escapes them (or writes DEL), not after an escaped backslash:
+# finds them in a bill's JSON bytes.
+CONTROL_JSON = re.compile(
+    rb"(?<!\\)(?:\\\\)*\\(?:u00(?:0[0-8bBeEfF]|1[0-9a-fA-F]|7[fF])|[bf])|\x7f"
+)
+_INT64 = 1 << 63
+
+
+def json_has_control(blob: bytes) -> bool:
+    """True when JSON bytes written by orjson hold a control character in a string. Four
+    substring scans first (C speed): the regex runs only on the rare bill that may have one."""
+    if not (b"\\u00" in blob or b"\\b" in blob or b"\\f" in blob or b"\x7f" in blob):
+        return False
+    return CONTROL_JSON.search(blob) is not None
+
+
+def clean_text(value: str) -> str:
+    """``value`` without NUL, other control characters (not tab/newline/CR) as spaces."""
+    return CONTROL.sub(" ", value.replace("\x00", ""))
+
+
+def _cleaned(value: Any) -> Any:
+    """``value`` with :func:`clean_text` applied to every string in it (models as dicts)."""
+    if isinstance(value, str):
+        return clean_text(value) if CONTROL.search(value) else value
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        return {_cleaned(k): _cleaned(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cleaned(v) for v in value]
+    return value
+
+
+def _has_control(data: Any) -> bool:
+    """True when a string in ``data`` may hold a control character: one orjson pass (a few
+    microseconds) and a byte search; anything orjson cannot write is walked instead."""
+    try:
+        return json_has_control(orjson.dumps(data))
+    except TypeError:  # pydantic models inside, a huge int, deep nesting: check the slow way
+        return True
+
+
+def _check_json_value(value: Any) -> None:
+    """Refuse what the database's JSON cannot hold: deep nesting, integers over 64 bits."""
+    todo = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if depth > MAX_EXTRAS_DEPTH:
+            raise ValueError(f"nested more than {MAX_EXTRAS_DEPTH} levels deep")
+        if isinstance(item, dict):
+            todo.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            todo.extend((v, depth + 1) for v in item)
+        elif isinstance(item, int) and not -_INT64 <= item < _INT64:
+            raise ValueError("holds an integer beyond 64 bits")
 
 
 def _check_date(value: str | None, *, required: bool) -> str | None:
@@ -163,3 +227,14 @@ class ScrapedBill(_Strict):
         return v
 
     _c = field_validator("chamber")(_check_chamber)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean_text(cls, data: Any) -> Any:
+        return _cleaned(data) if isinstance(data, dict) and _has_control(data) else data
+
+    @field_validator("extras")
+    @classmethod
+    def _extras_storable(cls, v: dict[str, Any]) -> dict[str, Any]:
+        _check_json_value(v)
+        return v

@@ -6,6 +6,7 @@ environment first.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -86,6 +87,15 @@ class Settings(BaseSettings):
         1.0, description="seconds between requests to one host unless a state config says otherwise"
     )
 
+    import_max_member_bytes: int = Field(
+        512 * 1024 * 1024,
+        description="largest file or archive member an import reads (bytes, uncompressed)",
+    )
+    import_max_file_bytes: int = Field(
+        8 * 1024 * 1024 * 1024,
+        description="largest archive an import reads (bytes, all members uncompressed)",
+    )
+
     digest_day: str = Field("mon", description="weekday the digest goes out")
     digest_hour: int = Field(7, description="hour the digest goes out")
     digest_timezone: str = Field(
@@ -126,6 +136,12 @@ class Settings(BaseSettings):
             return self.shared_dir
         guess = Path(__file__).resolve().parent.parent.parent / "shared"
         return guess if guess.is_dir() else None
+
+    def export_import_limits(self) -> None:
+        """Copy the import size caps into the environment, where the importers (and their
+        worker processes) read them: ``scrapers`` does not depend on these settings."""
+        for name in ("import_max_member_bytes", "import_max_file_bytes"):
+            os.environ[f"TRACKER_{name.upper()}"] = str(getattr(self, name))
 
     def check_secrets(self) -> None:
         """Refuse the placeholder signing key outside development and tests."""

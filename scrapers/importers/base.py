@@ -3,16 +3,25 @@ joining child rows to their bill, and validation into :class:`ScrapedBill`.
 
 Everything here streams: archives are read member by member (tar in stream mode, zip by
 member), CSV files row by row. Importers never touch the database.
+
+Inputs are whole or nothing: an archive is read to its end once (gzip/bz2/xz and zip CRCs, the
+tar end-of-archive block) before any bill in it is handed on, so a truncated download is an
+error naming the file, never half an import. Sizes are capped while streaming (see
+:class:`Limits`): a member or file over the cap is an error, never decompressed into memory.
 """
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import hashlib
 import io
 import json
+import lzma
 import operator
 import os
+import re
 import tarfile
 import zipfile
 import zlib
@@ -25,12 +34,45 @@ import orjson
 from pydantic import ValidationError
 
 from tracker.identifiers import normalize_identifier
-from tracker.scraped import ScrapedBill
+from tracker.scraped import CONTROL, ScrapedBill, clean_text, json_has_control
 
 Progress = Callable[[str, int], None]
 """Called once per file or archive member as it is opened: (display name, size in bytes)."""
 
 TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+MAX_BLANK_LINES = 10_000
+"""Blank CSV lines in a row after which the rest of a file is skipped (a file of blank lines
+would otherwise cost minutes and hold nothing)."""
+MIB = 1 << 20
+DEFAULT_MAX_MEMBER_BYTES = 512 * MIB  # the largest real member (LegiScan documents.csv) is 7 MB
+DEFAULT_MAX_FILE_BYTES = 8192 * MIB
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Size caps for one import, from ``TRACKER_IMPORT_MAX_MEMBER_BYTES`` (one file, or one
+    archive member, uncompressed) and ``TRACKER_IMPORT_MAX_FILE_BYTES`` (everything in one
+    archive, uncompressed). Read from the environment (the CLI copies the settings there) so
+    importer worker processes see the same caps."""
+
+    member_bytes: int = DEFAULT_MAX_MEMBER_BYTES
+    file_bytes: int = DEFAULT_MAX_FILE_BYTES
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        return cls(
+            member_bytes=_env_int("TRACKER_IMPORT_MAX_MEMBER_BYTES", DEFAULT_MAX_MEMBER_BYTES),
+            file_bytes=_env_int("TRACKER_IMPORT_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
+        )
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else default
+
+
+def too_big(size: int, cap: int, setting: str) -> str:
+    return f"{size:,} bytes is over the limit of {cap:,} (setting {setting})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +130,155 @@ def file_size(path: Path) -> int:
 # --- archives ---------------------------------------------------------------------------------
 
 
+class _Reader:
+    """Reads a decompressed stream in exact-size pieces, counting bytes against a cap."""
+
+    def __init__(self, stream: IO[bytes], cap: int) -> None:
+        self.stream = stream
+        self.cap = cap
+        self.count = 0
+
+    def read(self, n: int) -> bytes:
+        data = self.stream.read(n)
+        while 0 < len(data) < n:  # decompressors may return short reads
+            more = self.stream.read(n - len(data))
+            if not more:
+                break
+            data += more
+        self.count += len(data)
+        if self.count > self.cap:
+            raise _OverCap(self.count)
+        return data
+
+    def skip(self, n: int) -> int:
+        left = n
+        while left > 0:
+            got = len(self.read(min(left, MIB)))
+            if not got:
+                break
+            left -= got
+        return n - left
+
+
+class _OverCap(Exception):
+    pass
+
+
+def _decompressed(raw: IO[bytes]) -> IO[bytes]:
+    """The stream behind ``raw`` by its magic bytes: gzip, bzip2, xz or plain tar. Each of these
+    readers checks its CRC at the end and raises EOFError on a truncated stream."""
+    magic = raw.read(6)
+    raw.seek(0)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    if magic[:3] == b"BZh":
+        return bz2.BZ2File(raw)  # type: ignore[return-value]
+    if magic == b"\xfd7zXZ\x00":
+        return lzma.LZMAFile(raw)  # type: ignore[return-value]
+    return raw
+
+
+def check_tar(path: Path, limits: Limits) -> RecordError | None:
+    """None when the tar archive at ``path`` is whole: every header checksum right, the
+    compressed stream's CRC right, the end-of-archive block present, and no member over
+    ``limits.member_bytes`` (nor the whole over ``limits.file_bytes``). Reads to the end without
+    keeping any member's data."""
+    label = str(path)
+    try:
+        with open(path, "rb") as raw:
+            stream = _Reader(_decompressed(raw), limits.file_bytes)
+            problem = _walk_tar(stream, label, limits)
+            if problem is None:
+                stream.skip(1 << 62)  # the rest, so the decompressor checks its CRC
+    except _OverCap as exc:
+        return RecordError(
+            label,
+            None,
+            "archive not imported: uncompressed, it holds "
+            + too_big(exc.args[0], limits.file_bytes, "TRACKER_IMPORT_MAX_FILE_BYTES"),
+        )
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError, tarfile.TarError) as exc:
+        return RecordError(label, None, f"archive not imported: damaged or truncated ({exc})")
+    return problem
+
+
+def _walk_tar(stream: _Reader, label: str, limits: Limits) -> RecordError | None:
+    long_name: str | None = None
+    while True:
+        at = stream.count
+        block = stream.read(tarfile.BLOCKSIZE)
+        if len(block) < tarfile.BLOCKSIZE:
+            return RecordError(
+                label,
+                None,
+                "archive not imported: truncated (it ends before the tar end-of-archive block, "
+                f"at byte {at:,} of the uncompressed data)",
+            )
+        if not block.strip(b"\0"):
+            return None  # the end-of-archive block
+        if not _checksum_ok(block):
+            return RecordError(
+                label, None, f"archive not imported: damaged tar header at byte {at:,}"
+            )
+        size, kind = tarfile.nti(block[124:136]), block[156:157]
+        name = long_name or _tar_name(block)
+        long_name = None
+        if kind in (b"0", b"\0", b"7") and size > limits.member_bytes:
+            return RecordError(
+                f"{label}!{name}",
+                None,
+                "archive not imported: member is "
+                + too_big(size, limits.member_bytes, "TRACKER_IMPORT_MAX_MEMBER_BYTES"),
+            )
+        extended = kind == b"S" and block[482]  # GNU sparse: extension blocks follow
+        while extended:
+            block = stream.read(tarfile.BLOCKSIZE)
+            if len(block) < tarfile.BLOCKSIZE:
+                return RecordError(label, None, "archive not imported: truncated sparse header")
+            extended = block[504]
+        if kind in (b"1", b"2", b"3", b"4", b"5", b"6"):
+            continue  # links, devices, folders, fifos: no data
+        padded = -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+        if kind == b"L" and size <= 1 << 16:
+            data = stream.read(padded)
+            long_name = data[:size].rstrip(b"\0").decode("utf-8", "replace")
+            got = len(data)
+        else:
+            got = stream.skip(padded)
+        if got < padded:
+            return RecordError(
+                f"{label}!{name}", None, "archive not imported: truncated inside this member"
+            )
+
+
+def _checksum_ok(block: bytes) -> bool:
+    """A tar header's checksum: the unsigned sum with the checksum field as spaces (cheap), or
+    tarfile's own signed and unsigned sums for the odd old writer."""
+    try:
+        stored = tarfile.nti(block[148:156])
+    except tarfile.TarError:
+        return False
+    return stored == 256 + sum(block[:148]) + sum(block[156:]) or stored in tarfile.calc_chksums(
+        block
+    )
+
+
+def _tar_name(block: bytes) -> str:
+    name = block[0:100].split(b"\0", 1)[0]
+    prefix = block[345:500].split(b"\0", 1)[0] if block[257:262] == b"ustar" else b""
+    return (prefix + b"/" + name if prefix else name).decode("utf-8", "replace")
+
+
 def iter_tar(
     path: Path, want: Callable[[str], bool], progress: Progress | None
 ) -> Iterator[tuple[str, bytes] | RecordError]:
     """(``archive!member``, bytes) for each wanted member, read in stream mode (no seeking, no
-    extraction to disk). A broken archive ends with one error; members read so far stand."""
+    extraction to disk), after :func:`check_tar` found the archive whole."""
+    limits = Limits.from_env()
+    problem = check_tar(path, limits)
+    if problem is not None:
+        yield problem
+        return
     try:
         with tarfile.open(path, mode="r|*") as tf:
             for member in tf:
@@ -101,7 +287,7 @@ def iter_tar(
                 where = f"{path}!{member.name}"
                 report(progress, where, member.size)
                 handle = tf.extractfile(member)
-                if handle is None:
+                if handle is None or member.size > limits.member_bytes:
                     yield RecordError(where, None, "archive member cannot be read")
                     continue
                 yield where, handle.read()
@@ -109,11 +295,58 @@ def iter_tar(
         yield RecordError(str(path), None, f"cannot read tar archive: {exc}")
 
 
-def open_zip(path: Path) -> zipfile.ZipFile | RecordError:
+def open_zip(
+    path: Path, used: Callable[[str], bool] = lambda name: True
+) -> zipfile.ZipFile | RecordError:
+    """The zip at ``path``, once :func:`check_zip` found the members it ``used`` whole."""
     try:
-        return zipfile.ZipFile(path)
+        zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         return RecordError(str(path), None, f"cannot read zip archive: {exc}")
+    problem = check_zip(zf, str(path), Limits.from_env(), used)
+    if problem is not None:
+        zf.close()
+        return problem
+    return zf
+
+
+def check_zip(
+    zf: zipfile.ZipFile,
+    label: str,
+    limits: Limits,
+    used: Callable[[str], bool] = lambda name: True,
+) -> RecordError | None:
+    """None when every member of ``zf`` the importer ``used`` reads to its end with the right
+    CRC, none is over ``limits.member_bytes`` and all together not over ``limits.file_bytes``
+    (members it never reads, such as LegiScan's votes.csv, are only size-checked)."""
+    total = 0
+    for info in zf.infolist():
+        if info.is_dir():
+            continue
+        where = f"{label}!{info.filename}"
+        if info.file_size > limits.member_bytes:
+            return RecordError(
+                where,
+                None,
+                "archive not imported: member is "
+                + too_big(info.file_size, limits.member_bytes, "TRACKER_IMPORT_MAX_MEMBER_BYTES"),
+            )
+        if not used(info.filename):
+            continue
+        try:
+            with zf.open(info) as member:
+                while chunk := member.read(MIB):
+                    total += len(chunk)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, RuntimeError, ValueError) as exc:
+            return RecordError(where, None, f"archive not imported: damaged member ({exc})")
+        if total > limits.file_bytes:
+            return RecordError(
+                label,
+                None,
+                "archive not imported: uncompressed, it holds "
+                + too_big(total, limits.file_bytes, "TRACKER_IMPORT_MAX_FILE_BYTES"),
+            )
+    return None
 
 
 def iter_zip(
@@ -155,6 +388,10 @@ class FileSet:
         return f"{self.label}{sep}{name}"
 
     def open_text(self, name: str) -> IO[str]:
+        """``name`` as text; OSError when it is over ``TRACKER_IMPORT_MAX_MEMBER_BYTES``."""
+        cap = Limits.from_env().member_bytes
+        if self.sizes.get(name, 0) > cap:
+            raise OSError(too_big(self.sizes[name], cap, "TRACKER_IMPORT_MAX_MEMBER_BYTES"))
         # utf-8-sig: a BOM must not end up in the first column's name.
         return io.TextIOWrapper(self._opener(name), encoding="utf-8-sig", newline="")
 
@@ -172,9 +409,41 @@ def csv_records(
     where = files.where(name)
     try:
         with files.open_text(name) as stream:
-            yield from _csv_rows(stream, where, columns)
+            lines = CleanLines(stream)
+            yield from _csv_rows(lines, where, columns)
     except (OSError, KeyError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
         yield RecordError(where, None, f"cannot read: {exc}")
+        return
+    if lines.cleaned:
+        yield lines.warning(where)
+
+
+class CleanLines:
+    """The lines of a text stream with control characters removed (NUL) or made spaces (the
+    others but tab, newline and CR), checked a megabyte at a time so clean files cost a regex
+    scan. Cleaning before the CSV parser keeps join keys (``bill_id``) whole."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.cleaned = 0
+
+    def __iter__(self) -> Iterator[str]:
+        tail = ""
+        while chunk := self.stream.read(MIB):
+            if CONTROL.search(chunk):
+                self.cleaned += len(CONTROL.findall(chunk))
+                chunk = clean_text(chunk)
+            chunk = tail + chunk
+            cut = chunk.rfind("\n") + 1
+            tail = chunk[cut:]
+            yield from io.StringIO(chunk[:cut], newline="")
+        if tail:
+            yield from io.StringIO(tail, newline="")
+
+    def warning(self, where: str) -> RecordError:
+        return RecordError(
+            where, None, f"{self.cleaned:,} control character(s) removed", severity="warning"
+        )
 
 
 def _csv_header(
@@ -202,8 +471,14 @@ def _width_error(where: str, line: int, width: int, got: int) -> RecordError:
     return RecordError(where, line, f"expected {width} columns, got {got}")
 
 
+def _blank_error(where: str, line: int) -> RecordError:
+    return RecordError(
+        where, line, f"more than {MAX_BLANK_LINES:,} blank lines in a row; rest of file skipped"
+    )
+
+
 def _csv_rows(
-    stream: IO[str], where: str, columns: tuple[str, ...]
+    stream: Iterable[str], where: str, columns: tuple[str, ...]
 ) -> Iterator[tuple[int, Row] | RecordError]:
     reader = csv.reader(stream)
     head = _csv_header(reader, where, columns)
@@ -211,12 +486,17 @@ def _csv_rows(
         yield head
         return
     pick, width = head
+    blank = 0
     try:
         for row in reader:
             if len(row) != width:
                 if row:  # csv yields [] for a blank line; nothing is lost there
                     yield _width_error(where, reader.line_num, width, len(row))
+                elif (blank := blank + 1) > MAX_BLANK_LINES:
+                    yield _blank_error(where, reader.line_num)
+                    return
                 continue
+            blank = 0
             yield reader.line_num, pick(row)
     except (csv.Error, UnicodeDecodeError) as exc:
         yield RecordError(where, reader.line_num, f"unreadable CSV, rest of file skipped: {exc}")
@@ -235,18 +515,24 @@ def index_csv(
     errors: list[RecordError] = []
     try:
         with files.open_text(name) as stream:
-            reader = csv.reader(stream)
+            lines = CleanLines(stream)
+            reader = csv.reader(lines)
             head = _csv_header(reader, where, columns)
             if isinstance(head, RecordError):
                 return index, [head]
             pick, width = head
             get = index.get
+            blank = 0
             try:
                 for row in reader:
                     if len(row) != width:
                         if row:
                             errors.append(_width_error(where, reader.line_num, width, len(row)))
+                        elif (blank := blank + 1) > MAX_BLANK_LINES:
+                            errors.append(_blank_error(where, reader.line_num))
+                            break
                         continue
+                    blank = 0
                     values = pick(row)
                     key = values[0] if key_len == 1 else values[:key_len]
                     group = get(key)
@@ -261,6 +547,9 @@ def index_csv(
                 )
     except (OSError, KeyError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
         errors.append(RecordError(where, None, f"cannot read: {exc}"))
+        return index, errors
+    if lines.cleaned:
+        errors.append(lines.warning(where))
     return index, errors
 
 
@@ -405,6 +694,8 @@ def validate_bill(data: dict[str, Any], where: str, line: int | None) -> Scraped
         return RecordError(
             where, line, f"bill {bill_label(data)} is invalid: {describe_validation(exc)}"
         )
+    except RecursionError:
+        return RecordError(where, line, f"bill {bill_label(data)} is nested too deeply")
 
 
 class RawBill:
@@ -481,6 +772,8 @@ def _raw_key(d: dict[str, Any]) -> tuple[str, str, str] | None:
     state, session, ident = d.get("state"), d.get("legislative_session"), d.get("identifier")
     if not (isinstance(state, str) and isinstance(session, str) and isinstance(ident, str)):
         return None
+    if not (state.isprintable() and session.isprintable() and ident.isprintable()):
+        return None  # control characters: ScrapedBill cleans them, so the key comes from it
     state, session = state.strip().lower(), session.strip()  # as ScrapedBill's validators
     if not (state and session and ident.strip()):
         return None
@@ -498,17 +791,103 @@ def built(items: Iterable[Any]) -> Iterator[Any]:
         yield item.build() if type(item) is RawBill else item
 
 
+UNKNOWN_FIELDS = "unknown_fields"
+"""The ``extras`` key under which importers keep fields they do not know, by path."""
+
+
+class UnknownFields:
+    """Fields of one record that the importer does not map: kept, not fatal."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, Any] = {}
+
+    def check(self, obj: dict[str, Any], allowed: frozenset[str], path: str) -> None:
+        if not obj.keys() <= allowed:
+            for key in sorted(obj.keys() - allowed):
+                self.found[f"{path}.{key}" if path else key] = obj[key]
+
+    def keep(self, extras: dict[str, Any]) -> None:
+        if self.found:
+            extras[UNKNOWN_FIELDS] = self.found
+
+
+_INDEX = re.compile(r"\[\d+\]")
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: RawBill | None = None
+        self.names: set[str] = set()
+
+    def add(self, item: RawBill) -> None:
+        self.count += 1
+        self.first = self.first or item
+
+    def warning(self, what: str) -> RecordError | None:
+        if self.first is None:
+            return None
+        where = (
+            self.first.where if self.first.line is None else f"{self.first.where}:{self.first.line}"
+        )
+        return RecordError(
+            self.first.where,
+            self.first.line,
+            f"{what} in {self.count:,} bill(s) (first: {where})",
+            severity="warning",
+        )
+
+
+def summarise(items: Iterable[Any]) -> Iterator[Any]:
+    """``items`` unchanged, then one warning per kind of tolerated oddity with its count:
+    unknown fields (kept in ``extras["unknown_fields"]``) and control characters (removed by
+    ScrapedBill). A run reports each once, not once per bill. Reads each bill's JSON (which
+    ingest needs anyway for its digest), so bills from worker processes are covered too."""
+    unknown, control = _Tally(), _Tally()
+    for item in items:
+        if type(item) is RawBill and item.digest() is not None:
+            blob = item.blob or b""
+            if b'"unknown_fields"' in blob:
+                found = (item.fields().get("extras") or {}).get(UNKNOWN_FIELDS)
+                if isinstance(found, dict):
+                    unknown.add(item)
+                    unknown.names.update(_INDEX.sub("", k) for k in found)
+            if json_has_control(blob):
+                control.add(item)
+        yield item
+    names = ", ".join(sorted(unknown.names)[:12])
+    for warning in (
+        unknown.warning(f"unknown field(s) {names} kept in extras.{UNKNOWN_FIELDS}"),
+        control.warning("control characters (NUL and the like) removed"),
+    ):
+        if warning is not None:
+            yield warning
+
+
 def load_json(data: bytes, where: str) -> Any | RecordError:
+    """The JSON in ``data``; control characters inside strings are accepted here (ScrapedBill
+    removes them, :func:`summarise` reports them)."""
     try:
-        return json.loads(data)
+        return json.loads(data, strict=False)
     except json.JSONDecodeError as exc:
         return RecordError(where, exc.lineno, f"broken JSON: {exc.msg} (column {exc.colno})")
     except UnicodeDecodeError as exc:
         return RecordError(where, None, f"not UTF-8 JSON: {exc}")
+    except RecursionError:
+        return RecordError(where, None, "JSON nested too deeply")
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        return RecordError(where, None, f"unreadable JSON: {str(exc)[:120]}")
 
 
 def read_file(path: Path, progress: Progress | None) -> bytes | RecordError:
+    cap = Limits.from_env().member_bytes
     try:
+        if (size := path.stat().st_size) > cap:
+            return RecordError(
+                str(path),
+                None,
+                "not read: " + too_big(size, cap, "TRACKER_IMPORT_MAX_MEMBER_BYTES"),
+            )
         data = path.read_bytes()
     except OSError as exc:
         return RecordError(str(path), None, f"cannot read: {exc}")

@@ -30,8 +30,9 @@ LegiScan's own bookkeeping goes to ``extras["legiscan"]`` for the stage rules an
 ``status_desc``, ``status_date``, ``url``, ``pending_committee`` and, from the API only,
 ``change_hash``, ``completed`` and ``progress`` (``[{"date", "event"}]``). API fields not listed
 here (``state_id``, ``bill_type*``, ``body_id``, ``current_body*``, ``pending_committee_id``,
-``referrals``, history ``importance``, sponsor third-party ids, ...) are ignored: we read by name,
-and LegiScan adds fields between API versions.
+``referrals``, history ``importance``, sponsor third-party ids, ...) are ignored: we read by name.
+A bill-level key that is not in LegiScan's documented getBill record at all (LegiScan adds
+fields between API versions) is kept in ``extras["unknown_fields"]`` and reported once per run.
 
 Session names follow Open States' identifiers where they are known, see
 :func:`legiscan_session_name`.
@@ -51,6 +52,7 @@ from scrapers.importers.base import (
     Progress,
     RawBill,
     RecordError,
+    UnknownFields,
     as_paths,
     built,
     csv_records,
@@ -64,6 +66,7 @@ from scrapers.importers.base import (
     raw_bill,
     read_file,
     report,
+    summarise,
     validate_bill,
     walk,
 )
@@ -146,7 +149,7 @@ def iter_legiscan(
 
     ``lazy=True`` yields :class:`RawBill` instead of ScrapedBill, for ``ingest_bills``: a
     re-import then skips validating unchanged bills."""
-    items = _iter_paths(paths, progress)
+    items = summarise(_iter_paths(paths, progress))
     return items if lazy else built(items)
 
 
@@ -374,7 +377,7 @@ def session_from_folder(folder: str) -> tuple[int, int, str] | None:
 
 
 def _iter_zip(path: Path, progress: Progress | None, *, strict: bool) -> Iterator[Result]:
-    zf = open_zip(path)
+    zf = open_zip(path, _is_read)
     if isinstance(zf, RecordError):
         yield zf
         return
@@ -408,6 +411,14 @@ def _iter_zip(path: Path, progress: Progress | None, *, strict: bool) -> Iterato
             )
             if result is not None:  # people/vote/text payloads are not bills
                 yield result
+
+
+_READ_CSV = frozenset({"bills.csv", "people.csv", *(f"{kind}.csv" for kind in _CHILD_COLS)})
+
+
+def _is_read(name: str) -> bool:
+    """A zip member this importer reads (checked whole before the import starts)."""
+    return name.rsplit("/", 1)[-1] in _READ_CSV or _is_api_member(name)
 
 
 def _is_api_member(name: str) -> bool:
@@ -505,7 +516,7 @@ def _iter_session(
 def _int(value: Any) -> int | None:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -708,15 +719,40 @@ def bill_from_api(
         return RecordError(where, None, f"not a LegiScan getBill record (found {kind})")
     try:
         fields = api_bill_fields(bill)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         return RecordError(
-            where, None, f"bill {bill.get('bill_number', '?')}: malformed LegiScan record ({exc!r})"
+            where,
+            None,
+            f"bill {str(bill.get('bill_number', '?'))[:40]}: malformed LegiScan record ({exc!r:.200})",
+        )
+    except RecursionError:
+        return RecordError(
+            where, None, f"bill {str(bill.get('bill_number', '?'))[:40]}: nested too deeply"
         )
     return raw_bill(fields, where, None) if lazy else validate_bill(fields, where, None)
 
 
+_API_BILL_KEYS = frozenset(
+    {
+        "bill_id", "change_hash", "session_id", "session", "url", "state_link", "completed",
+        "status", "status_date", "progress", "state", "state_id", "bill_number", "bill_type",
+        "bill_type_id", "body", "body_id", "current_body", "current_body_id", "title",
+        "description", "pending_committee_id", "committee", "referrals", "history", "sponsors",
+        "sasts", "subjects", "texts", "votes", "amendments", "supplements", "calendar",
+    }
+)  # fmt: skip
+
+
 def api_bill_fields(b: dict[str, Any]) -> dict[str, Any]:
     """The ScrapedBill fields of a getBill ``bill`` object (not yet validated)."""
+    unknown = UnknownFields()
+    unknown.check(b, _API_BILL_KEYS, "")
+    fields = _api_fields(b)
+    unknown.keep(fields["extras"])
+    return fields
+
+
+def _api_fields(b: dict[str, Any]) -> dict[str, Any]:
     state = str(b["state"]).lower()
     s = b.get("session") or {}
     title = s.get("session_title") or s.get("session_name") or ""

@@ -24,8 +24,11 @@ on every run and would look like a change to ingest), ``jurisdiction`` (used for
 sponsors' ``person_id`` / ``organization_id`` (unresolved pseudo-ids; the chamber is kept),
 actions' ``related_entities`` other than the committee name, abstracts' ``date``, links' ``text``,
 other_identifiers' ``scheme``/``note`` (the identifier string is kept), and children's
-``extras``. ``citations`` go to ``extras["citations"]`` when present. Any other key is an error:
-the scrape schema is fixed, so an unknown key means the input is not what we think it is.
+``extras``. ``citations`` go to ``extras["citations"]`` when present. Any other key (Open States
+adds fields over time) is kept in ``extras["unknown_fields"]`` under its path (``updated_at``,
+``actions[3].updated_at``) and reported once per run by :func:`~.base.summarise`: one new
+upstream field must not stop an import. A known field of the wrong type stays an error for that
+bill.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from scrapers.importers.base import (
     Progress,
     RawBill,
     RecordError,
+    UnknownFields,
     as_paths,
     built,
     csv_records,
@@ -59,6 +63,7 @@ from scrapers.importers.base import (
     raw_bill,
     read_file,
     report,
+    summarise,
     validate_bill,
     walk,
 )
@@ -121,7 +126,7 @@ def iter_openstates(
 
     ``lazy=True`` yields :class:`RawBill` instead of ScrapedBill, for ``ingest_bills``: a
     re-import then skips validating unchanged bills."""
-    items = _iter_paths(paths, progress)
+    items = summarise(_iter_paths(paths, progress))
     return items if lazy else built(items)
 
 
@@ -244,30 +249,41 @@ def bill_from_json(raw: bytes, where: str, *, lazy: bool = False) -> Result | Ra
         fields = bill_fields(data, where)
     except BadRecord as exc:
         return RecordError(where, None, f"bill {data.get('identifier', '?')}: {exc}")
-    except (TypeError, AttributeError, KeyError, ValueError) as exc:
-        return RecordError(where, None, f"bill {data.get('identifier', '?')}: malformed ({exc!r})")
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+        return RecordError(
+            where, None, f"bill {str(data.get('identifier', '?'))[:40]}: malformed ({exc!r:.200})"
+        )
+    except RecursionError:
+        return RecordError(
+            where, None, f"bill {str(data.get('identifier', '?'))[:40]}: nested too deeply"
+        )
     return raw_bill(fields, where, None) if lazy else validate_bill(fields, where, None)
 
 
 def bill_fields(data: dict[str, Any], where: str) -> dict[str, Any]:
     """The ScrapedBill fields of a scrape-output bill object (not yet validated)."""
-    _check_keys(data, _BILL_KEYS, "bill")
+    unknown = UnknownFields()
+    unknown.check(data, _BILL_KEYS, "")
     state = _state(data, where)
     if state is None:
         raise BadRecord("cannot tell the state: no jurisdiction id and no state in the path")
     extras = dict(data.get("extras") or {})
     if data.get("citations"):
         extras["citations"] = data["citations"]
-    return {
+    fields = {
         "state": state,
         "legislative_session": data.get("legislative_session"),
         "identifier": data.get("identifier"),
         "chamber": _chamber(data.get("from_organization")),
         **descriptive_fields(data),
-        "actions": [_action(a) for a in data.get("actions") or []],
-        "sponsorships": [_sponsorship(s) for s in data.get("sponsorships") or []],
-        "versions": [_document(v) for v in data.get("versions") or []],
-        "documents": [_document(d) for d in data.get("documents") or []],
+        "actions": [_action(a, f"actions[{i}]", unknown) for i, a in _items(data, "actions")],
+        "sponsorships": [
+            _sponsorship(s, f"sponsorships[{i}]", unknown) for i, s in _items(data, "sponsorships")
+        ],
+        "versions": [_document(v, f"versions[{i}]", unknown) for i, v in _items(data, "versions")],
+        "documents": [
+            _document(d, f"documents[{i}]", unknown) for i, d in _items(data, "documents")
+        ],
         "related_bills": [
             {
                 "identifier": r["identifier"],
@@ -281,6 +297,12 @@ def bill_fields(data: dict[str, Any], where: str) -> dict[str, Any]:
         ],
         "extras": extras,
     }
+    unknown.keep(extras)
+    return fields
+
+
+def _items(data: dict[str, Any], key: str) -> Iterable[tuple[int, Any]]:
+    return enumerate(data.get(key) or ())
 
 
 def descriptive_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -303,12 +325,6 @@ def descriptive_fields(data: dict[str, Any]) -> dict[str, Any]:
             for o in data.get("other_identifiers") or []
         ],
     }
-
-
-def _check_keys(obj: dict[str, Any], allowed: frozenset[str], what: str) -> None:
-    if not obj.keys() <= allowed:
-        unknown = ", ".join(sorted(obj.keys() - allowed))
-        raise BadRecord(f"unknown {what} field(s): {unknown}")
 
 
 def _state(data: dict[str, Any], where: str) -> str | None:
@@ -344,8 +360,8 @@ def _chamber(pseudo_id: Any) -> str | None:
     return _pseudo_chamber(pseudo_id) if isinstance(pseudo_id, str) else None
 
 
-def _action(a: dict[str, Any]) -> dict[str, Any]:
-    _check_keys(a, _ACTION_KEYS, "action")
+def _action(a: dict[str, Any], path: str, unknown: UnknownFields) -> dict[str, Any]:
+    unknown.check(a, _ACTION_KEYS, path)
     committee = None
     for ent in a.get("related_entities") or ():
         if ent.get("entity_type") == "organization" and ent.get("name"):
@@ -360,8 +376,8 @@ def _action(a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _sponsorship(s: dict[str, Any]) -> dict[str, Any]:
-    _check_keys(s, _SPONSOR_KEYS, "sponsorship")
+def _sponsorship(s: dict[str, Any], path: str, unknown: UnknownFields) -> dict[str, Any]:
+    unknown.check(s, _SPONSOR_KEYS, path)
     return {
         "name": s.get("name"),
         "primary": bool(s.get("primary")),
@@ -372,11 +388,11 @@ def _sponsorship(s: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _document(d: dict[str, Any]) -> dict[str, Any]:
-    _check_keys(d, _DOC_KEYS, "version/document")
+def _document(d: dict[str, Any], path: str, unknown: UnknownFields) -> dict[str, Any]:
+    unknown.check(d, _DOC_KEYS, path)
     links = []
-    for link in d.get("links") or ():
-        _check_keys(link, _LINK_KEYS, "link")
+    for i, link in enumerate(d.get("links") or ()):
+        unknown.check(link, _LINK_KEYS, f"{path}.links[{i}]")
         links.append({"url": link["url"], "media_type": link.get("media_type") or ""})
     return {
         "note": d.get("note") or "",

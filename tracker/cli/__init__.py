@@ -49,4 +49,11 @@ reflow_all(app)  # help texts wrap at the terminal's width, not mid-sentence
 
 
 def main() -> None:
-    app()
+    import sys
+
+    from tracker.cli.errors import run_guarded
+
+    argv = sys.argv[1:]
+    if "--debug" in argv:  # anywhere on the line: tracker --debug status, tracker status --debug
+        sys.argv.remove("--debug")
+    run_guarded(lambda: app(), argv)

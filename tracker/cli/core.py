@@ -72,13 +72,16 @@ WorkersOpt = Annotated[
 
 
 def _run_import(kind: str, paths: list[Path], as_json: bool, workers: int) -> None:
+    from scrapers.importers.base import summarise
     from tracker.collect.parallel import prefetch
     from tracker.ingest import ingest_bills
+    from tracker.settings import get_settings
 
+    get_settings().export_import_limits()
     engine = engine_ready()
     if workers > 0:
-        items: Iterable[Any] = prefetch(
-            kind, paths, engine=engine, source=f"import:{kind}", workers=workers
+        items: Iterable[Any] = summarise(
+            prefetch(kind, paths, engine=engine, source=f"import:{kind}", workers=workers)
         )
     else:
         items = _serial(kind, paths)

@@ -230,13 +230,18 @@ def jobs_list(
     if ctx.invoked_subcommand is not None:
         return
     from tracker.cli.core import engine_ready
-    from tracker.scheduler import plan_jobs, stored_jobs
+    from tracker.scheduler import invalid_configs, plan_jobs, stored_jobs
 
     engine = engine_ready()
     stored = {j.id: j for j in stored_jobs(engine)}
     planned = {s.id: s for s in plan_jobs()}
-    rows = []
-    for job_id in sorted(set(stored) | set(planned)):
+    invalid = {f"scrape:{st}": why for st, why in invalid_configs().items()}
+    rows = [
+        {"id": job_id, "name": f"INVALID config: {why}", "next_run": None, "scheduled": False}
+        for job_id, why in invalid.items()
+        if job_id not in planned
+    ]
+    for job_id in sorted((set(stored) | set(planned)) - {r["id"] for r in rows}):
         job, spec = stored.get(job_id), planned.get(job_id)
         nxt = job.next_run_time if job is not None else None
         rows.append(
@@ -257,6 +262,8 @@ def jobs_list(
         nxt = (
             r["next_run"][:16].replace("T", " ")
             if r["next_run"]
+            else "[red]never: fix the config[/]"
+            if r["id"] in invalid
             else ("[yellow]not scheduled yet (starts with tracker run)[/]")
         )
         table.add_row(r["id"], nxt, r["name"])

@@ -23,7 +23,7 @@ EXPORT_COLUMNS = (
     "url",
 )
 MAX_EXPORT_ROWS = 20_000
-_FORMULA_START = ("=", "+", "@", "\t", "\r")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP CSV injection list
 
 
 def export_query(query: SearchQuery, limit: int = MAX_EXPORT_ROWS) -> SearchQuery:

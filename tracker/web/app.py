@@ -7,20 +7,32 @@ carries a Content-Security-Policy that allows only this site's own assets.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote, unquote_to_bytes
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tracker.paths import templates_dir
 from tracker.settings import get_settings
 from tracker.web import api, feeds, health, pages, subscribe
 from tracker.web.render import render
-from tracker.web.security import SecurityHeadersMiddleware
+from tracker.web.security import SECURITY_HEADERS, SecurityHeadersMiddleware
+
+log = logging.getLogger(__name__)
 
 # The feature routers, in the order they are matched.
 ROUTERS = (pages.router, api.router, feeds.router, health.router, subscribe.router)
@@ -28,6 +40,7 @@ ROUTERS = (pages.router, api.router, feeds.router, health.router, subscribe.rout
 _HEADINGS = {
     404: "Page not found",
     403: "Not allowed",
+    400: "Bad request",
     405: "Method not allowed",
     422: "Bad request",
     500: "Something went wrong",
@@ -52,7 +65,11 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.engine = engine
-    app.add_middleware(SecurityHeadersMiddleware)
+    # Starlette's own trailing-slash redirect builds an absolute URL from the Host header;
+    # ours (in the 404 handler) answers with a relative one.
+    app.router.redirect_slashes = False
+    app.middleware("http")(_refuse_bad_targets)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: covers the 400s too
     app.mount("/static", StaticFiles(directory=templates_dir() / "site" / "static"), name="static")
     app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     for router in ROUTERS:
@@ -81,6 +98,47 @@ def _wants_json(request: Request) -> bool:
     return path.startswith("/api") or path.endswith((".json", ".csv")) or path == "/openapi.json"
 
 
+def bad_target(scope: dict[str, Any]) -> str | None:
+    """Why a request's path or query cannot be served (NUL or other control characters, bytes
+    that are not UTF-8), or None. Such text would reach the database as a key."""
+    raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+    for part, what in ((raw_path, "path"), (scope.get("query_string") or b"", "query")):
+        try:
+            text = unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            return f"the {what} is not valid UTF-8"
+        if any(ord(c) < 32 or ord(c) == 127 for c in text):
+            return f"the {what} holds a control character"
+    return None
+
+
+async def _refuse_bad_targets(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    reason = bad_target(request.scope)
+    if reason is None:
+        return await call_next(request)
+    if _wants_json(request):
+        return JSONResponse({"detail": reason}, status_code=400)
+    return _error_page(request, 400, f"This address cannot be served: {reason}.")
+
+
+def _slash_redirect(request: Request) -> str | None:
+    """A relative Location for the same path with the trailing slash added or removed, when no
+    route matched this one but one matches that; never built from the Host header."""
+    path = request.scope["path"]
+    if request.scope.get("route") is not None or path == "/":
+        return None
+    other = path.rstrip("/") if path.endswith("/") else path + "/"
+    if not other.startswith("/") or other.startswith(("//", "/\\")):
+        return None  # would read as another host
+    scope = {**request.scope, "path": other}
+    if not any(route.matches(scope)[0] is not Match.NONE for route in request.app.router.routes):
+        return None
+    query = request.url.query
+    return quote(other, safe="/:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")
+
+
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
     html = render(
         "error.html",
@@ -95,6 +153,8 @@ def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        if exc.status_code == 404 and (location := _slash_redirect(request)):
+            return RedirectResponse(location, status_code=307)
         if _wants_json(request):
             return JSONResponse(
                 {"detail": exc.detail},
@@ -111,3 +171,14 @@ def _error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": errors}, status_code=422)
         text = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
         return _error_page(request, 422, text or "Bad request")
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Any:
+        # Runs outside the middleware stack: the security headers are added here.
+        log.exception("unhandled error serving %s", request.url.path)
+        if _wants_json(request):
+            response: Response = JSONResponse({"detail": "internal error"}, status_code=500)
+        else:
+            response = _error_page(request, 500, "The request could not be served.")
+        response.headers.update(SECURITY_HEADERS)
+        return response
