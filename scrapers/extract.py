@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import soupsieve
@@ -31,7 +31,9 @@ from cssselect import GenericTranslator, SelectorError
 from lxml import etree
 
 from scrapers import fastselect
-from scrapers.config import PageSpec
+
+if TYPE_CHECKING:  # only for annotations: config imports check_selector from here
+    from scrapers.config import PageSpec
 
 _WS = re.compile(r"\s+")
 
