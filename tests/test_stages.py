@@ -617,3 +617,41 @@ def test_migration_rewrites_stored_enacted_resolutions_as_adopted(tmp_path):  # 
         "SF 2": ("in_committee", "in_committee"),
         "SF 3": ("dead", None),
     }
+
+
+def test_same_day_introduction_goes_first_whatever_order_the_source_lists() -> None:
+    # Open States' Colorado data lists a same-day postponement before the introduction.
+    postponed = act("08-21", "House Committee Postpone Indefinitely", "lower", "committee-failure")
+    introduced = act(
+        "08-21",
+        "Introduced In House - Assigned to Health",
+        "lower",
+        "introduction",
+        "referral-committee",
+    )
+    result = compute_stage([postponed, introduced], bill_chamber="lower")
+    assert result.stage == "failed"
+    assert compute_stage([introduced, postponed], bill_chamber="lower").stage == "failed"
+
+
+def test_our_rules_add_to_a_source_that_labels_half_of_an_action() -> None:
+    from tracker.understand import classified_actions
+
+    bill = ScrapedBill(
+        state="wa",
+        legislative_session="2025-2026",
+        identifier="SB 5300",
+        title="synthetic: a bill whose source labels readings only",
+        chamber="upper",
+        actions=[
+            {"date": "2025-01-13", "description": "First reading, referred to Environment.",
+             "chamber": "upper", "classification": ["reading-1"]},
+            {"date": "2025-03-04", "description": "Third reading, passed; yeas, 48; nays, 0.",
+             "chamber": "upper", "classification": ["reading-3"]},
+        ],
+    )  # fmt: skip
+    rows = classified_actions(bill)
+    assert rows[0]["classification"][0] == "reading-1"  # the source's own label comes first
+    assert "referral-committee" in rows[0]["classification"]
+    assert {"reading-3", "passage"} <= set(rows[1]["classification"])
+    assert compute_stage(rows, bill_chamber="upper").stage == "passed_one_chamber"

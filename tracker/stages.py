@@ -197,7 +197,7 @@ def compute_stage(
     """The stage of a bill from its actions (objects or mappings with date, description,
     chamber, classification), in the order given; the result names the deciding action and the
     furthest stage ever reached."""
-    ordered = sorted(range(len(actions)), key=lambda i: (_get(actions[i], "date") or "")[:10])
+    ordered = sorted(range(len(actions)), key=lambda i: _order_key(actions[i]))
     start = _Step("introduced", None, None, "Introduced; no actions recorded yet")
     state = _State(progress=start, furthest=start)
     resolution = resolution_kind(bill_classification, identifier)
@@ -219,6 +219,17 @@ def compute_stage(
         reason=step.reason,
         furthest=state.furthest.stage,
     )
+
+
+# Within one day a bill is filed or introduced before anything else happens to it; sources list
+# same-day actions in either order (Open States' Colorado data puts "Postpone Indefinitely"
+# before "Introduced In House - Assigned to ..."), so those go first and the rest keep their order.
+_FIRST_OF_DAY = frozenset({"filing", "introduction"})
+
+
+def _order_key(action: Any) -> tuple[str, int]:
+    first = not _FIRST_OF_DAY.isdisjoint(_get(action, "classification") or ())
+    return ((_get(action, "date") or "")[:10], 0 if first else 1)
 
 
 def _is_over(session_end: str | None, today: date_cls | None) -> bool:

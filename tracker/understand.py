@@ -21,11 +21,15 @@ from tracker.topics import classify_topic
 
 
 def classified_actions(bill: ScrapedBill) -> list[dict[str, Any]]:
-    """The bill's actions as rows, in order; our rules fill classifications a source left empty."""
+    """The bill's actions as rows, in order, each with the source's own classifications plus
+    what our rules read in its words: sources label unevenly (Open States' Washington data never
+    labels "Third reading, passed" as passage, nor "First reading, referred to ..." as a
+    referral), and a stage read from half-labelled actions stalls at "introduced"."""
     rows = []
     for a in bill.actions:
-        classification = list(a.classification) or classify_action(
-            a.description, a.chamber, bill.state
+        ours = classify_action(a.description, a.chamber, bill.state)
+        classification = (
+            list(dict.fromkeys([*a.classification, *ours])) if a.classification else ours
         )
         rows.append(
             {
