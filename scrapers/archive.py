@@ -49,7 +49,7 @@ _COLUMNS = (
 
 
 class RecordablePage(Protocol):
-    """What :meth:`PageArchive.record` needs; :class:`scrapers.http.Page` provides it."""
+    """What :meth:`PageArchive.record` needs; :class:`scrapers.fetch_types.Page` provides it."""
 
     url: str
     requested_url: str

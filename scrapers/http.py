@@ -22,7 +22,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -31,7 +30,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -40,7 +38,15 @@ import urllib3
 from requests.structures import CaseInsensitiveDict
 
 from scrapers.archive import ArchivedPage, PageArchive, sha256_hex
-from scrapers.encoding import sniff_encoding
+from scrapers.fetch_types import (
+    Cancelled,
+    FetchError,
+    HTTPStatusError,
+    Page,
+    RetriesExhausted,
+    RobotsDisallowed,
+    TooLarge,
+)
 from scrapers.pacing import HostPacer
 from scrapers.redact import redact_url
 from scrapers.retry import (
@@ -73,85 +79,10 @@ class _RedactFilter(logging.Filter):
 log.addFilter(_RedactFilter())
 
 
-class FetchError(Exception):
-    """A fetch failed; ``url``, ``reason`` and (when a response came) ``status`` say why."""
-
-    def __init__(self, url: str, reason: str, *, status: int | None = None) -> None:
-        url, reason = redact_url(url), redact_url(reason)
-        self.url = url
-        self.reason = reason
-        self.status = status
-        message = reason if url in reason else f"{reason}: {url}"
-        super().__init__(message)
-
-
-class RobotsDisallowed(FetchError):
-    """robots.txt of the host forbids this URL for our User-Agent."""
-
-
-class TooLarge(FetchError):
-    """The body is larger than the client's ``max_bytes``."""
-
-
-class HTTPStatusError(FetchError):
-    """The server answered with a status that is not retried (4xx other than 429, 501, ...)."""
-
-
-class RetriesExhausted(FetchError):
-    """Every attempt failed with a transient error (connection, timeout, 5xx, 429)."""
-
-
-class Cancelled(FetchError):
-    """The fetch gave up before its next request or during a wait: the process is stopping."""
-
-
 # Set when the process stops (SIGINT/SIGTERM in `tracker run`): every client that was not given
 # an event of its own gives up at its next request, retry or wait, so a stop is never held up
 # by backoff sleeps against an unreachable site.
 STOPPING = threading.Event()
-
-
-@dataclass
-class Page:
-    """One fetched document. ``body`` is always the full content, also when answered by a 304."""
-
-    url: str
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    content_hash: str
-    fetched_at: datetime
-    from_cache: bool = False
-    not_modified: bool = False
-    unchanged: bool = False
-    elapsed: float = 0.0
-    requested_url: str = ""
-    method: str = "GET"
-    request_digest: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.requested_url:
-            self.requested_url = self.url
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        """A response header, looked up case-insensitively."""
-        return CaseInsensitiveDict(self.headers).get(name, default)
-
-    @cached_property
-    def encoding(self) -> str:
-        """BOM, then the Content-Type charset, then a <meta>/XML declaration, then UTF-8."""
-        return sniff_encoding(self.body, self.header("Content-Type"))
-
-    @cached_property
-    def text(self) -> str:
-        codec = "utf-8-sig" if self.encoding == "utf-8" else self.encoding
-        return self.body.decode(codec, errors="replace")
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.text)
-        except ValueError as exc:
-            raise FetchError(self.url, f"response is not valid JSON ({exc})") from exc
 
 
 @dataclass

@@ -42,7 +42,8 @@ from scrapers.engine import (
     merge_index,
     parse_page,
 )
-from scrapers.http import FetchError, HttpClient, Page
+from scrapers.fetch_types import FetchError, Page
+from scrapers.http import HttpClient
 from scrapers.transforms import TemplateError, TransformError, fill
 from tracker.identifiers import normalize_identifier
 from tracker.scraped import ScrapedBill

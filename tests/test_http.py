@@ -25,16 +25,16 @@ from httpserver import LocalSite, Reply, Request, http_date, real_page_urls
 import scrapers.http as http_module
 from scrapers.archive import PageArchive
 from scrapers.encoding import sniff_encoding
-from scrapers.http import (
+from scrapers.fetch_types import (
     Cancelled,
     FetchError,
-    HttpClient,
     HTTPStatusError,
     Page,
     RetriesExhausted,
     RobotsDisallowed,
     TooLarge,
 )
+from scrapers.http import HttpClient
 from scrapers.retry import parse_retry_after
 from scrapers.robots import ROBOTS_RECHECK_SECONDS
 
@@ -744,7 +744,8 @@ def test_archive_default_root_is_in_the_data_dir(tmp_path: Path) -> None:
 
 def test_api_keys_never_reach_logs_errors_or_the_archive(local_site, tmp_path, caplog) -> None:
     from scrapers.archive import PageArchive
-    from scrapers.http import FetchError, HttpClient
+    from scrapers.fetch_types import FetchError
+    from scrapers.http import HttpClient
     from scrapers.redact import redact_url
 
     assert (

@@ -296,7 +296,8 @@ def record_cmd(
 
     Example: tracker scrapers record nm "https://www.nmlegis.gov/Legislation/Legislation?chamber=S&legtype=B&legno=11&year=19" --kind bill
     """
-    from scrapers.http import FetchError, HttpClient
+    from scrapers.fetch_types import FetchError
+    from scrapers.http import HttpClient
 
     cfg = _config(state)
     if kind and kind not in cfg.pages:
