@@ -461,10 +461,12 @@ class Scraper:
             names = self._names(session, source, record)
             url = item.get("url") or self._template(kind, self.config.pages[kind].url, names)
             if url is None:
-                return self._skip()
+                self._skip()
+                return None
             result = self._get(kind, url, session, names)
             if result is None:
-                return self._skip()
+                self._skip()
+                return None
             pages.add(result)
             pages.add(record, kind=list_kind)  # the list's values fill what the bill page lacks
             record = {**record, **(result.record or {})}
@@ -477,13 +479,15 @@ class Scraper:
                 continue  # the bill has no such page (its link was absent)
             result = self._get(kind, url, session, names)
             if result is None:
-                return self._skip()
+                self._skip()
+                return None
             pages.add(result)
         try:
             return assemble_bill(self.config, pages, session=session)
         except ExtractionError as exc:
             self._error(exc.kind, exc.url, exc.reason, exc)
-            return self._skip()
+            self._skip()
+            return None
 
     def _template(
         self, kind: str, template: str | list[str] | None, names: Mapping[str, Any]
@@ -506,4 +510,3 @@ class Scraper:
 
     def _skip(self) -> None:
         self.stats.bills_skipped += 1
-        return None

@@ -269,12 +269,12 @@ def alert_active(engine: Engine, state: str) -> bool:
 def data_counts(engine: Engine) -> dict[str, tuple[int, int]]:
     """{state: (bills, current actions)} for every state with bills."""
     with engine.connect() as conn:
-        bills = dict(
+        bills: dict[str, int] = dict(
             conn.execute(
                 select(bill_table.c.state, func.count()).group_by(bill_table.c.state)
             ).all()
         )
-        actions = dict(
+        actions: dict[str, int] = dict(
             conn.execute(
                 select(bill_table.c.state, func.count(action_table.c.id))
                 .select_from(

@@ -162,9 +162,10 @@ class StateScrapeTrigger(BaseTrigger):
             # no scraping between sessions: wake when the next one starts, else check monthly
             candidate = boundary or ref + timedelta(days=30)
         else:
-            candidate = self._plain_next(spec, previous_fire_time, now)
-            if candidate is None:
+            planned = self._plain_next(spec, previous_fire_time, now)
+            if planned is None:
                 return None
+            candidate = planned
             if boundary is not None and candidate > boundary:
                 candidate = boundary
         if self.jitter:

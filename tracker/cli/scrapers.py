@@ -10,8 +10,9 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from urllib.parse import urlsplit
 
 import typer
@@ -19,6 +20,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from scrapers.config import StateConfig
 
 app = typer.Typer(
     help="State scraper configs: list, validate, parse saved pages, check expected output, "
@@ -32,12 +36,12 @@ err = Console(stderr=True)
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
-def _config(state: str):  # type: ignore[no-untyped-def]
+def _config(state: str) -> StateConfig:
     from scrapers.config import ConfigError
     from scrapers.registry import load_state_config
 
@@ -58,7 +62,7 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
     from scrapers.config import ConfigError
     from scrapers.registry import list_states, load_state_config
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for st in list_states():
         try:
             cfg = load_state_config(st)
@@ -214,7 +218,7 @@ def check_cmd(
     if state is not None and all_states:
         _fail("give a state code or --all, not both", code=2)
     every = state is None or state.lower() == "all"
-    states = list_states() if every else [state.lower()]  # type: ignore[union-attr]
+    states = [state.lower()] if state is not None and not every else list_states()
     tally = {"ok": 0, "failed": 0, "written": 0}
     bad_states: list[str] = []
     for st in states:
@@ -413,7 +417,7 @@ def scrape_cmd(
 
     if bool(state) == all_states:
         _fail("give a state code or --all")
-    states = list_states() if all_states else [state.lower()]  # type: ignore[union-attr]
+    states = [state.lower()] if state and not all_states else list_states()
     engine = engine_ready()
     failed = []
     for st in states:
@@ -435,7 +439,7 @@ def scrape_cmd(
                     sessions=session,
                     base_url=base_url,
                     bills=bill,
-                    progress=lambda n, t=task: bar.advance(t, n),
+                    progress=partial(bar.advance, task),
                 )
             except Exception as exc:  # noqa: BLE001 - one state's failure must not stop --all
                 failed.append(st)

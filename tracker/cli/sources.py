@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 app = typer.Typer(
     help="Sources of bills (own scrapers, Open States API, LegiScan API, bulk files), "
@@ -20,7 +23,7 @@ StateOpt = Annotated[str | None, typer.Option("--state", help="one state, e.g. w
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     from tracker.cli.core import engine_ready
 
     return engine_ready()
