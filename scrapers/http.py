@@ -8,12 +8,16 @@ requests and flags pages whose content did not change. The rules it applies live
 :mod:`scrapers.robots`, :mod:`scrapers.pacing` (per-host rate limit), :mod:`scrapers.retry` and
 :mod:`scrapers.encoding`.
 
+The caller gives the User-Agent and limits (the tracker's come from its settings through
+:func:`tracker.scraping.http_client`); the library reads no settings.
+
 Example::
 
     from scrapers.archive import PageArchive
     from scrapers.http import HttpClient
 
-    with HttpClient(archive=PageArchive()) as client:
+    ua = "SinglePayerTracker/0.1 (+https://example.org; you@example.org)"
+    with HttpClient(user_agent=ua, archive=PageArchive(Path("data/archive"))) as client:
         client.set_host_delay("www.nmlegis.gov", 2.0)
         page = client.get("https://www.nmlegis.gov/Legislation/Legislation_List", params={"Session": 57})
         if not page.unchanged:
@@ -129,27 +133,18 @@ def _chunks(resp: requests.Response) -> Iterator[bytes]:
         raise requests.exceptions.ChunkedEncodingError(exc) from exc
 
 
-def _from_settings(value: Any, name: str) -> Any:
-    """``value``, or the named attribute of the settings (read only when needed)."""
-    if value is not None:
-        return value
-    from tracker.settings import get_settings
-
-    return getattr(get_settings(), name)
-
-
 class HttpClient:
     """Rate-limited, robots-obeying, retrying HTTP client; share one per scrape (thread-safe)."""
 
     def __init__(
         self,
         *,
-        user_agent: str | None = None,
-        timeout: float | tuple[float, float] | None = None,
-        max_bytes: int | None = None,
-        default_delay: float | None = None,
+        user_agent: str,
+        timeout: float | tuple[float, float] = (10.0, 30.0),
+        max_bytes: int = 20_000_000,
+        default_delay: float = 1.0,
         delays: Mapping[str, float] | None = None,
-        max_retries: int | None = None,
+        max_retries: int = 4,
         backoff_base: float = 1.0,
         max_retry_after: float = 120.0,
         archive: PageArchive | None = None,
@@ -162,14 +157,10 @@ class HttpClient:
         max_seconds: float = 300.0,
         cancel: threading.Event | None = None,
     ) -> None:
-        self.user_agent: str = _from_settings(user_agent, "resolved_user_agent")
-        if timeout is None:
-            read = float(_from_settings(None, "http_timeout"))
-            timeout = (min(10.0, read), read)
+        self.user_agent = user_agent
         self.timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-        self.max_bytes: int = _from_settings(max_bytes, "http_max_bytes")
-        self.default_delay: float = _from_settings(default_delay, "http_default_delay")
-        max_retries = int(_from_settings(max_retries, "http_max_retries"))
+        self.max_bytes = max_bytes
+        self.default_delay = default_delay
         if max_retries < 0 or backoff_base < 0 or self.default_delay < 0 or self.max_bytes <= 0:
             raise ValueError("max_retries, backoff_base and delays must be >= 0, max_bytes > 0")
         self.max_retries = max_retries

@@ -9,7 +9,8 @@ sessions the site lists that the config does not know.
 A bill whose page or augment page fails is not yielded at all: a half-read bill would look to
 ingest like a bill that lost its actions. An empty list is an error unless the page allows it.
 
-    with HttpClient(archive=PageArchive()) as client:
+    # the tracker's client, archive and registry, from tracker.scraping:
+    with http_client(archive=page_archive()) as client:
         scraper = Scraper(load_state_config("nm"), client)
         for bill in scraper.run():
             ...

@@ -43,7 +43,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 def _config(state: str) -> StateConfig:
     from scrapers.config import ConfigError
-    from scrapers.registry import load_state_config
+    from tracker.scraping import load_state_config
 
     try:
         return load_state_config(state.lower())
@@ -60,7 +60,7 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
     Example: tracker scrapers list
     """
     from scrapers.config import ConfigError
-    from scrapers.registry import list_states, load_state_config
+    from tracker.scraping import list_states, load_state_config
 
     rows: list[dict[str, Any]] = []
     for st in list_states():
@@ -118,7 +118,7 @@ def validate_cmd(
     """
     from scrapers.config import ConfigError
     from scrapers.engine import load_hook
-    from scrapers.registry import list_states, load_state_config
+    from tracker.scraping import list_states, load_state_config
 
     states = [state.lower()] if state else list_states()
     bad = 0
@@ -213,7 +213,7 @@ def check_cmd(
 
     Example: tracker scrapers check nm
     """
-    from scrapers.registry import list_states
+    from tracker.scraping import list_states
 
     if state is not None and all_states:
         _fail("give a state code or --all, not both", code=2)
@@ -301,7 +301,7 @@ def record_cmd(
     Example: tracker scrapers record nm "https://www.nmlegis.gov/Legislation/Legislation?chamber=S&legtype=B&legno=11&year=19" --kind bill
     """
     from scrapers.fetch_types import FetchError
-    from scrapers.http import HttpClient
+    from tracker.scraping import http_client
 
     cfg = _config(state)
     if kind and kind not in cfg.pages:
@@ -309,7 +309,7 @@ def record_cmd(
     folder = dest or REPO / "tests" / "fixtures" / "recorded" / cfg.state
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        with HttpClient() as client:
+        with http_client() as client:
             client.set_host_delay(urlsplit(url).netloc, cfg.politeness.delay)
             page = client.get(url, conditional=False)
     except FetchError as exc:
@@ -354,7 +354,7 @@ def new_cmd(
     Example: tracker scrapers new vt
     """
     from scrapers.config import parse_config_text
-    from scrapers.registry import config_path
+    from tracker.scraping import config_path
     from tracker.vocab import STATE_NAMES
 
     st = state.lower()
@@ -411,9 +411,9 @@ def scrape_cmd(
 
     Example: tracker scrapers scrape nm --session 2019
     """
-    from scrapers.registry import list_states
     from tracker.cli.core import engine_ready
     from tracker.collect.scrape import scrape_state
+    from tracker.scraping import list_states
 
     if bool(state) == all_states:
         _fail("give a state code or --all")

@@ -30,8 +30,8 @@ def _engine() -> Engine:
 
 
 def _availability(name: str, state: str) -> str:
-    from scrapers.registry import config_path
     from tracker.collect.options import load_sources_config
+    from tracker.scraping import config_path
     from tracker.settings import get_settings
 
     settings = get_settings()
