@@ -7,6 +7,7 @@ all: lint test
 lint:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 fmt:
 	$(PY) -m ruff check --fix .

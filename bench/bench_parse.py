@@ -31,8 +31,8 @@ from lxml import html as lxml_html  # noqa: E402
 
 from scrapers.engine import ExtractionError, parse_page  # noqa: E402
 from scrapers.extract import decode  # noqa: E402
-from scrapers.registry import list_states, load_state_config  # noqa: E402
 from tracker.collect.examples import resolve_fixture  # noqa: E402
+from tracker.scraping import list_states, load_state_config  # noqa: E402
 
 
 def _best(fn, repeat: int) -> float:

@@ -23,8 +23,8 @@ from httpserver import LocalSite  # noqa: E402
 
 from scrapers.archive import PageArchive  # noqa: E402
 from scrapers.http import HttpClient  # noqa: E402
-from scrapers.registry import load_state_config  # noqa: E402
 from scrapers.scrape import ParseCache, Scraper  # noqa: E402
+from tracker.scraping import load_state_config  # noqa: E402
 from tracker.settings import get_settings  # noqa: E402
 
 PAGES = {

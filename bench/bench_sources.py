@@ -185,8 +185,8 @@ def main() -> None:
                 "TRACKER_LEGISCAN_API_KEY": KEY,
             }
         )
-        from scrapers.http import HttpClient
         from tracker.db import make_engine, upgrade
+        from tracker.scraping import http_client
         from tracker.settings import reset_settings
         from tracker.vocab import STATE_NAMES
 
@@ -196,7 +196,7 @@ def main() -> None:
         config = bench_config()
         states = sorted(s for s in STATE_NAMES if s not in ("us", "pr"))
         weeks = []
-        with HttpClient(default_delay=0, max_retries=1) as client:
+        with http_client(default_delay=0, max_retries=1) as client:
             weeks.append(
                 ("week 1 (empty database)", cycle(engine, client, config, states, fos, fls))
             )

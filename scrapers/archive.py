@@ -49,7 +49,7 @@ _COLUMNS = (
 
 
 class RecordablePage(Protocol):
-    """What :meth:`PageArchive.record` needs; :class:`scrapers.http.Page` provides it."""
+    """What :meth:`PageArchive.record` needs; :class:`scrapers.fetch_types.Page` provides it."""
 
     url: str
     requested_url: str
@@ -97,11 +97,7 @@ def _header(headers: dict[str, str], name: str) -> str | None:
 class PageArchive:
     """Bodies by content hash on disk and a SQLite index of fetches; safe to share between threads."""
 
-    def __init__(self, root: Path | None = None) -> None:
-        if root is None:
-            from tracker.settings import get_settings
-
-            root = get_settings().data_dir / "archive"
+    def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.bodies_dir = self.root / "bodies"
         self.bodies_dir.mkdir(parents=True, exist_ok=True)

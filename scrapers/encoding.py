@@ -1,6 +1,6 @@
 """Which text encoding a fetched body is in: BOM, Content-Type charset, XML or <meta> declaration.
 
-Shared by :class:`scrapers.http.Page` and the saved-page readers in :mod:`scrapers.extract`.
+Shared by :class:`scrapers.fetch_types.Page` and the saved-page readers in :mod:`scrapers.extract`.
 """
 
 from __future__ import annotations

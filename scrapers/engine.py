@@ -236,6 +236,7 @@ def _parse_items(ctx: Ctx) -> PageResult:
         )
     for i, node in enumerate(nodes):
         record = extract_fields(page.fields, node, ctx, {}, index=i)
+        assert record is not None  # without a group nothing is dropped
         if page.role == "list" and page.yields == "urls" and page.bill_url is not None:
             record["url"] = _value(page.bill_url, node, ctx, record, i, "bill_url")
         if page.role == "index":

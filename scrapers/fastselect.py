@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, partial
+from typing import Any, TypeGuard
 
 from bs4 import CData, NavigableString, Tag
 
@@ -39,7 +39,7 @@ class Unsupported(ValueError):
     """The selector uses CSS this module does not implement (soupsieve will)."""
 
 
-def _is_element(node: Any) -> bool:
+def _is_element(node: Any) -> TypeGuard[Tag]:
     return isinstance(node, Tag) and node.name != "[document]"
 
 
@@ -50,7 +50,16 @@ def _prev_elements(el: Tag) -> Iterable[Tag]:
 
 
 def _text(el: Tag) -> str:
-    return "".join(s for s in el.descendants if type(s) in _TEXT_TYPES)
+    # an exact type() test is the fast path (comments are strings too); mypy cannot narrow on it
+    return "".join(s for s in el.descendants if type(s) in _TEXT_TYPES)  # type: ignore[misc]
+
+
+def _has_id(ident: str, el: Tag) -> bool:
+    return el.attrs.get("id") == ident
+
+
+def _has_class(cls: str, el: Tag) -> bool:
+    return cls in (el.attrs.get("class") or ())
 
 
 @dataclass(frozen=True)
@@ -192,10 +201,10 @@ class _Parser:
             self.pos += 1
             if ch == "#":
                 ident = self._ident()
-                tests.append(lambda el, i=ident: el.attrs.get("id") == i)
+                tests.append(partial(_has_id, ident))
             elif ch == ".":
                 cls = self._ident()
-                tests.append(lambda el, c=cls: c in (el.attrs.get("class") or ()))
+                tests.append(partial(_has_class, cls))
             elif ch == "[":
                 tests.append(self._attribute())
             else:

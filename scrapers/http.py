@@ -8,12 +8,16 @@ requests and flags pages whose content did not change. The rules it applies live
 :mod:`scrapers.robots`, :mod:`scrapers.pacing` (per-host rate limit), :mod:`scrapers.retry` and
 :mod:`scrapers.encoding`.
 
+The caller gives the User-Agent and limits (the tracker's come from its settings through
+:func:`tracker.scraping.http_client`); the library reads no settings.
+
 Example::
 
     from scrapers.archive import PageArchive
     from scrapers.http import HttpClient
 
-    with HttpClient(archive=PageArchive()) as client:
+    ua = "SinglePayerTracker/0.1 (+https://example.org; you@example.org)"
+    with HttpClient(user_agent=ua, archive=PageArchive(Path("data/archive"))) as client:
         client.set_host_delay("www.nmlegis.gov", 2.0)
         page = client.get("https://www.nmlegis.gov/Legislation/Legislation_List", params={"Session": 57})
         if not page.unchanged:
@@ -22,7 +26,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -31,7 +34,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -40,7 +42,15 @@ import urllib3
 from requests.structures import CaseInsensitiveDict
 
 from scrapers.archive import ArchivedPage, PageArchive, sha256_hex
-from scrapers.encoding import sniff_encoding
+from scrapers.fetch_types import (
+    Cancelled,
+    FetchError,
+    HTTPStatusError,
+    Page,
+    RetriesExhausted,
+    RobotsDisallowed,
+    TooLarge,
+)
 from scrapers.pacing import HostPacer
 from scrapers.redact import redact_url
 from scrapers.retry import (
@@ -73,85 +83,10 @@ class _RedactFilter(logging.Filter):
 log.addFilter(_RedactFilter())
 
 
-class FetchError(Exception):
-    """A fetch failed; ``url``, ``reason`` and (when a response came) ``status`` say why."""
-
-    def __init__(self, url: str, reason: str, *, status: int | None = None) -> None:
-        url, reason = redact_url(url), redact_url(reason)
-        self.url = url
-        self.reason = reason
-        self.status = status
-        message = reason if url in reason else f"{reason}: {url}"
-        super().__init__(message)
-
-
-class RobotsDisallowed(FetchError):
-    """robots.txt of the host forbids this URL for our User-Agent."""
-
-
-class TooLarge(FetchError):
-    """The body is larger than the client's ``max_bytes``."""
-
-
-class HTTPStatusError(FetchError):
-    """The server answered with a status that is not retried (4xx other than 429, 501, ...)."""
-
-
-class RetriesExhausted(FetchError):
-    """Every attempt failed with a transient error (connection, timeout, 5xx, 429)."""
-
-
-class Cancelled(FetchError):
-    """The fetch gave up before its next request or during a wait: the process is stopping."""
-
-
 # Set when the process stops (SIGINT/SIGTERM in `tracker run`): every client that was not given
 # an event of its own gives up at its next request, retry or wait, so a stop is never held up
 # by backoff sleeps against an unreachable site.
 STOPPING = threading.Event()
-
-
-@dataclass
-class Page:
-    """One fetched document. ``body`` is always the full content, also when answered by a 304."""
-
-    url: str
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    content_hash: str
-    fetched_at: datetime
-    from_cache: bool = False
-    not_modified: bool = False
-    unchanged: bool = False
-    elapsed: float = 0.0
-    requested_url: str = ""
-    method: str = "GET"
-    request_digest: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.requested_url:
-            self.requested_url = self.url
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        """A response header, looked up case-insensitively."""
-        return CaseInsensitiveDict(self.headers).get(name, default)
-
-    @cached_property
-    def encoding(self) -> str:
-        """BOM, then the Content-Type charset, then a <meta>/XML declaration, then UTF-8."""
-        return sniff_encoding(self.body, self.header("Content-Type"))
-
-    @cached_property
-    def text(self) -> str:
-        codec = "utf-8-sig" if self.encoding == "utf-8" else self.encoding
-        return self.body.decode(codec, errors="replace")
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.text)
-        except ValueError as exc:
-            raise FetchError(self.url, f"response is not valid JSON ({exc})") from exc
 
 
 @dataclass
@@ -198,27 +133,18 @@ def _chunks(resp: requests.Response) -> Iterator[bytes]:
         raise requests.exceptions.ChunkedEncodingError(exc) from exc
 
 
-def _from_settings(value: Any, name: str) -> Any:
-    """``value``, or the named attribute of the settings (read only when needed)."""
-    if value is not None:
-        return value
-    from tracker.settings import get_settings
-
-    return getattr(get_settings(), name)
-
-
 class HttpClient:
     """Rate-limited, robots-obeying, retrying HTTP client; share one per scrape (thread-safe)."""
 
     def __init__(
         self,
         *,
-        user_agent: str | None = None,
-        timeout: float | tuple[float, float] | None = None,
-        max_bytes: int | None = None,
-        default_delay: float | None = None,
+        user_agent: str,
+        timeout: float | tuple[float, float] = (10.0, 30.0),
+        max_bytes: int = 20_000_000,
+        default_delay: float = 1.0,
         delays: Mapping[str, float] | None = None,
-        max_retries: int | None = None,
+        max_retries: int = 4,
         backoff_base: float = 1.0,
         max_retry_after: float = 120.0,
         archive: PageArchive | None = None,
@@ -231,14 +157,10 @@ class HttpClient:
         max_seconds: float = 300.0,
         cancel: threading.Event | None = None,
     ) -> None:
-        self.user_agent: str = _from_settings(user_agent, "resolved_user_agent")
-        if timeout is None:
-            read = float(_from_settings(None, "http_timeout"))
-            timeout = (min(10.0, read), read)
+        self.user_agent = user_agent
         self.timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-        self.max_bytes: int = _from_settings(max_bytes, "http_max_bytes")
-        self.default_delay: float = _from_settings(default_delay, "http_default_delay")
-        max_retries = int(_from_settings(max_retries, "http_max_retries"))
+        self.max_bytes = max_bytes
+        self.default_delay = default_delay
         if max_retries < 0 or backoff_base < 0 or self.default_delay < 0 or self.max_bytes <= 0:
             raise ValueError("max_retries, backoff_base and delays must be >= 0, max_bytes > 0")
         self.max_retries = max_retries

@@ -9,7 +9,8 @@ sessions the site lists that the config does not know.
 A bill whose page or augment page fails is not yielded at all: a half-read bill would look to
 ingest like a bill that lost its actions. An empty list is an error unless the page allows it.
 
-    with HttpClient(archive=PageArchive()) as client:
+    # the tracker's client, archive and registry, from tracker.scraping:
+    with http_client(archive=page_archive()) as client:
         scraper = Scraper(load_state_config("nm"), client)
         for bill in scraper.run():
             ...
@@ -42,7 +43,8 @@ from scrapers.engine import (
     merge_index,
     parse_page,
 )
-from scrapers.http import FetchError, HttpClient, Page
+from scrapers.fetch_types import FetchError, Page
+from scrapers.http import HttpClient
 from scrapers.transforms import TemplateError, TransformError, fill
 from tracker.identifiers import normalize_identifier
 from tracker.scraped import ScrapedBill
@@ -460,10 +462,12 @@ class Scraper:
             names = self._names(session, source, record)
             url = item.get("url") or self._template(kind, self.config.pages[kind].url, names)
             if url is None:
-                return self._skip()
+                self._skip()
+                return None
             result = self._get(kind, url, session, names)
             if result is None:
-                return self._skip()
+                self._skip()
+                return None
             pages.add(result)
             pages.add(record, kind=list_kind)  # the list's values fill what the bill page lacks
             record = {**record, **(result.record or {})}
@@ -476,13 +480,15 @@ class Scraper:
                 continue  # the bill has no such page (its link was absent)
             result = self._get(kind, url, session, names)
             if result is None:
-                return self._skip()
+                self._skip()
+                return None
             pages.add(result)
         try:
             return assemble_bill(self.config, pages, session=session)
         except ExtractionError as exc:
             self._error(exc.kind, exc.url, exc.reason, exc)
-            return self._skip()
+            self._skip()
+            return None
 
     def _template(
         self, kind: str, template: str | list[str] | None, names: Mapping[str, Any]
@@ -505,4 +511,3 @@ class Scraper:
 
     def _skip(self) -> None:
         self.stats.bills_skipped += 1
-        return None

@@ -663,8 +663,8 @@ def _selectors(obj):  # type: ignore[no-untyped-def]
 
 @pytest.mark.shared
 def test_fast_selector_agrees_with_soupsieve_on_every_config_selector(shared_dir: Path) -> None:
-    from scrapers.registry import list_states, load_state_config
     from tracker.collect.examples import resolve_fixture
+    from tracker.scraping import list_states, load_state_config
 
     checked = 0
     for st in list_states():

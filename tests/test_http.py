@@ -25,16 +25,16 @@ from httpserver import LocalSite, Reply, Request, http_date, real_page_urls
 import scrapers.http as http_module
 from scrapers.archive import PageArchive
 from scrapers.encoding import sniff_encoding
-from scrapers.http import (
+from scrapers.fetch_types import (
     Cancelled,
     FetchError,
-    HttpClient,
     HTTPStatusError,
     Page,
     RetriesExhausted,
     RobotsDisallowed,
     TooLarge,
 )
+from scrapers.http import HttpClient
 from scrapers.retry import parse_retry_after
 from scrapers.robots import ROBOTS_RECHECK_SECONDS
 
@@ -101,14 +101,22 @@ def test_page_fields_and_honest_user_agent(site: LocalSite) -> None:
     assert site.requests_for("/robots.txt")[0].header("User-Agent") == UA
 
 
-def test_default_user_agent_comes_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_trackers_client_takes_user_agent_and_limits_from_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tracker.scraping import http_client
     from tracker.settings import reset_settings
 
     monkeypatch.setenv("TRACKER_CONTACT_EMAIL", "scrapers@example.net")
+    monkeypatch.setenv("TRACKER_HTTP_TIMEOUT", "7")
+    monkeypatch.setenv("TRACKER_HTTP_MAX_BYTES", "12345")
     reset_settings()
-    http = HttpClient()
+    http = http_client(max_retries=0)  # an option passed in wins over the setting
     assert "scrapers@example.net" in http.user_agent
     assert http.user_agent.startswith("SinglePayerTracker/")
+    assert http.timeout == (7.0, 7.0)
+    assert http.max_bytes == 12345
+    assert http.max_retries == 0
 
 
 def test_params_are_added_to_the_query(site: LocalSite) -> None:
@@ -736,15 +744,18 @@ def test_archive_is_safe_across_threads(archive: PageArchive) -> None:
         ]
 
 
-def test_archive_default_root_is_in_the_data_dir(tmp_path: Path) -> None:
-    with PageArchive() as arch:
+def test_the_trackers_archive_is_in_the_data_dir(tmp_path: Path) -> None:
+    from tracker.scraping import page_archive
+
+    with page_archive() as arch:
         assert arch.root == tmp_path / "data" / "archive"
         assert (arch.root / "index.sqlite").is_file()
 
 
 def test_api_keys_never_reach_logs_errors_or_the_archive(local_site, tmp_path, caplog) -> None:
     from scrapers.archive import PageArchive
-    from scrapers.http import FetchError, HttpClient
+    from scrapers.fetch_types import FetchError
+    from scrapers.http import HttpClient
     from scrapers.redact import redact_url
 
     assert (
@@ -755,7 +766,7 @@ def test_api_keys_never_reach_logs_errors_or_the_archive(local_site, tmp_path, c
         "/api?op=getBill&key=SECRET123", b'{"status": "OK"}', content_type="application/json"
     )
     archive = PageArchive(tmp_path / "archive")
-    client = HttpClient(archive=archive, default_delay=0, respect_robots=False)
+    client = HttpClient(user_agent=UA, archive=archive, default_delay=0, respect_robots=False)
     caplog.set_level("DEBUG", logger="scrapers.http")
     client.get(local_site.url("/api") + "?op=getBill&key=SECRET123")
     try:

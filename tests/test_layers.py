@@ -21,10 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # What `scrapers` may import from `tracker`.
 SCRAPERS_MAY_USE = {"tracker.scraped", "tracker.vocab", "tracker.identifiers"}
-# The scrapers modules that still read a setting themselves instead of being handed it (the
-# HTTP client's and the archive's defaults, the config folder); a value passed in is better,
-# and no other scrapers module may start.
-READS_SETTINGS = {"scrapers.http", "scrapers.archive", "scrapers.registry"}
 
 # Layer of each tracker module, by its own name or its package's. A new module needs a line here.
 LAYERS: dict[str, int] = {
@@ -45,6 +41,7 @@ LAYERS: dict[str, int] = {
     "tracker.sessions": 0,
     "tracker.runs": 0,
     "tracker.urls": 0,
+    "tracker.scraping": 0,  # the scrapers library handed the settings (User-Agent, folders)
     # 1: understanding a bill
     "tracker.actions": 1,
     "tracker.stages": 1,
@@ -172,8 +169,6 @@ def crossings(graph: dict[str, set[str]]) -> list[str]:
 def _crossing(module: str, target: str) -> str | None:
     if module.startswith("scrapers"):
         if not target.startswith("tracker") or target in SCRAPERS_MAY_USE:
-            return None
-        if target == "tracker.settings" and module in READS_SETTINGS:
             return None
         return "scrapers are a library: only tracker.scraped, vocab and identifiers"
     if target.startswith("scrapers"):

@@ -17,10 +17,10 @@ from httpserver import LocalSite, Reply, Request
 
 from scrapers.archive import PageArchive
 from scrapers.http import HttpClient
-from scrapers.registry import load_state_config
 from scrapers.scrape import ParseCache, Scraper
 from tracker.collect.examples import understood_for
 from tracker.collect.scrape import scrape_state
+from tracker.scraping import load_state_config
 
 pytestmark = pytest.mark.shared
 

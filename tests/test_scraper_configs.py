@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from scrapers.registry import list_states, load_state_config
 from tracker.collect.examples import compare, expected_path
+from tracker.scraping import list_states, load_state_config
 
 
 def _cases() -> list[tuple[str, str]]:
@@ -57,9 +57,9 @@ def _check(*args: str):  # type: ignore[no-untyped-def]
 def test_scrapers_check_without_a_state_checks_every_state_and_sums_up(
     shared_dir, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    import scrapers.registry
+    import tracker.scraping
 
-    monkeypatch.setattr(scrapers.registry, "list_states", lambda: ["mt", "tx"])  # two, for speed
+    monkeypatch.setattr(tracker.scraping, "list_states", lambda: ["mt", "tx"])  # two, for speed
     n = sum(len(load_state_config(st).examples) for st in ("mt", "tx"))
     for args in ((), ("--all",), ("all",)):
         result = _check(*args)

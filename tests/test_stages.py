@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import text as sql
 
 from scrapers.importers.openstates import iter_openstates
-from scrapers.registry import load_state_config
 from tracker.actions import classify_action
 from tracker.collect.examples import parse_pages
 from tracker.scraped import ScrapedBill
+from tracker.scraping import load_state_config
 from tracker.stages import StageResult, compute_stage, ladder, resolution_kind
 from tracker.vocab import ALL_STAGES, BILL_LADDER, LAW_STAGES, STAGES, stage_text
 

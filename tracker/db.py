@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from tracker.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def normalize_url(url: str) -> str:
@@ -40,7 +44,7 @@ def make_engine(url: str | None = None, *, settings: Settings | None = None) -> 
     return create_engine(url, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -62,7 +66,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
-def alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
+def alembic_config(engine: Engine) -> Config:
     from alembic.config import Config
 
     migrations = Path(__file__).resolve().parent / "migrations"
@@ -103,7 +107,9 @@ _UNMODELLED = (
 )
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     if reflected and compare_to is None and name and name.startswith(_UNMODELLED):
         return False
     return True

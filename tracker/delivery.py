@@ -27,7 +27,7 @@ from tracker.digest_render import DigestRenderer, prefs_of
 from tracker.settings import Settings, get_settings
 from tracker.subscription_models import DigestLedger, Subscriber
 
-ledger_table, subscriber_table = DigestLedger.__table__, Subscriber.__table__  # type: ignore[attr-defined]
+ledger_table, subscriber_table = DigestLedger.__table__, Subscriber.__table__
 
 
 @dataclass

@@ -78,7 +78,7 @@ KIND_WEIGHT = {
     "field_changed": 5,
 }
 
-bill_col, change_col, hearing_col = Bill.__table__.c, Change.__table__.c, Hearing.__table__.c  # type: ignore[attr-defined]
+bill_col, change_col, hearing_col = Bill.__table__.c, Change.__table__.c, Hearing.__table__.c
 
 
 # ----------------------------------------------------------------------------- periods
@@ -494,7 +494,8 @@ def _cause(stage: Event, actions: list[Event]) -> Event | None:
     same_day = [a for a in actions if a.date == stage.date] or actions
     wanted = STAGE_CAUSES.get(stage.stage or "", frozenset())
     matching = [a for a in same_day if wanted.intersection(a.classification)]
-    return (matching or same_day or [None])[-1]
+    pool = matching or same_day
+    return pool[-1] if pool else None
 
 
 def _weight(e: Event) -> int:

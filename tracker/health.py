@@ -24,11 +24,11 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select, text
 
-from scrapers.registry import list_states, load_state_config
 from tracker.models import Action, Bill
 from tracker.runs import INTERRUPTED, is_orphaned, process_gone, run_table
 from tracker.scheduler import StateScrapeTrigger, last_heartbeat
 from tracker.scheduler_models import ScraperAlert
+from tracker.scraping import list_states, load_state_config
 from tracker.vocab import JOB_KIND, SCRAPE_SOURCE, state_name
 
 bill_table, action_table = Bill.__table__, Action.__table__
@@ -269,12 +269,12 @@ def alert_active(engine: Engine, state: str) -> bool:
 def data_counts(engine: Engine) -> dict[str, tuple[int, int]]:
     """{state: (bills, current actions)} for every state with bills."""
     with engine.connect() as conn:
-        bills = dict(
+        bills: dict[str, int] = dict(
             conn.execute(
                 select(bill_table.c.state, func.count()).group_by(bill_table.c.state)
             ).all()
         )
-        actions = dict(
+        actions: dict[str, int] = dict(
             conn.execute(
                 select(bill_table.c.state, func.count(action_table.c.id))
                 .select_from(

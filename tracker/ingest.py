@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, and_, insert, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from tracker import lineage, search
 from tracker.identifiers import normalize_identifier
@@ -230,7 +230,7 @@ def _link_relevant(conn: Connection, bill_ids: list[int]) -> None:
     if not relevant:
         return
     with Session(bind=conn, join_transaction_mode="create_savepoint") as db:
-        for bill in db.scalars(select(Bill).where(Bill.id.in_(relevant))):  # type: ignore[attr-defined]
+        for bill in db.scalars(select(Bill).where(col(Bill.id).in_(relevant))):
             lineage.link_bill(db, bill)
         db.commit()
 

@@ -9,10 +9,16 @@ marked ``removed_at`` and a ``changes`` row says so.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+
+class TableModel(SQLModel):
+    """Base of every table: says to the type checker that a table class has its ``__table__``."""
+
+    __table__: ClassVar[Table]
 
 
 def utcnow() -> datetime:
@@ -30,13 +36,13 @@ def _json(default_factory: Any = list) -> Any:
     return Field(default_factory=default_factory, sa_column=Column(JSON, nullable=False))
 
 
-class State(SQLModel, table=True):
+class State(TableModel, table=True):
     __tablename__ = "state"
     code: str = Field(primary_key=True, max_length=2, description="lower-case postal code")
     name: str = ""
 
 
-class LegislativeSession(SQLModel, table=True):
+class LegislativeSession(TableModel, table=True):
     __tablename__ = "legislative_session"
     __table_args__ = (UniqueConstraint("state", "identifier"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -48,7 +54,7 @@ class LegislativeSession(SQLModel, table=True):
     end_date: str | None = None
 
 
-class BillBase(SQLModel):
+class BillBase(TableModel):
     state: str = Field(max_length=2)
     session: str
     identifier: str = Field(description="display form, e.g. 'HB 2795'")
@@ -99,7 +105,7 @@ class Bill(BillBase, table=True):
     last_changed: datetime | None = _ts()
 
 
-class BillSource(SQLModel, table=True):
+class BillSource(TableModel, table=True):
     """What one source last said about a bill: its content hash and its own stage."""
 
     __tablename__ = "bill_source"
@@ -113,7 +119,7 @@ class BillSource(SQLModel, table=True):
     last_seen: datetime | None = _ts()
 
 
-class Action(SQLModel, table=True):
+class Action(TableModel, table=True):
     __tablename__ = "action"
     __table_args__ = (Index("ix_action_bill_source", "bill_id", "source"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -129,7 +135,7 @@ class Action(SQLModel, table=True):
     removed_at: datetime | None = _ts()
 
 
-class Sponsorship(SQLModel, table=True):
+class Sponsorship(TableModel, table=True):
     __tablename__ = "sponsorship"
     __table_args__ = (Index("ix_sponsorship_bill_source", "bill_id", "source"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -144,7 +150,7 @@ class Sponsorship(SQLModel, table=True):
     removed_at: datetime | None = _ts()
 
 
-class Version(SQLModel, table=True):
+class Version(TableModel, table=True):
     """A bill version (kind='version') or a supporting document (kind='document')."""
 
     __tablename__ = "version"
@@ -162,7 +168,7 @@ class Version(SQLModel, table=True):
     removed_at: datetime | None = _ts()
 
 
-class Hearing(SQLModel, table=True):
+class Hearing(TableModel, table=True):
     __tablename__ = "hearing"
     __table_args__ = (Index("ix_hearing_bill_source", "bill_id", "source"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -178,7 +184,7 @@ class Hearing(SQLModel, table=True):
     removed_at: datetime | None = _ts()
 
 
-class Vote(SQLModel, table=True):
+class Vote(TableModel, table=True):
     __tablename__ = "vote"
     __table_args__ = (Index("ix_vote_bill_source", "bill_id", "source"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -195,7 +201,7 @@ class Vote(SQLModel, table=True):
     removed_at: datetime | None = _ts()
 
 
-class BillLink(SQLModel, table=True):
+class BillLink(TableModel, table=True):
     """Lineage: the same bill in an earlier session, or its companion in the other chamber."""
 
     __tablename__ = "bill_link"
@@ -209,7 +215,7 @@ class BillLink(SQLModel, table=True):
     created_at: datetime | None = _ts()
 
 
-class Run(SQLModel, table=True):
+class Run(TableModel, table=True):
     """One ingest, import or scrape run and what it counted."""
 
     __tablename__ = "run"
@@ -227,7 +233,7 @@ class Run(SQLModel, table=True):
     message: str = Field(default="", sa_type=Text)
 
 
-class Change(SQLModel, table=True):
+class Change(TableModel, table=True):
     """One difference ingest found: digests, feeds and pages read 'what changed' from here."""
 
     __tablename__ = "change"

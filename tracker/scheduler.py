@@ -162,9 +162,10 @@ class StateScrapeTrigger(BaseTrigger):
             # no scraping between sessions: wake when the next one starts, else check monthly
             candidate = boundary or ref + timedelta(days=30)
         else:
-            candidate = self._plain_next(spec, previous_fire_time, now)
-            if candidate is None:
+            planned = self._plain_next(spec, previous_fire_time, now)
+            if planned is None:
                 return None
+            candidate = planned
             if boundary is not None and candidate > boundary:
                 candidate = boundary
         if self.jitter:
@@ -282,7 +283,7 @@ def plan_jobs(
 
 def load_configs() -> list[Any]:
     """Every state config; one that fails to load is logged and left out, never fatal."""
-    from scrapers.registry import list_states, load_state_config
+    from tracker.scraping import list_states, load_state_config
 
     configs = []
     for st in list_states():
@@ -295,7 +296,7 @@ def load_configs() -> list[Any]:
 
 def invalid_configs() -> dict[str, str]:
     """State -> why its config cannot be scheduled, for `tracker jobs` to list (never raises)."""
-    from scrapers.registry import list_states, load_state_config
+    from tracker.scraping import list_states, load_state_config
 
     problems = {}
     for st in list_states():

@@ -12,12 +12,14 @@ from typing import Any
 from sqlalchemy import Column, DateTime, Float, LargeBinary, Table, Text, Unicode
 from sqlmodel import Field, SQLModel
 
+from tracker.models import TableModel
+
 
 def _ts() -> Any:
     return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
 
-class ScraperAlert(SQLModel, table=True):
+class ScraperAlert(TableModel, table=True):
     """Whether maintainers have been told a state's scraper is failing (one mail, one recovery)."""
 
     __tablename__ = "scraper_alert"
@@ -30,7 +32,7 @@ class ScraperAlert(SQLModel, table=True):
     notified_at: datetime | None = _ts()
 
 
-class SchedulerHeartbeat(SQLModel, table=True):
+class SchedulerHeartbeat(TableModel, table=True):
     """Written by the one process that schedules; /healthz reads it to say the scheduler lives."""
 
     __tablename__ = "scheduler_heartbeat"

@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+
+from tracker.models import TableModel
 
 
 def utcnow() -> datetime:
@@ -30,7 +32,7 @@ def _ts(index: bool = False) -> Any:
     )
 
 
-class ApiUsage(SQLModel, table=True):
+class ApiUsage(TableModel, table=True):
     __tablename__ = "api_usage"
     __table_args__ = (
         UniqueConstraint("source", "day", name="uq_api_usage_source_day"),
@@ -44,7 +46,7 @@ class ApiUsage(SQLModel, table=True):
     updated_at: datetime | None = _ts()
 
 
-class LegiscanBill(SQLModel, table=True):
+class LegiscanBill(TableModel, table=True):
     __tablename__ = "legiscan_bill"
     __table_args__ = (Index("ix_legiscan_bill_state_followed", "state", "followed"),)
     bill_id: int = Field(
@@ -64,7 +66,7 @@ class LegiscanBill(SQLModel, table=True):
     last_fetched: datetime | None = _ts()
 
 
-class SourceCursor(SQLModel, table=True):
+class SourceCursor(TableModel, table=True):
     __tablename__ = "source_cursor"
     __table_args__ = (UniqueConstraint("source", "scope", name="uq_source_cursor"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -74,7 +76,7 @@ class SourceCursor(SQLModel, table=True):
     updated_at: datetime | None = _ts()
 
 
-class SourceDisagreement(SQLModel, table=True):
+class SourceDisagreement(TableModel, table=True):
     __tablename__ = "source_disagreement"
     __table_args__ = (
         UniqueConstraint("bill_id", "kind", "source_a", "source_b", name="uq_source_disagreement"),

@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+
+from tracker.models import TableModel
 
 SUBSCRIBER_STATUSES: tuple[str, ...] = ("pending", "confirmed", "unsubscribed", "bouncing")
 DETAIL_LEVELS: tuple[str, ...] = ("brief", "full")
@@ -26,7 +28,7 @@ def _ts(nullable: bool = True) -> Any:
     return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
 
 
-class Subscriber(SQLModel, table=True):
+class Subscriber(TableModel, table=True):
     __tablename__ = "subscriber"
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=254, unique=True, index=True, description="lower-cased")
@@ -45,7 +47,7 @@ class Subscriber(SQLModel, table=True):
     last_bounce_at: datetime | None = _ts()
 
 
-class DigestLedger(SQLModel, table=True):
+class DigestLedger(TableModel, table=True):
     __tablename__ = "digest_ledger"
     __table_args__ = (UniqueConstraint("subscriber_id", "period", name="uq_digest_ledger_period"),)
     id: int | None = Field(default=None, primary_key=True)

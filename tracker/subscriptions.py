@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 import idna
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tracker.settings import Settings, get_settings
 from tracker.subscription_models import (
@@ -360,7 +360,7 @@ def remove(session: Session, *, email: str) -> bool:
     subscriber = find(session, email=email)
     if subscriber is None:
         return False
-    session.execute(delete(DigestLedger).where(DigestLedger.subscriber_id == subscriber.id))
+    session.execute(delete(DigestLedger).where(col(DigestLedger.subscriber_id) == subscriber.id))
     session.delete(subscriber)
     session.flush()
     return True
@@ -369,5 +369,5 @@ def remove(session: Session, *, email: str) -> bool:
 def list_subscribers(session: Session, *, statuses: Sequence[str] = ()) -> list[Subscriber]:
     query = select(Subscriber).order_by(Subscriber.email)
     if statuses:
-        query = query.where(Subscriber.status.in_(list(statuses)))  # type: ignore[attr-defined]
+        query = query.where(col(Subscriber.status).in_(list(statuses)))
     return list(session.exec(query))

@@ -121,6 +121,7 @@ def _default_topic(bill: Bill, *, accept: bool) -> str:
 
 
 def _apply_pin(session: Session, bill: Bill, pin: Pin) -> list[Change]:
+    assert bill.id is not None  # a stored bill
     result = _pinned(pin)
     now = utcnow()
     changes = []
@@ -221,6 +222,7 @@ def refresh_name_lineage(session: Session, *, state: str | None = None) -> list[
                 after = lineage.apply(state=bill_state, title=bill.title, result=before)
                 if after.decision != "possible":
                     continue
+                assert bill.id is not None  # read from the database
                 session.add(
                     Change(
                         bill_id=bill.id,

@@ -21,7 +21,7 @@ def bill_path(state: str, session: str, identifier: str) -> str:
     return f"/bills/{_seg(state.lower())}/{_seg(session)}/{_seg(normalize_identifier(identifier))}/"
 
 
-def bill_path_of(row: Mapping[str, Any]) -> str:
+def bill_path_of(row: Mapping[Any, Any]) -> str:
     """The path of a bill row or search hit (needs state, session and identifier)."""
     ident = row.get("identifier_norm") or row["identifier"]
     return bill_path(row["state"], row["session"], ident)

@@ -260,12 +260,15 @@ def _reached_before_stop(conn: Connection, stopped: list[Any]) -> dict[int, str]
 def _spans(years: list[int]) -> str:
     """'2009–2011, 2014' for [2009, 2010, 2011, 2014]."""
     parts: list[str] = []
-    start = prev = None
+    start: int | None = None
+    prev: int = 0
     for y in [*years, None]:
         if start is not None and (y is None or y != prev + 1):
             parts.append(str(start) if start == prev else f"{start}–{prev}")
             start = None
-        if y is not None and start is None:
+        if y is None:
+            break
+        if start is None:
             start = y
         prev = y
     return ", ".join(parts)

@@ -23,7 +23,8 @@ def _memo_lines(root: Tag) -> list[str]:
     first_rule = body.find("hr") if body else None
     if first_rule is None:
         return []
-    lines, current = [], []
+    lines: list[str] = []
+    current: list[str] = []
     for node in first_rule.next_siblings:
         if isinstance(node, Tag) and node.name == "hr":
             break

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tracker.db import make_engine, upgrade
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -28,7 +31,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(import_app, name="import")
 
 
-def engine_ready():  # type: ignore[no-untyped-def]
+def engine_ready() -> Engine:
     """An engine for the configured database, migrated to the latest schema."""
     engine = make_engine()
     upgrade(engine)

@@ -236,7 +236,7 @@ def jobs_list(
     stored = {j.id: j for j in stored_jobs(engine)}
     planned = {s.id: s for s in plan_jobs()}
     invalid = {f"scrape:{st}": why for st, why in invalid_configs().items()}
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"id": job_id, "name": f"INVALID config: {why}", "next_run": None, "scheduled": False}
         for job_id, why in invalid.items()
         if job_id not in planned

@@ -10,8 +10,9 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from urllib.parse import urlsplit
 
 import typer
@@ -19,6 +20,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from scrapers.config import StateConfig
 
 app = typer.Typer(
     help="State scraper configs: list, validate, parse saved pages, check expected output, "
@@ -32,14 +36,14 @@ err = Console(stderr=True)
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
-def _config(state: str):  # type: ignore[no-untyped-def]
+def _config(state: str) -> StateConfig:
     from scrapers.config import ConfigError
-    from scrapers.registry import load_state_config
+    from tracker.scraping import load_state_config
 
     try:
         return load_state_config(state.lower())
@@ -56,9 +60,9 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="print JSON")]
     Example: tracker scrapers list
     """
     from scrapers.config import ConfigError
-    from scrapers.registry import list_states, load_state_config
+    from tracker.scraping import list_states, load_state_config
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for st in list_states():
         try:
             cfg = load_state_config(st)
@@ -114,7 +118,7 @@ def validate_cmd(
     """
     from scrapers.config import ConfigError
     from scrapers.engine import load_hook
-    from scrapers.registry import list_states, load_state_config
+    from tracker.scraping import list_states, load_state_config
 
     states = [state.lower()] if state else list_states()
     bad = 0
@@ -209,12 +213,12 @@ def check_cmd(
 
     Example: tracker scrapers check nm
     """
-    from scrapers.registry import list_states
+    from tracker.scraping import list_states
 
     if state is not None and all_states:
         _fail("give a state code or --all, not both", code=2)
     every = state is None or state.lower() == "all"
-    states = list_states() if every else [state.lower()]  # type: ignore[union-attr]
+    states = [state.lower()] if state is not None and not every else list_states()
     tally = {"ok": 0, "failed": 0, "written": 0}
     bad_states: list[str] = []
     for st in states:
@@ -296,7 +300,8 @@ def record_cmd(
 
     Example: tracker scrapers record nm "https://www.nmlegis.gov/Legislation/Legislation?chamber=S&legtype=B&legno=11&year=19" --kind bill
     """
-    from scrapers.http import FetchError, HttpClient
+    from scrapers.fetch_types import FetchError
+    from tracker.scraping import http_client
 
     cfg = _config(state)
     if kind and kind not in cfg.pages:
@@ -304,7 +309,7 @@ def record_cmd(
     folder = dest or REPO / "tests" / "fixtures" / "recorded" / cfg.state
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        with HttpClient() as client:
+        with http_client() as client:
             client.set_host_delay(urlsplit(url).netloc, cfg.politeness.delay)
             page = client.get(url, conditional=False)
     except FetchError as exc:
@@ -349,7 +354,7 @@ def new_cmd(
     Example: tracker scrapers new vt
     """
     from scrapers.config import parse_config_text
-    from scrapers.registry import config_path
+    from tracker.scraping import config_path
     from tracker.vocab import STATE_NAMES
 
     st = state.lower()
@@ -406,13 +411,13 @@ def scrape_cmd(
 
     Example: tracker scrapers scrape nm --session 2019
     """
-    from scrapers.registry import list_states
     from tracker.cli.core import engine_ready
     from tracker.collect.scrape import scrape_state
+    from tracker.scraping import list_states
 
     if bool(state) == all_states:
         _fail("give a state code or --all")
-    states = list_states() if all_states else [state.lower()]  # type: ignore[union-attr]
+    states = [state.lower()] if state and not all_states else list_states()
     engine = engine_ready()
     failed = []
     for st in states:
@@ -434,7 +439,7 @@ def scrape_cmd(
                     sessions=session,
                     base_url=base_url,
                     bills=bill,
-                    progress=lambda n, t=task: bar.advance(t, n),
+                    progress=partial(bar.advance, task),
                 )
             except Exception as exc:  # noqa: BLE001 - one state's failure must not stop --all
                 failed.append(st)

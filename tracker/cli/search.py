@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -13,6 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from tracker.search import SearchResult
 
 err = Console(stderr=True)
 
@@ -108,7 +112,7 @@ def search_command(
         _table(result)
 
 
-def _table(result) -> None:  # type: ignore[no-untyped-def]
+def _table(result: SearchResult) -> None:
     """A table that fits the terminal: titles shortened at a word, dates as dates."""
     import textwrap
 
@@ -139,7 +143,7 @@ def _table(result) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def _grid(rows: list[tuple[str, ...]], *, title_width: int | None = None) -> Table:
+def _grid(rows: Sequence[tuple[str, ...]], *, title_width: int | None = None) -> Table:
     """The results table; without `title_width`, holding the other columns only (to measure)."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for head in ("Bill", "Session", "Stage", "Last action"):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 app = typer.Typer(
     help="Sources of bills (own scrapers, Open States API, LegiScan API, bulk files), "
@@ -20,15 +23,15 @@ StateOpt = Annotated[str | None, typer.Option("--state", help="one state, e.g. w
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     from tracker.cli.core import engine_ready
 
     return engine_ready()
 
 
 def _availability(name: str, state: str) -> str:
-    from scrapers.registry import config_path
     from tracker.collect.options import load_sources_config
+    from tracker.scraping import config_path
     from tracker.settings import get_settings
 
     settings = get_settings()

@@ -6,7 +6,7 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import IO, TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from sqlmodel import Session
 
 from tracker import subscriptions
 from tracker.subscription_models import SUBSCRIBER_STATUSES, Subscriber
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 # soft_wrap: messages name files and lines; never break them. markup=False: user text.
 console = Console(stderr=True, soft_wrap=True)
@@ -42,13 +45,13 @@ TopicsOpt = Annotated[
 ]
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     from tracker.cli.core import engine_ready
 
     return engine_ready()
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"error: {message}", style="red", markup=False)
     raise typer.Exit(1)
 
@@ -150,7 +153,7 @@ def _row(s: Subscriber) -> dict[str, str]:
     }
 
 
-def _write_csv(subs: list[Subscriber], out) -> None:  # type: ignore[no-untyped-def]
+def _write_csv(subs: list[Subscriber], out: IO[str]) -> None:
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for s in subs:

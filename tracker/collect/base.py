@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, func, insert, select, update
 
-from scrapers.http import FetchError, HttpClient, host_key
+from scrapers.fetch_types import FetchError
+from scrapers.http import HttpClient, host_key
 from tracker.collect.options import ApiOptions, SourcesConfig
 from tracker.runs import RunResult
 from tracker.source_models import ApiUsage, SourceCursor

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
-from scrapers.http import FetchError, HttpClient
+from scrapers.fetch_types import FetchError
+from scrapers.http import HttpClient
 from tracker.collect.options import SourcesConfig, SourcesConfigError, expand_location
 from tracker.ingest import ingest_bills
 from tracker.runs import RunResult, finish_result, start_run

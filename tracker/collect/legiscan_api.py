@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import ColumnElement, Engine, func, insert, select, update
 
 from scrapers.http import HttpClient
-from scrapers.importers.base import RecordError
 from scrapers.importers.legiscan import bill_from_api
 from tracker.collect import follow
 from tracker.collect.base import (
@@ -299,7 +298,7 @@ class LegiscanApi:
     ) -> None:
         """getBill for each followed bill whose listed hash differs from the ingested one (and,
         with `evaluate_new`, once for each bill never fetched, to judge it on its full record)."""
-        wanted = legiscan_bill.c.followed.is_(True)
+        wanted: ColumnElement[bool] = legiscan_bill.c.followed.is_(True)
         if evaluate_new:
             wanted = wanted | legiscan_bill.c.change_hash.is_(None)
         rows = []
@@ -322,7 +321,7 @@ class LegiscanApi:
                 data, where = self.get_bill(bill_id)
                 result.fetched += 1
                 bill = bill_from_api(data, where)
-                if isinstance(bill, RecordError) or bill is None:
+                if not isinstance(bill, ScrapedBill):  # a RecordError (or None: no bill)
                     result.errors.append(str(bill))
                     continue
                 bills.append((bill_id, str(data["bill"].get("change_hash") or ""), bill))

@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import Engine
 
 from scrapers.http import HttpClient
-from scrapers.registry import config_path
 from tracker.collect.base import QuotaExhausted, Source, SourceError
 from tracker.collect.bulk import BulkSource
 from tracker.collect.legiscan_api import LegiscanApi
@@ -32,6 +31,7 @@ from tracker.collect.openstates_api import OpenStatesApi
 from tracker.collect.options import SOURCE_NAMES, SourcesConfig, load_sources_config
 from tracker.collect.scrape import scrape_state
 from tracker.runs import RunResult
+from tracker.scraping import config_path, http_client
 from tracker.sources_health import flag_disagreements, preference_from
 
 __all__ = [
@@ -107,7 +107,7 @@ def run_state_sources(
         raise ValueError(f"unknown source {only!r}; use one of {', '.join(SOURCE_NAMES)}")
     strategy = "all" if only else config.strategy_for(state)
     own = client is None
-    client = client or HttpClient()
+    client = client or http_client()
     results: list[RunResult] = []
     try:
         for name in order:
@@ -151,7 +151,7 @@ def run_discovery(
     config = config or load_sources_config()
     names = [only] if only else list(config.discovery.sources)
     own = client is None
-    client = client or HttpClient()
+    client = client or http_client()
     results: list[RunResult] = []
     try:
         for name in names:

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from scrapers.archive import PageArchive
 from scrapers.http import HttpClient
-from scrapers.registry import load_state_config
 from scrapers.scrape import ParseCache, Scraper, ScrapeStats
 from tracker.ingest import ingest_bills
 from tracker.runs import RunResult, finish_run, run_status, start_run
+from tracker.scraping import http_client, load_state_config, page_archive
 from tracker.settings import get_settings
 
 
@@ -41,7 +40,7 @@ def scrape_state(
     settings = get_settings()
     own_client = client is None
     if client is None:
-        client = HttpClient(archive=PageArchive(settings.data_dir / "archive"))
+        client = http_client(archive=page_archive())
     if cache is None:
         cache = ParseCache(settings.data_dir / "parse-cache" / f"{config.state}.sqlite")
     scraper = Scraper(config, client, cache=cache, base_url=base_url)

@@ -60,7 +60,7 @@ def count_and_facets(
         for name in FACETS:
             column = bill_table.c[name]
             stmt = select(column, func.count()).where(*conds, column.is_not(None)).group_by(column)
-            sums[name] = dict(conn.execute(stmt).all())
+            sums[name] = {row[0]: row[1] for row in conn.execute(stmt)}
     return total, facet_values(query, {k: list(v.items()) for k, v in sums.items()})
 
 

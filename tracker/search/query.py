@@ -71,7 +71,7 @@ class SearchQuery:
             since=_date_param(first.get("since"), "since", warnings, end=False),
             until=_date_param(first.get("until"), "until", warnings, end=True),
             relevant=first.get("relevant", "").lower() in ("1", "true", "yes", "on"),
-            sort=first.get("sort") if first.get("sort") in SORTS else "relevance",
+            sort=first["sort"] if first.get("sort") in SORTS else "relevance",
             page=_int_param(first.get("page"), 1, 1, 100_000),
             per_page=_int_param(first.get("per_page"), DEFAULT_PER_PAGE, 1, MAX_PER_PAGE),
         )
@@ -108,7 +108,8 @@ class SearchQuery:
         values = tuple(v for v in current if v != value)
         if len(values) == len(current):
             values = current + (value,)
-        return replace(self, **{facet: values}, page=1)
+        changed: dict[str, Any] = {facet: values}
+        return replace(self, **changed, page=1)
 
     def at_page(self, page: int) -> SearchQuery:
         return replace(self, page=page)

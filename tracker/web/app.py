@@ -8,7 +8,7 @@ carries a Content-Security-Policy that allows only this site's own assets.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
@@ -98,7 +98,7 @@ def _wants_json(request: Request) -> bool:
     return path.startswith("/api") or path.endswith((".json", ".csv")) or path == "/openapi.json"
 
 
-def bad_target(scope: dict[str, Any]) -> str | None:
+def bad_target(scope: Mapping[str, Any]) -> str | None:
     """Why a request's path or query cannot be served (NUL or other control characters, bytes
     that are not UTF-8), or None. Such text would reach the database as a key."""
     raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -188,21 +189,19 @@ def _pages(conn: Connection, *, bills: str) -> Iterator[Page]:
     )
     states = list(conn.execute(select(_B.c.state).distinct()).scalars())
     for code in sorted(states):
-        yield Page(state_path(code), lambda code=code: pages.render_state(conn, code, static=True))
-        yield Page(state_feed_path(code), lambda code=code: feeds.state_feed(conn, code))
-        yield Page(pages.wave_csv_path(code), lambda code=code: pages.wave_csv(conn, code))
+        yield Page(state_path(code), partial(pages.render_state, conn, code, static=True))
+        yield Page(state_feed_path(code), partial(feeds.state_feed, conn, code))
+        yield Page(pages.wave_csv_path(code), partial(pages.wave_csv, conn, code))
     for topic in TOPICS:
         if topic != "none":
-            yield Page(topic_feed_path(topic), lambda topic=topic: feeds.topic_feed(conn, topic))
+            yield Page(topic_feed_path(topic), partial(feeds.topic_feed, conn, topic))
     yield Page(HEARINGS_ICS, lambda: feeds.hearings_calendar(conn))
     yield Page(
         "/api/states.json",
         lambda: json.dumps({"states": data.states_summary(conn)}, default=str, indent=1),
     )
     for bill_id, path, fingerprint in bill_fingerprints(conn, bills=bills):
-        yield Page(
-            path, lambda bill_id=bill_id: pages.render_bill(conn, bill_id, static=True), fingerprint
-        )
+        yield Page(path, partial(pages.render_bill, conn, bill_id, static=True), fingerprint)
 
 
 def bill_fingerprints(conn: Connection, *, bills: str = "linked") -> Iterator[tuple[int, str, str]]:

@@ -201,6 +201,7 @@ async def subscribe_submit(
     with Session(engine, expire_on_commit=False) as session:
         outcome = subscriptions.subscribe(session, email=email, preferences=prefs)
         session.commit()
+        assert outcome.subscriber.id is not None  # committed
         background.add_task(send_subscription_mail, engine, outcome.subscriber.id, outcome.mail)
     return done
 
@@ -225,7 +226,13 @@ def confirm_page(
 
 
 def _button_page(
-    request: Request, engine: Engine, token: str, purpose: str, title: str, text: str, button: str
+    request: Request,
+    engine: Engine,
+    token: str,
+    purpose: subscriptions.Purpose,
+    title: str,
+    text: str,
+    button: str,
 ) -> HTMLResponse:
     """The page a signed link opens: checks the token, then offers one button that POSTs back."""
     with Session(engine) as session:

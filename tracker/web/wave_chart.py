@@ -77,7 +77,7 @@ def _bar(
     by_stage: dict[str, int], *, kind: str, year: int, x: float, w: float, scale: float
 ) -> dict[str, Any]:
     segments = []
-    y = TOP + (HEIGHT - TOP - BOTTOM)
+    y: float = TOP + (HEIGHT - TOP - BOTTOM)
     for stage in LADDER:
         n = by_stage.get(stage, 0)
         if not n:

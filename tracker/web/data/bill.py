@@ -4,6 +4,7 @@ votes, lineage links and which sources reported the bill."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -163,14 +164,14 @@ def _sponsors(conn: Connection, bill_id: int) -> dict[str, Any]:
     return {"current": list(current.values()), "history": cosponsor_history(rows)}
 
 
-def cosponsor_history(rows: list[Any]) -> list[dict[str, Any]]:
+def cosponsor_history(rows: Sequence[Any]) -> list[dict[str, Any]]:
     """Count of distinct sponsors after each day something changed (first_seen / removed_at)."""
     events: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for r in rows:
         if r.first_seen:
-            events[iso(r.first_seen)[:10]].append((r.name.lower(), +1))
+            events[(iso(r.first_seen) or "")[:10]].append((r.name.lower(), +1))
         if r.removed_at:
-            events[iso(r.removed_at)[:10]].append((r.name.lower(), -1))
+            events[(iso(r.removed_at) or "")[:10]].append((r.name.lower(), -1))
     active: dict[str, int] = defaultdict(int)
     out = []
     for day in sorted(events):

@@ -40,7 +40,8 @@ def state_page(conn: Connection, code: str) -> dict[str, Any] | None:
         .order_by(bill_table.c.session.desc(), bill_table.c.latest_action_date.desc().nulls_last())
     ).all()
     sessions = _sessions(conn, code)
-    tracked, related = [], []
+    tracked: list[dict[str, Any]] = []
+    related: list[dict[str, Any]] = []
     for row in noteworthy:
         (tracked if row.relevant else related).append(bill_summary(row._mapping))
     return {
