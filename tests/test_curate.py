@@ -283,6 +283,8 @@ def test_sign_in_review_and_sign_out(site, engine) -> None:  # type: ignore[no-u
     assert "SB 1" in queue.text and POSSIBLE_TITLE in queue.text and "Cooperative" in queue.text
     no_reason = site.post("/curate/review", data=_review_form(_csrf(site)) | {"reason": " "})
     assert no_reason.status_code == 400
+    bad_topic = site.post("/curate/review", data=_review_form(_csrf(site)) | {"topic": "none"})
+    assert bad_topic.status_code == 400 and "cannot accept" in bad_topic.text
     accepted = site.post(
         "/curate/review",
         data=_review_form(_csrf(site)) | {"reason": "<b>a statewide plan</b>"},

@@ -668,6 +668,11 @@ def get_classifier() -> TopicClassifier:
     return _FAST[1]
 
 
+def all_pins() -> list[Pin]:
+    """Every pin in force: shipped ones and this site's reviews (one per bill, a review wins)."""
+    return list(get_classifier().pins.values())
+
+
 def clear_cache() -> None:
     _load.cache_clear()
     _FAST[:] = [None, None, 0, 0.0]

@@ -286,6 +286,7 @@ async def review_submit(request: Request, engine: Engine = Depends(get_engine)) 
     verdict = str(form.get("verdict") or "")
     if verdict not in ("accept", "reject"):
         raise HTTPException(400, "choose accept or reject")
+    accept_as = str(form.get("topic") or "") or None  # a rejection keeps the rules' topic
     try:
         with Session(engine, expire_on_commit=False) as session:
             outcome = apply_review(
@@ -296,6 +297,7 @@ async def review_submit(request: Request, engine: Engine = Depends(get_engine)) 
                 accept=verdict == "accept",
                 reason=str(form.get("reason") or "")[:1000],
                 reviewer=curator,
+                topic=accept_as if verdict == "accept" else None,
             )
             session.commit()
             bill = outcome.bill
