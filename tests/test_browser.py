@@ -275,3 +275,132 @@ def test_favicon_is_served(live_url: str, browser) -> None:  # type: ignore[no-u
     assert r is not None and r.status == 200
     assert r.headers["content-type"] == "image/x-icon" and r.body()[:4] == b"\x00\x00\x01\x00"
     page.close()
+
+
+# ----------------------------------------------------------------------------- curator review
+
+
+class _Inbox:
+    """An aiosmtpd handler keeping every message (the curator's sign-in link arrives here)."""
+
+    def __init__(self) -> None:
+        self.messages: list[object] = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        import email
+        from email.policy import default
+
+        self.messages.append(email.message_from_bytes(envelope.content, policy=default))
+        return "250 OK"
+
+    def wait_for_link(self, pattern: str, timeout: float = 15.0) -> str:
+        import re
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for msg in self.messages:
+                body = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[attr-defined]
+                found = re.search(pattern, body)
+                if found:
+                    return found.group(0)
+            time.sleep(0.1)
+        raise AssertionError(f"no mail with {pattern!r} arrived")
+
+
+@pytest.fixture
+def curator_site(
+    sqlite_template: Path, tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, object, _Inbox]]:
+    """Colorado's 2011 session from LegiScan's archive (SB 168, "Colorado Health Care
+    Cooperative", is decided `possible`), one curator, and a loopback SMTP server."""
+    import shutil
+
+    import uvicorn
+    from aiosmtpd.controller import Controller
+
+    from scrapers.importers.legiscan import iter_legiscan
+    from tracker.db import make_engine
+    from tracker.settings import reset_settings
+    from tracker.web.app import create_app
+
+    archive = sorted((shared_data / "legiscan/archive").glob("CO_2011-2011_Regular_Session_*.zip"))
+    assert archive, "the Colorado 2011 LegiScan archive is missing from ../shared"
+    path = tmp_path / "curate.db"
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    ingest_bills(engine, iter_legiscan(archive), source="import:legiscan")
+    inbox = _Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    smtp.start()
+    port = _free_port()
+    monkeypatch.setenv("TRACKER_CURATOR_EMAILS", '["curator@example.org"]')
+    monkeypatch.setenv("TRACKER_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("TRACKER_SMTP_PORT", str(smtp.port))
+    monkeypatch.setenv("TRACKER_SMTP_RATE_PER_SECOND", "0")
+    monkeypatch.setenv("TRACKER_BASE_URL", f"http://127.0.0.1:{port}")
+    reset_settings()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(engine), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}", engine, inbox
+    server.should_exit = True
+    thread.join(10)
+    smtp.stop()
+    engine.dispose()
+
+
+def test_curator_signs_in_by_mail_and_accepts_a_possible_bill(curator_site, browser) -> None:  # type: ignore[no-untyped-def]
+    from sqlmodel import Session, select
+
+    from tracker.models import Bill, Change
+    from tracker.urls import bill_path
+
+    url, engine, inbox = curator_site
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+    bill_page = url + bill_path("co", "2011A", "SB168")
+    page.goto(bill_page)
+    assert "possibly single-payer — under review" in page.inner_text("main")
+    page.goto(url + "/curate/")
+    assert "SB 168" not in page.inner_text("main")  # nothing for anonymous visitors
+    _a11y(page)
+    page.fill("#curator-email", "curator@example.org")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+    assert "Check your inbox" in page.inner_text("h1")
+    link = inbox.wait_for_link(r"http://127\.0\.0\.1:\d+/curate/signin/\S+")
+    page.goto(link)
+    page.click("main button[type=submit]")  # the link opens a button; the click signs in
+    page.wait_for_load_state()
+    assert page.url.endswith("/curate/")
+    assert "Signed in as curator@example.org" in page.inner_text("main")
+    _a11y(page)
+    item = page.locator("ol.review-queue li", has_text="SB 168")
+    assert "Cooperative" in item.inner_text()
+    item.locator("input[name=reason]").fill("creates a statewide cooperative covering everyone")
+    item.locator("button[value=accept]").click()
+    page.wait_for_load_state()
+    assert "accepted, now single-payer" in page.inner_text("main")
+    page.goto(bill_page)
+    main = page.inner_text("main")
+    assert "Single-payer" in page.inner_text("h1 + p")
+    assert "under review" not in main
+    assert "creates a statewide cooperative covering everyone" in main
+    with Session(engine) as session:
+        bill = session.exec(select(Bill).where(Bill.identifier == "SB 168")).one()
+        assert (bill.topic, bill.topic_decision) == ("single-payer", "yes")
+        rows = session.exec(
+            select(Change).where(Change.bill_id == bill.id, Change.source == "curator")
+        ).all()
+        assert {(c.field, c.new) for c in rows} == {
+            ("topic", "single-payer"),
+            ("topic_decision", "yes"),
+        }
+    page.close()

@@ -45,6 +45,7 @@ FUTURE_GRACE_DAYS = 1
 MAX_BILLS = 25  # more than this in one mail is unreadable; the rest are linked
 MAX_EVENTS = 8
 SNAPSHOT_DAYS = 365
+POSSIBLE_TOPIC = "single-payer"  # who gets the bills a curator has not reviewed yet
 NEWS_KINDS = (
     "bill_new",
     "action_new",
@@ -145,6 +146,14 @@ class BillItem:
     haystack: str = ""
     key_event: Event | None = None  # what a brief digest shows: the most important change
     furthest_stage: str | None = None  # [stages] shown beside a terminal stage
+    possible: bool = False  # decision `possible`: "possibly single-payer — under review"
+
+    @property
+    def digest_topic(self) -> str:
+        """The topic a subscriber follows to get this bill: a `possible` bill goes to those who
+        follow single-payer (recall first: they review one extra bill rather than miss one),
+        labelled as under review."""
+        return POSSIBLE_TOPIC if self.possible else (self.topic or "none")
 
 
 @dataclass(slots=True)
@@ -184,7 +193,7 @@ class Week:
         bills_by: dict[tuple[str, str], list[BillItem]] = defaultdict(list)
         for b in self.bills.values():
             if b.events:
-                bills_by[(b.state, b.topic or "none")].append(b)
+                bills_by[(b.state, b.digest_topic)].append(b)
         for items in bills_by.values():
             items.sort(key=_order)
         self._bills_by = dict(bills_by)
@@ -194,7 +203,7 @@ class Week:
         }
         hearings_by: dict[tuple[str, str], list[HearingItem]] = defaultdict(list)
         for h in self.hearings:  # already in date order
-            hearings_by[(h.bill.state, h.bill.topic or "none")].append(h)
+            hearings_by[(h.bill.state, h.bill.digest_topic)].append(h)
         self._hearings_by = dict(hearings_by)
 
     def _keys(
@@ -361,6 +370,7 @@ def _load_bills(
         bill_col.identifier,
         bill_col.title,
         bill_col.topic,
+        bill_col.topic_decision,
         bill_col.stage,
         bill_col.furthest_stage,
         bill_col.sources,
@@ -389,6 +399,7 @@ def _bill_item(r: Any, settings: Settings) -> BillItem:
         identifier=r.identifier,
         title=r.title or "",
         topic=r.topic,
+        possible=r.topic_decision == "possible" and r.topic not in RELEVANT_TOPICS,
         stage=r.stage,
         furthest_stage=r.furthest_stage,
         status_url=status_url,

@@ -229,10 +229,20 @@ def _fact_changes(
                 field_name=name,
             )
         )
+    changes += _decision_change(facts, stored, writer)
     values.update({k: v for k, v in facts.items() if v != stored[k]})
     if prefer:
         return facts["stage"]
     return understand.stage_of(bill, actions, session_end=session_end).stage
+
+
+def _decision_change(facts: Row, stored: Any, writer: _Writer) -> list[Row]:
+    """A change row when only the topic decision moves (`no` -> `possible`, a `possible` bill
+    whose new text settles it...): a topic change already tells of the rest."""
+    old, new = stored["topic_decision"], facts["topic_decision"]
+    if old == new or old is None or facts["topic"] != stored["topic"]:
+        return []
+    return [writer.change("topic_changed", old=old, new=new, field_name="topic_decision")]
 
 
 def _record_source(

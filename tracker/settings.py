@@ -61,6 +61,18 @@ class Settings(BaseSettings):
         description='JSON list of addresses that get scraper alerts, e.g. ["ops@example.org"]',
     )
 
+    curator_emails: list[str] = Field(
+        default_factory=list,
+        description="JSON list of addresses that may sign in to /curate/ and review topic "
+        'decisions, e.g. ["curator@example.org"]',
+    )
+    curator_session_hours: float = Field(
+        12.0, description="hours a curator stays signed in before signing in again"
+    )
+    curator_link_minutes: int = Field(
+        20, description="minutes a curator sign-in link stays valid (each link works once)"
+    )
+
     secret_key: SecretStr = Field(
         SecretStr(DEV_SECRET), description="signs links and CSRF tokens (environment only)"
     )

@@ -2,10 +2,12 @@
 one of them.
 
 Recall comes first, so the rules send doubtful bills to a person instead of dropping them. A
-review is a curator pin (the same pin as a hand-written one) saved in ``config/overrides.yaml``
-with the curator's reason, so every later ingest, ``tracker topics classify`` and the bench see
-the same decision; the bill row is updated at once and a ``topic_changed`` change row tells the
-digests and feeds. :func:`refresh_name_lineage` adds to the queue the stored bills that name a
+review is a curator pin (the same pin as a hand-written one) saved with the curator's reason in
+``curator_pins.yaml`` in ``TRACKER_DATA_DIR`` (not in ``config/``: in an installed wheel that is
+inside site-packages, read-only and replaced by an upgrade), so every later ingest, ``tracker
+topics classify``/``explain`` and the queue see the same decision and a re-ingest cannot undo it;
+the bill row is updated at once and change rows (source ``curator``, the reason in the pin and
+the bill's evidence) tell the digests and feeds. :func:`refresh_name_lineage` adds to the queue the stored bills that name a
 programme a `yes` bill of their state created. The web review page and ``tracker topics review``
 both call these functions.
 """
@@ -25,21 +27,24 @@ from sqlmodel import Session, col, select
 from tracker.identifiers import normalize_identifier
 from tracker.models import Bill, Change, utcnow
 from tracker.topics import (
-    OVERRIDES_FILE,
     NameLineage,
     Pin,
     TopicConfigError,
     TopicResult,
-    _config_dir,
     _pin_key,
     _pinned,
     clear_cache,
+    curator_pins_path,
     get_classifier,
     load_pins,
 )
 from tracker.vocab import RELEVANT_TOPICS, TOPICS
 
 REVIEW_SOURCE = "curator"
+PINS_HEADER = (
+    "# Curator reviews of this site (tracker topics review, /curate/): one pin per bill, with\n"
+    "# the reason. They win over the rules and over config/overrides.yaml.\n"
+)
 
 
 class ReviewError(ValueError):
@@ -109,7 +114,7 @@ def apply_review(
         reviewer=reviewer,
         reviewed=(today or date.today()).isoformat(),
     )
-    save_pin(pin, overrides or _config_dir() / OVERRIDES_FILE)
+    save_pin(pin, overrides or curator_pins_path())
     return ReviewOutcome(bill, pin, _apply_pin(session, bill, pin))
 
 
@@ -151,15 +156,15 @@ def _apply_pin(session: Session, bill: Bill, pin: Pin) -> list[Change]:
 
 
 def save_pin(pin: Pin, path: Path) -> None:
-    """Add the pin to the overrides file, replacing an earlier pin of the same bill; the file's
-    opening comment is kept and the write is atomic."""
+    """Add the pin to the pins file, replacing an earlier pin of the same bill; the file's
+    opening comment is kept (a new file gets one) and the write is atomic."""
     pins = [p for p in load_pins(path) if _key(p) != _key(pin)] + [pin]
-    header = _leading_comment(path)
+    header = _leading_comment(path) or PINS_HEADER
     body = yaml.safe_dump(
         {"pins": [_as_dict(p) for p in pins]}, sort_keys=False, allow_unicode=True, width=100
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".overrides-", suffix=".yaml")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pins-", suffix=".yaml")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(header + body)

@@ -11,8 +11,13 @@ Three decisions (:data:`DECISIONS`): ``yes`` (the bill is single-payer or its st
 other states also use for Medicaid or state-employee plans, "health care for all" alone...; a
 curator reviews it) and ``no``. Recall comes first: a missed bill is worse than one more to review.
 
-Curators pin a bill's topic in ``config/overrides.yaml`` (by hand or with ``tracker topics
-review``); a pin always wins and decides ``yes`` or ``no``.
+Curators pin a bill's topic; a pin always wins and decides ``yes`` or ``no``. Pins shipped with
+the rules live in ``config/overrides.yaml`` (hand-written, read-only in an installed wheel); the
+reviews of a running site (``tracker topics review``, the web page ``/curate/``) go to
+``curator_pins.yaml`` in ``TRACKER_DATA_DIR``, which a site can write and an upgrade keeps, and
+win over a shipped pin of the same bill. Every reader (ingest, ``tracker topics classify`` and
+``explain``, the review queue) gets both through :func:`get_classifier`, which notices a newer
+pins file within :data:`PINS_RECHECK_SECONDS`.
 
 Speed: every phrase has literal "triggers" (see :func:`tracker.actions.triggers_for`); a bill
 whose text contains none of them is ``none`` after a few substring tests, which is what almost
@@ -22,6 +27,7 @@ every bill in a session is, and only phrases whose triggers occur are searched.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -37,6 +43,8 @@ from tracker.vocab import STATE_NAMES, TOPICS
 
 TOPICS_FILE = "topics.yaml"
 OVERRIDES_FILE = "overrides.yaml"
+CURATOR_PINS_FILE = "curator_pins.yaml"  # in TRACKER_DATA_DIR: the reviews of a running site
+PINS_RECHECK_SECONDS = 1.0
 FIELDS = ("title", "description", "subjects", "text")
 TEXT_LIMIT = 20_000  # bill text is long; its opening states what the bill does
 DECISIONS: tuple[str, ...] = ("yes", "possible", "no")
@@ -616,31 +624,58 @@ def load_pins(path: Path) -> list[Pin]:
     return pins
 
 
+def curator_pins_path() -> Path:
+    """Where the reviews of this site are saved: ``curator_pins.yaml`` in the data folder."""
+    from tracker.settings import get_settings
+
+    return Path(get_settings().data_dir) / CURATOR_PINS_FILE
+
+
+def _stamp(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 @lru_cache(maxsize=8)
-def _load(config: Path) -> TopicClassifier:
+def _load(config: Path, pins_path: Path, _pins_stamp: int) -> TopicClassifier:
+    """The rules with the shipped pins, then the curator pins (a later pin of a bill wins);
+    `_pins_stamp` is in the cache key so a newer pins file is read again."""
     topics_path = config / TOPICS_FILE
-    return TopicClassifier(
-        load_topics_config(topics_path), load_pins(config / OVERRIDES_FILE), source=str(topics_path)
-    )
+    pins = load_pins(config / OVERRIDES_FILE) + load_pins(pins_path)
+    return TopicClassifier(load_topics_config(topics_path), pins, source=str(topics_path))
 
 
-_FAST: list[Any] = [None, None]  # (settings object, its classifier): one lookup per bill
+# (settings object, its classifier, pins stamp, when the stamp was read): one lookup per bill
+_FAST: list[Any] = [None, None, 0, 0.0]
 
 
 def get_classifier() -> TopicClassifier:
-    """The classifier for the configured config folder (cached per settings object; see
-    :func:`clear_cache`)."""
+    """The classifier for the configured config folder and curator pins (cached per settings
+    object; a changed pins file is seen within :data:`PINS_RECHECK_SECONDS`)."""
     from tracker.settings import get_settings
 
     settings = get_settings()
-    if _FAST[0] is not settings:
-        _FAST[0], _FAST[1] = settings, _load(_config_dir())
+    now = time.monotonic()
+    if _FAST[0] is settings and now - _FAST[3] < PINS_RECHECK_SECONDS:
+        return _FAST[1]
+    pins_path = curator_pins_path()
+    stamp = _stamp(pins_path)
+    if _FAST[0] is not settings or stamp != _FAST[2]:
+        _FAST[0], _FAST[1], _FAST[2] = settings, _load(_config_dir(), pins_path, stamp), stamp
+    _FAST[3] = now
     return _FAST[1]
+
+
+def all_pins() -> list[Pin]:
+    """Every pin in force: shipped ones and this site's reviews (one per bill, a review wins)."""
+    return list(get_classifier().pins.values())
 
 
 def clear_cache() -> None:
     _load.cache_clear()
-    _FAST[0] = _FAST[1] = None
+    _FAST[:] = [None, None, 0, 0.0]
 
 
 def classify_topic(

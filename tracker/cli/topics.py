@@ -11,7 +11,9 @@ Bills are judged in two passes: the names of programmes that bills decided `yes`
 otherwise `no`, becomes `possible` (see :class:`tracker.topics.NameLineage`).
 
 `review` is the curator queue: it lists `possible` bills from the database, and `review accept`
-or `review reject` pins one bill's topic with a reason (see :mod:`tracker.topic_review`).
+or `review reject` pins one bill's topic with a reason, saved in ``curator_pins.yaml`` in
+``TRACKER_DATA_DIR`` like the reviews made on the web page ``/curate/`` (see
+:mod:`tracker.topic_review`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Which bills an API source follows closely: relevant by the topic rules, pinned, or already known.
 
 Search results are classified like everything else (``config/topics.yaml``); only bills that
-come out relevant, that a curator pinned (``config/overrides.yaml``), or that the database
-already tracks are fetched in full and ingested. Everything else costs no further call.
+come out relevant, that a curator pinned (``config/overrides.yaml`` or this site's reviews), or
+that the database already tracks are fetched in full and ingested. Everything else costs no further call.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tracker.identifiers import normalize_identifier
 from tracker.models import Bill, BillSource
 from tracker.scraped import ScrapedBill
 from tracker.settings import get_settings
-from tracker.topics import Pin, classify_topic, load_pins, load_topics_config
+from tracker.topics import Pin, all_pins, classify_topic, load_topics_config
 
 bill_table, bill_source = Bill.__table__, BillSource.__table__
 RELEVANT_TOPICS = ("single-payer", "single-payer-study")
@@ -30,8 +30,8 @@ def _config_dir() -> Path:
 
 
 def pins(state: str | None = None) -> list[Pin]:
-    """Curator pins (all, or one state's)."""
-    found = load_pins(_config_dir() / "overrides.yaml")
+    """Curator pins (all, or one state's): the shipped ones and this site's reviews."""
+    found = all_pins()
     return [p for p in found if state is None or p.state.lower() == state.lower()]
 
 

@@ -54,6 +54,7 @@ HIT_COLUMNS = (
     "stage",
     "topic",
     "relevant",
+    "topic_decision",  # `possible`: the "possibly single-payer — under review" badge
     "latest_action_date",
     "latest_action_description",
 )

@@ -28,14 +28,21 @@ from starlette.routing import Match
 
 from tracker.paths import templates_dir
 from tracker.settings import get_settings
-from tracker.web import api, feeds, health, pages, subscribe
+from tracker.web import api, curate, feeds, health, pages, subscribe
 from tracker.web.render import render
 from tracker.web.security import SECURITY_HEADERS, SecurityHeadersMiddleware
 
 log = logging.getLogger(__name__)
 
 # The feature routers, in the order they are matched.
-ROUTERS = (pages.router, api.router, feeds.router, health.router, subscribe.router)
+ROUTERS = (
+    pages.router,
+    api.router,
+    feeds.router,
+    health.router,
+    subscribe.router,
+    curate.router,
+)
 
 _HEADINGS = {
     404: "Page not found",

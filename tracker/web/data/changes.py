@@ -102,6 +102,13 @@ def describe_change(kind: str, field: str | None, old: Any, new: Any) -> str:
         return (
             f"Stage: {STAGE_LABELS.get(str(old), old or '?')} → {STAGE_LABELS.get(str(new), new)}"
         )
+    if kind == "topic_changed" and field == "topic_decision":
+        words = {
+            "yes": "single-payer",
+            "possible": "possibly single-payer",
+            "no": "not single-payer",
+        }
+        return f"Decision: {words.get(str(old), old or '?')} → {words.get(str(new), new)}"
     if kind == "topic_changed":
         return (
             f"Topic: {TOPIC_LABELS.get(str(old), old or '?')} → {TOPIC_LABELS.get(str(new), new)}"
