@@ -131,7 +131,7 @@ def require_curator(request: Request) -> str:
 
 
 def _page(request: Request, code: int = 200, **context: Any) -> HTMLResponse:
-    base = {"curator": None, "bills": [], "notice": None, "title": "Curator review"}
+    base: dict[str, Any] = {"curator": None, "bills": [], "notice": None, "title": "Curator review"}
     return HTMLResponse(
         render("curate.html", request=request, path=request.url.path, **(base | context)),
         status_code=code,
