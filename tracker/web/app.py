@@ -51,6 +51,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     """Build the app on `engine` (default: the configured database)."""
     settings = get_settings()
     settings.check_secrets()
+    settings.check_base_url()
     if engine is None:
         from tracker.db import make_engine
 
