@@ -71,14 +71,25 @@ class _MailPolicy(EmailPolicy):
         if name.lower() in VERBATIM:
             return f"{name}: " + f",{self.linesep} ".join(_uris(str(value))) + self.linesep
         if name.lower() == "subject" and not str(value).isascii() and not self.utf8:
-            words = Header(str(value), "utf-8", header_name=name)
-            return f"{name}: {words.encode(maxlinelen=76, linesep=self.linesep)}{self.linesep}"
+            return f"{name}: {_encoded_words(str(value), self.linesep)}{self.linesep}"
         return super().fold(name, value)
 
     def fold_binary(self, name: str, value: str) -> bytes:
         if name.lower() in VERBATIM or name.lower() == "subject":
             return self.fold(name, value).encode("ascii" if not self.utf8 else "utf-8")
+        if name.lower() in SAME_IN_EVERY_MESSAGE:
+            return _folded_once(self, name, str(value))
         return super().fold_binary(name, value)
+
+
+@lru_cache(maxsize=64)
+def _folded_once(policy: EmailPolicy, name: str, value: str) -> bytes:
+    return EmailPolicy.fold_binary(policy, name, policy.header_factory(name, value))
+
+
+@lru_cache(maxsize=256)  # a week's digests share a few subjects; encoding is slow
+def _encoded_words(value: str, linesep: str) -> str:
+    return Header(value, "utf-8", header_name="Subject").encode(maxlinelen=76, linesep=linesep)
 
 
 class _ParsedOnce(HeaderRegistry):
@@ -91,6 +102,9 @@ class _ParsedOnce(HeaderRegistry):
 
 
 VERBATIM = frozenset({"list-unsubscribe", "list-unsubscribe-post", "list-id"})
+SAME_IN_EVERY_MESSAGE = frozenset(
+    {"from", "reply-to", "mime-version", "precedence", "auto-submitted"}
+)
 # email.policy.SMTP (CRLF everywhere), with the list headers verbatim and parsed headers reused
 POLICY = _MailPolicy(linesep="\r\n", header_factory=_ParsedOnce())
 POLICY_UTF8 = POLICY.clone(utf8=True)  # for an address that needs SMTPUTF8
