@@ -125,7 +125,7 @@ def api_bills(
     "/api/bills.csv",
     summary="Search bills as CSV (all rows, no paging)",
     response_class=Response,
-    responses={**schemas.CSV, **schemas.INVALID},
+    responses=schemas.CSV,
 )
 def api_bills_csv(request: Request, conn: Connection = Depends(connection)) -> Response:
     query, warnings = _query(request)
