@@ -163,10 +163,10 @@ class ListTransport:
         self.sent: list[EmailMessage] = []
         self.refuse = refuse or {}
 
-    def send(self, msg: EmailMessage | mail.RawMessage, *, to: str) -> None:
+    def send(self, msg: EmailMessage, *, to: str) -> None:
         if to in self.refuse:
             raise self.refuse[to]
-        raw = msg.data if isinstance(msg, mail.RawMessage) else msg.as_bytes()
+        raw = mail.as_bytes(msg)
         self.sent.append(email.message_from_bytes(raw, policy=email.policy.default))  # type: ignore[arg-type]
 
 

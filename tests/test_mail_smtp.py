@@ -8,6 +8,7 @@ digest, leave by RFC 8058 one-click; plus a crash mid-run and a rerun sending ea
 from __future__ import annotations
 
 import email
+import email.policy
 import re
 import socket
 import time
@@ -20,10 +21,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from itsdangerous import TimestampSigner
 from sqlalchemy import select
 from synthetic_digest_data import PERIOD, add_synthetic_subscribers, load_synthetic_week
 
-from tracker import delivery, mail
+from tracker import delivery, digest_preview, mail
 from tracker.settings import get_settings, reset_settings
 from tracker.subscription_models import DigestLedger, Subscriber
 from tracker.web import subscribe as web_subscribe
@@ -35,6 +37,7 @@ class Collector:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []  # the bytes as they arrived
         self.peers: list[tuple[str, int]] = []
         self.rcpt_replies: dict[str, list[str]] = {}  # address -> replies to give, in order
         self.always: dict[str, str] = {}  # address -> reply on every attempt
@@ -49,9 +52,8 @@ class Collector:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        msg = email.message_from_bytes(
-            envelope.original_content or envelope.content, policy=default_policy
-        )
+        self.raw.append(envelope.original_content or envelope.content)
+        msg = email.message_from_bytes(self.raw[-1], policy=default_policy)
         self.messages.append(msg)  # type: ignore[arg-type]
         self.peers.append(session.peer)
         return "250 Message accepted"
@@ -313,42 +315,83 @@ def _parsed(raw: bytes) -> EmailMessage:
     return email.message_from_bytes(raw, policy=default_policy)  # type: ignore[return-value]
 
 
-def test_fast_path_message_matches_the_general_one() -> None:
+BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")  # a CR or LF that is not part of a CRLF
+
+
+def _strictly_parsed(raw: bytes) -> EmailMessage:
+    """What a strict server checks: CRLF line ends only, short 7-bit lines, no defects."""
+    assert BARE.search(raw) is None, BARE.search(raw)
+    assert raw.isascii() and all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    msg = email.message_from_bytes(raw, policy=email.policy.strict)
+    assert all(not part.defects for part in msg.walk()), [p.defects for p in msg.walk()]
+    return msg  # type: ignore[return-value]
+
+
+def test_every_header_folds_with_crlf_and_list_unsubscribe_stays_readable() -> None:
+    url = "https://t.example/unsubscribe/" + "eyJpZCI6MX0.Zxyz." + "a" * 60
+    subject = "2 bills moved: New York, Massachusetts, Vermont and more (Mar 3 – Mar 9, 2025)"
     text = "Ünïcode – “quotes” and a line\n.leading dot\n" + "long " * 300 + "\n"
-    html = "<p>Ünïcode – “quotes”</p>\n<p>.dot</p>\n"
-    raw = mail.build_raw_message(
+    msg = mail.build_message(
         to="ann@example.org",
-        subject="Mar 3 – Mar 9: 2 bills",
+        subject=subject,
         text=text,
-        html=html,
-        unsubscribe_url="https://t.example/unsubscribe/T",
+        html="<p>Ünïcode – “quotes”</p>\n",
+        unsubscribe_url=url,
     )
-    assert isinstance(raw, mail.RawMessage)
-    for eight_bit in (True, False):
-        data, needs_8bit = raw.as_bytes(eight_bit=eight_bit)
-        assert all(len(line) <= 998 for line in data.split(b"\r\n"))
-        m = _parsed(data)
-        assert m["Subject"] == "Mar 3 – Mar 9: 2 bills" and m["Message-ID"] == raw.message_id
-        assert m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        plain, rich = m.get_body(("plain",)), m.get_body(("html",))
-        assert plain.get_content().replace("\r\n", "\n") == text  # type: ignore[union-attr]
-        assert rich.get_content().replace("\r\n", "\n") == html  # type: ignore[union-attr]
-        # the 1,500-character line cannot go as 8bit: that part falls back to quoted-printable
-        assert plain["Content-Transfer-Encoding"] == "quoted-printable"  # type: ignore[index]
-        assert rich["Content-Transfer-Encoding"] == ("8bit" if eight_bit else "quoted-printable")  # type: ignore[index]
-        assert needs_8bit == eight_bit
-    idn = mail.build_raw_message(
-        to="u@bücher.example", subject="s", text="t", html="h", unsubscribe_url="https://t/u"
-    )
-    assert _parsed(idn.as_bytes()[0])["To"] == "u@xn--bcher-kva.example"  # type: ignore[union-attr]
-    with pytest.raises(ValueError, match="line break"):
-        mail.build_raw_message(
-            to="a@example.org",
-            subject="evil\r\nBcc: x@example.org",
-            text="t",
-            html="h",
-            unsubscribe_url="https://t/u",
+    raw = mail.as_bytes(msg)
+    m = _strictly_parsed(raw)
+    assert b"=?utf-8?" in raw.split(b"\r\n\r\n")[0]  # the subject was encoded and folded
+    assert m["Subject"] == subject and m["Message-ID"] == msg["Message-ID"]
+    assert f"List-Unsubscribe: <{url}>,\r\n <mailto:".encode() in raw
+    assert m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    plain, rich = m.get_body(("plain",)), m.get_body(("html",))
+    assert plain.get_content().replace("\r\n", "\n") == text  # type: ignore[union-attr]
+    assert "Ünïcode – “quotes”" in rich.get_content()  # type: ignore[union-attr]
+    assert {p["Content-Transfer-Encoding"] for p in m.iter_parts()} == {"quoted-printable"}
+    with pytest.raises(ValueError, match="linefeed"):
+        mail.build_message(
+            to="a@example.org", subject="evil\r\nBcc: x@example.org", text="t", html="h"
         )
+    idn = mail.build_message(to="u@bücher.example", subject="s", text="t", html="h")
+    assert _strictly_parsed(mail.as_bytes(idn))["To"] == "u@xn--bcher-kva.example"
+
+
+def test_a_sent_digest_passes_a_strict_parse(engine, smtp: Collector) -> None:  # type: ignore[no-untyped-def]
+    load_synthetic_week(engine)
+    add_synthetic_subscribers(engine, [{"email": "ann@example.org"}])
+    with _transport() as t:
+        assert delivery.send_digests(engine, period=PERIOD, transport=t).sent == 1
+    (raw,) = smtp.raw
+    m = _strictly_parsed(raw)
+    subject = m["Subject"]
+    assert "–" in subject and len(subject) > 76  # long and non-ASCII: it had to fold
+    header = m["List-Unsubscribe"]
+    assert re.fullmatch(r"<https://tracker\.example/unsubscribe/[\w.\-]+>, <mailto:[^>]+>", header)
+    assert m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert _link(m, "unsubscribe") in header
+
+
+def _without_date_and_id(raw: bytes) -> bytes:
+    return re.sub(rb"(?m)^(Date|Message-ID): [^\r]*\r\n", b"", raw)
+
+
+def test_preview_is_byte_for_byte_what_send_sends(
+    engine, smtp: Collector, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    # signed links carry the second they were made: one clock for both
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: 1_741_000_000)
+    load_synthetic_week(engine)
+    add_synthetic_subscribers(engine, [{"email": "ann@example.org", "states": ["ny", "ma"]}])
+    preview = digest_preview.write_preview(
+        engine, email="ann@example.org", period=PERIOD, out=tmp_path
+    )
+    with _transport() as t:
+        assert delivery.send_digests(engine, period=PERIOD, transport=t).sent == 1
+    (sent,) = smtp.raw
+    written = preview.stem.with_suffix(".eml").read_bytes()
+    assert _without_date_and_id(written) == _without_date_and_id(sent)
+    assert written != sent  # only because Date/Message-ID differ; both really were removed
+    assert _strictly_parsed(written)["Subject"] == preview.subject
 
 
 def test_internationalised_domain_is_delivered_as_punycode(smtp: Collector) -> None:
@@ -357,8 +400,8 @@ def test_internationalised_domain_is_delivered_as_punycode(smtp: Collector) -> N
     assert smtp.to() == {"u@xn--bcher-kva.example": 1}
 
 
-def test_eight_bit_digest_arrives_intact(smtp: Collector) -> None:
-    raw = mail.build_raw_message(
+def test_non_ascii_digest_arrives_intact(smtp: Collector) -> None:
+    msg = mail.build_message(
         to="ann@example.org",
         subject="Quiet week – Mar 3",
         text="Zoë’s bill\n",
@@ -366,10 +409,11 @@ def test_eight_bit_digest_arrives_intact(smtp: Collector) -> None:
         unsubscribe_url="https://t.example/unsubscribe/T",
     )
     with _transport() as t:
-        t.send(raw, to="ann@example.org")
+        t.send(msg, to="ann@example.org")
     (m,) = smtp.messages
     assert m["Subject"] == "Quiet week – Mar 3"
     assert m.get_body(("plain",)).get_content().strip() == "Zoë’s bill"  # type: ignore[union-attr]
+    assert smtp.raw == [mail.as_bytes(msg)]
 
 
 # ----------------------------------------------------------------------------- tracker mail test
@@ -401,3 +445,27 @@ def test_mail_test_without_a_server_names_the_settings_and_exits_1(
     assert result.exit_code == 1
     assert "TRACKER_SMTP_HOST" in result.output and "TRACKER_SMTP_PORT" in result.output
     assert "python -m aiosmtpd -n -l 127.0.0.1:8025" in result.output
+
+
+def test_production_refuses_a_base_url_that_is_not_https(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tracker.cli.errors import explain
+    from tracker.settings import SettingsError
+    from tracker.web.app import create_app
+
+    monkeypatch.setenv("TRACKER_ENVIRONMENT", "production")
+    monkeypatch.setenv("TRACKER_SECRET_KEY", "a-real-secret-for-this-test")
+    monkeypatch.setenv("TRACKER_BASE_URL", "http://tracker.example")
+    reset_settings()
+    with pytest.raises(SettingsError, match="TRACKER_BASE_URL.*https://") as refused:
+        _msg("ann@example.org")
+    assert explain(refused.value) == (str(refused.value), 2)  # one paragraph, exit 2
+    with pytest.raises(SettingsError, match="TRACKER_BASE_URL"):
+        create_app()
+    # mail without an unsubscribe link (an alert, the test mail) is not held up by it
+    assert mail.build_message(to="ops@example.org", subject="s", text="t", html="h")["To"]
+
+    monkeypatch.setenv("TRACKER_BASE_URL", "https://tracker.example")
+    reset_settings()
+    assert _msg("ann@example.org")["List-Unsubscribe"].startswith("<https://tracker.example/")

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
@@ -142,23 +143,32 @@ def send_digests(
 def _prepare(row: Any, renderer: DigestRenderer, settings: Settings) -> tuple[Any, ...]:
     """("skip", id) for a quiet week the subscriber skips, else ("send", id, address, message)."""
     prefs = prefs_of(row)
-    # the row has the id and address a token needs; no ORM object per subscriber
-    links = {
-        "manage_url": subscriptions.link(row, "manage", settings=settings),
-        "unsubscribe_url": subscriptions.link(row, "unsubscribe", settings=settings),
-    }
-    digest = renderer.render(prefs, email=row.email, **links)
+    digest, msg = digest_message(row, prefs=prefs, renderer=renderer, settings=settings)
     if digest.quiet and prefs.quiet_week == "skip":
         return ("skip", row.id)
-    msg = mail.build_raw_message(
-        to=row.email,
+    return ("send", row.id, row.email, msg, bool(row.bounce_count))
+
+
+def digest_message(
+    subscriber: Any, *, prefs: Any, renderer: DigestRenderer, settings: Settings
+) -> tuple[Any, EmailMessage]:
+    """One subscriber's rendered digest and the message that carries it: what ``digest send``
+    sends and ``digest preview`` writes (the same code, so the same bytes)."""
+    # the row has the id and address a token needs; no ORM object per subscriber
+    links = {
+        "manage_url": subscriptions.link(subscriber, "manage", settings=settings),
+        "unsubscribe_url": subscriptions.link(subscriber, "unsubscribe", settings=settings),
+    }
+    digest = renderer.render(prefs, email=subscriber.email, **links)
+    msg = mail.build_message(
+        to=subscriber.email,
         subject=digest.subject,
         text=digest.text,
         html=digest.html,
         unsubscribe_url=links["unsubscribe_url"],
         settings=settings,
     )
-    return ("send", row.id, row.email, msg, bool(row.bounce_count))
+    return digest, msg
 
 
 class _Sender(threading.Thread):

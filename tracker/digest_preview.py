@@ -1,8 +1,9 @@
 """One subscriber's digest written to files (.eml, .html, .txt) instead of sent.
 
 ``tracker digest preview`` and the offline demo both call :func:`write_preview`, so a preview is
-exactly what the sender would build: the same week's changes, the same renderer, the same
-message headers. An address that is not a subscriber previews the default choices.
+exactly what the sender would build: the same week's changes, the same renderer, and the same
+message builder (:func:`tracker.delivery.digest_message`), so the ``.eml`` is byte for byte the
+message ``digest send`` sends, apart from its Date and Message-ID. An address that is not a subscriber previews the default choices.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from tracker import digest, digest_render, mail, subscriptions
+from tracker import delivery, digest, digest_render, mail, subscriptions
+from tracker.settings import get_settings
 from tracker.subscription_models import Subscriber
 
 
@@ -38,23 +40,15 @@ def write_preview(engine: Engine, *, email: str, period: str, out: Path) -> Prev
         prefs = subscriptions.make_preferences()
     else:
         prefs = digest_render.prefs_of(sub)
+    settings = get_settings()
     with engine.connect() as conn:
-        renderer = digest_render.DigestRenderer(digest.load_week(conn, period=period))
-    links = {
-        "manage_url": subscriptions.link(sub, "manage"),
-        "unsubscribe_url": subscriptions.link(sub, "unsubscribe"),
-    }
-    result = renderer.render(prefs, email=sub.email, **links)
-    msg = mail.build_message(
-        to=sub.email,
-        subject=result.subject,
-        text=result.text,
-        html=result.html,
-        unsubscribe_url=links["unsubscribe_url"],
-    )
+        renderer = digest_render.DigestRenderer(
+            digest.load_week(conn, period=period, settings=settings)
+        )
+    result, msg = delivery.digest_message(sub, prefs=prefs, renderer=renderer, settings=settings)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"digest-{period}"
-    stem.with_suffix(".eml").write_bytes(msg.as_bytes())
+    stem.with_suffix(".eml").write_bytes(mail.as_bytes(msg))
     stem.with_suffix(".html").write_text(result.html, encoding="utf-8")
     stem.with_suffix(".txt").write_text(result.text, encoding="utf-8")
     return Preview(subject=result.subject, stem=stem, subscriber=known)

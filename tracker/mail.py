@@ -1,7 +1,12 @@
 """Building and delivering mail: one context -> HTML + plain text parts, then SMTP.
 
-Messages carry the headers bulk mail needs to be trusted and easy to leave: Message-ID, Date,
-Reply-To, List-Unsubscribe with an https link (and a mailto) and RFC 8058
+Every mail the tracker sends (digests, their previews, confirmations, alerts, the test mail) is
+built by :func:`build_message` and serialized by :func:`as_bytes`: one builder, so a preview is
+byte for byte what is sent (apart from Date and Message-ID). Every header line ends CRLF, even
+folded ones (servers with SMTP-smuggling protection refuse a bare LF), and both parts are
+quoted-printable, so the message is 7-bit clean for any server. Messages carry the headers bulk
+mail needs to be trusted and easy to leave: Message-ID, Date, Reply-To, List-Unsubscribe with the
+https link (and a mailto) written plainly, never RFC 2047-encoded, and RFC 8058
 ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``.
 
 :class:`SmtpTransport` keeps ONE connection for a whole run, paces itself to a rate limit,
@@ -13,18 +18,17 @@ can count a bounce.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import logging
-import secrets
 import smtplib
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from email.header import Header
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from email.policy import EmailPolicy
+from email.utils import formatdate, make_msgid, parseaddr
 from functools import lru_cache
 from typing import Any
 
@@ -57,6 +61,64 @@ class TemporaryFailure(DeliveryError):
 # ----------------------------------------------------------------------------- building
 
 
+class _MailPolicy(EmailPolicy):
+    """``email.policy.SMTP`` (every line ends CRLF), except for two headers. The list headers
+    are folded between their URIs and never RFC 2047-encoded: clients must read
+    ``<https://...>``. A non-ASCII Subject is encoded whole, in words that fold cleanly (the
+    standard folder leaves a space before an encoded word that unfolds as two)."""
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() in VERBATIM:
+            return f"{name}: " + f",{self.linesep} ".join(_uris(str(value))) + self.linesep
+        if name.lower() == "subject" and not str(value).isascii() and not self.utf8:
+            return f"{name}: {_encoded_words(str(value), self.linesep)}{self.linesep}"
+        return super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() in VERBATIM or name.lower() == "subject":
+            return self.fold(name, value).encode("ascii" if not self.utf8 else "utf-8")
+        if name.lower() in SAME_IN_EVERY_MESSAGE:
+            return _folded_once(self, name, str(value))
+        return super().fold_binary(name, value)
+
+
+@lru_cache(maxsize=64)
+def _folded_once(policy: EmailPolicy, name: str, value: str) -> bytes:
+    return EmailPolicy.fold_binary(policy, name, policy.header_factory(name, value))
+
+
+@lru_cache(maxsize=256)  # a week's digests share a few subjects; encoding is slow
+def _encoded_words(value: str, linesep: str) -> str:
+    return Header(value, "utf-8", header_name="Subject").encode(maxlinelen=76, linesep=linesep)
+
+
+class _ParsedOnce(HeaderRegistry):
+    """Header values parsed once per run: From, Reply-To, List-Id and most subjects are the
+    same in thousands of digests, and parsing is the costly part of setting a header."""
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one registry per process, kept for its life
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        return super().__call__(name, value)
+
+
+VERBATIM = frozenset({"list-unsubscribe", "list-unsubscribe-post", "list-id"})
+SAME_IN_EVERY_MESSAGE = frozenset(
+    {"from", "reply-to", "mime-version", "precedence", "auto-submitted"}
+)
+# email.policy.SMTP (CRLF everywhere), with the list headers verbatim and parsed headers reused
+POLICY = _MailPolicy(linesep="\r\n", header_factory=_ParsedOnce())
+POLICY_UTF8 = POLICY.clone(utf8=True)  # for an address that needs SMTPUTF8
+MAX_LINE = 998  # RFC 5321: the longest line a server must accept
+
+
+def _uris(value: str) -> list[str]:
+    parts = [p.strip() for p in value.split(",")] if value.startswith("<") else [value]
+    for part in parts:
+        if not part.isascii() or len(part) > MAX_LINE - 20 or any(c in part for c in "\r\n"):
+            raise ValueError(f"a list header must be short printable ASCII: {value[:80]!r}")
+    return parts
+
+
 def ascii_address(address: str) -> str:
     """The address with an internationalised domain in its ASCII (punycode) form."""
     local, _, domain = address.rpartition("@")
@@ -79,141 +141,62 @@ def build_message(
     settings: Settings | None = None,
     unsubscribe_url: str | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative message with the list headers when `unsubscribe_url` is given."""
+    """THE message builder (digests, previews, confirmations, alerts, test mail): a
+    multipart/alternative message, both parts quoted-printable (7-bit clean for any server),
+    with the list headers when `unsubscribe_url` is given. Serialize it with :func:`as_bytes`.
+    """
     settings = settings or get_settings()
-    msg = EmailMessage(policy=SMTP)
+    if unsubscribe_url:
+        settings.check_base_url()  # RFC 8058: the one-click link must be https in production
+    to = ascii_address(to)
+    reply = settings.mail_reply_to or settings.contact_email
+    msg = EmailMessage(policy=POLICY if to.isascii() else POLICY_UTF8)
     msg["Subject"] = subject
     msg["From"] = settings.mail_from
-    msg["To"] = Address(addr_spec=ascii_address(to))
-    msg["Reply-To"] = settings.mail_reply_to or settings.contact_email
+    msg["To"] = str(Address(addr_spec=to))  # one plain address, or ValueError
+    msg["Reply-To"] = reply
     msg["Date"] = formatdate(usegmt=True)
     msg["Message-ID"] = make_msgid(idstring="spt", domain=_domain(settings))
     if unsubscribe_url:
-        reply = settings.mail_reply_to or settings.contact_email
         msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <mailto:{reply}?subject=unsubscribe>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg["List-Id"] = f"Single-Payer Tracker digest <digest.{_domain(settings)}>"
         msg["Precedence"] = "bulk"
         msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(text)
-    msg.add_alternative(html, subtype="html")
+    msg["MIME-Version"] = "1.0"
+    # A boundary from the content, so a preview and the sent message are the same bytes; no
+    # quoted-printable line can hold "=_" (an "=" is always written "=3D").
+    parts = [("plain", _quoted_printable(text)), ("html", _quoted_printable(html))]
+    boundary = "=_spt_" + hashlib.sha256(b"\0".join(p for _, p in parts)).hexdigest()[:24]
+    msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+    msg.set_payload(_multipart_body(boundary, parts))
     return msg
 
 
-MAX_LINE = 998  # RFC 5321: longer lines must be encoded
+def _quoted_printable(body: str) -> bytes:
+    """`body` quoted-printable with CRLF line ends, by ``binascii`` (in C: the email package's
+    encoder and line writer would be most of a digest run's time)."""
+    data = body.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    """A digest message assembled without the ``email`` package (the fast path).
-
-    Parts are sent as 8bit when the server offers 8BITMIME and no line is too long (fewer,
-    natural lines: much less work for the receiving server), else as quoted-printable
-    (``binascii``, in C).
-    """
-
-    headers: str
-    boundary: str
-    text: str
-    html: str
-    message_id: str
-    to: str
-
-    def __getitem__(self, name: str) -> str | None:  # msg["Message-ID"], like EmailMessage
-        return self.message_id if name.lower() == "message-id" else None
-
-    def as_bytes(self, *, eight_bit: bool = False) -> tuple[bytes, bool]:
-        """The message, and whether it needs ``BODY=8BITMIME``."""
-        chunks, used_8bit = [self.headers.encode("ascii"), b"\r\n\r\n"], False
-        for subtype, body in (("plain", self.text), ("html", self.html)):
-            data = body.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-            as_8bit = eight_bit and max(map(len, data.split(b"\n"))) <= MAX_LINE
-            used_8bit |= as_8bit and not data.isascii()
-            chunks += [
-                f'--{self.boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
-                f"Content-Transfer-Encoding: {_cte(as_8bit, data)}"
-                "\r\n\r\n".encode("ascii"),
-                (data if as_8bit else binascii.b2a_qp(data, istext=True)).replace(b"\n", b"\r\n"),
-                b"\r\n",
-            ]
-        chunks.append(f"--{self.boundary}--\r\n".encode("ascii"))
-        return b"".join(chunks), used_8bit
-
-    @property
-    def data(self) -> bytes:
-        return self.as_bytes()[0]
+def _multipart_body(boundary: str, parts: list[tuple[str, bytes]]) -> str:
+    """The multipart body, written once: the generator writes a multipart's text payload as
+    it is (the headers above it are still folded by the policy)."""
+    chunks = []
+    for subtype, encoded in parts:
+        chunks += [
+            f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+            encoded.decode("ascii"),
+            "\r\n",
+        ]
+    return "".join([*chunks, f"--{boundary}--\r\n"])
 
 
-def _cte(as_8bit: bool, data: bytes) -> str:
-    if not as_8bit:
-        return "quoted-printable"
-    return "7bit" if data.isascii() else "8bit"
-
-
-@lru_cache(maxsize=64)
-def _encoded_header(value: str) -> str:
-    """RFC 2047-encode a header value only when it is not plain ASCII."""
-    if any(c in value for c in "\r\n"):
-        raise ValueError(f"line break in a mail header: {value!r}")
-    if value.isascii():
-        return value
-    return Header(value, "utf-8").encode(maxlinelen=76)
-
-
-@lru_cache(maxsize=8)
-def _encoded_address(value: str) -> str:
-    name, address = parseaddr(value)
-    return formataddr((name, address), charset="utf-8") if name else address
-
-
-def build_raw_message(
-    *,
-    to: str,
-    subject: str,
-    text: str,
-    html: str,
-    unsubscribe_url: str,
-    settings: Settings | None = None,
-) -> RawMessage | EmailMessage:
-    """The same message as :func:`build_message` (list headers included), assembled directly.
-
-    The standard library's ``email`` package spends most of a digest run folding headers and
-    encoding parts; here headers are ASCII or encoded once and cached. Addresses that need
-    SMTPUTF8 take the general path.
-    """
-    settings = settings or get_settings()
-    to = ascii_address(to)
-    if not to.isascii() or any(c in to + unsubscribe_url for c in "\r\n<>"):
-        return build_message(
-            to=to,
-            subject=subject,
-            text=text,
-            html=html,
-            settings=settings,
-            unsubscribe_url=unsubscribe_url,
-        )
-    domain = _domain(settings)
-    reply = settings.mail_reply_to or settings.contact_email
-    message_id = make_msgid(idstring="spt", domain=domain)
-    boundary = "=_spt_" + secrets.token_hex(12)
-    headers = "\r\n".join(
-        (
-            f"Subject: {_encoded_header(subject)}",
-            f"From: {_encoded_address(settings.mail_from)}",
-            f"To: {to}",
-            f"Reply-To: {_encoded_address(reply)}",
-            f"Date: {formatdate(usegmt=True)}",
-            f"Message-ID: {message_id}",
-            f"List-Unsubscribe: <{unsubscribe_url}>,\r\n <mailto:{reply}?subject=unsubscribe>",
-            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
-            f"List-Id: Single-Payer Tracker digest <digest.{domain}>",
-            "Precedence: bulk",
-            "Auto-Submitted: auto-generated",
-            "MIME-Version: 1.0",
-            f'Content-Type: multipart/alternative; boundary="{boundary}"',
-        )
-    )
-    return RawMessage(headers, boundary, text, html, message_id, to)
+def as_bytes(msg: EmailMessage) -> bytes:
+    """The message as it goes on the wire and into a preview ``.eml``: CRLF line ends only."""
+    return msg.as_bytes(policy=msg.policy)
 
 
 def render_pair(name: str, context: dict[str, Any]) -> tuple[str, str]:
@@ -368,10 +351,12 @@ class SmtpTransport:
             now = self._next_at
         self._next_at = now + self.interval
 
-    def send(self, msg: EmailMessage | RawMessage, *, to: str) -> None:
-        """Deliver `msg` to `to`; raises PermanentFailure or TemporaryFailure."""
+    def send(self, msg: EmailMessage, *, to: str) -> None:
+        """Deliver `msg` (from :func:`build_message`) to `to` as the bytes :func:`as_bytes`
+        gives; raises PermanentFailure or TemporaryFailure."""
         self._pace()
         to = ascii_address(to)
+        options = [] if to.isascii() else ["SMTPUTF8"]
         last: DeliveryError | None = None
         for attempt in range(self.max_attempts):
             if attempt:
@@ -379,12 +364,11 @@ class SmtpTransport:
             try:
                 self.open()
                 assert self._smtp is not None
-                if isinstance(msg, RawMessage):
-                    data, needs_8bit = msg.as_bytes(eight_bit=self._smtp.has_extn("8bitmime"))
-                    options = ["BODY=8BITMIME"] if needs_8bit else []
-                    self._smtp.sendmail(self.envelope_from, [to], data, mail_options=options)
-                else:
-                    self._smtp.send_message(msg, from_addr=self.envelope_from, to_addrs=[to])
+                if options and not self._smtp.has_extn("smtputf8"):
+                    raise PermanentFailure(
+                        None, f"{self.host} cannot deliver to {to!r}: no SMTPUTF8"
+                    )
+                self._smtp.sendmail(self.envelope_from, [to], as_bytes(msg), mail_options=options)
                 return
             except smtplib.SMTPRecipientsRefused as exc:
                 code, reply = next(iter(exc.recipients.values()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tracker.paths import config_dir
 
 DEV_SECRET = "dev-insecure-secret-change-me"
+
+
+class SettingsError(RuntimeError):
+    """A setting that cannot be used as it is (the message names it and the fix)."""
 
 
 class Settings(BaseSettings):
@@ -33,7 +38,8 @@ class Settings(BaseSettings):
     )
     config_dir: Path | None = Field(None, description="override the bundled config/ folder")
     base_url: str = Field(
-        "http://127.0.0.1:8000", description="public address used in links and mails"
+        "http://127.0.0.1:8000",
+        description="public address used in links and mails (https:// required in production)",
     )
     contact_email: str = Field(
         "tracker@example.org", description="in the User-Agent and mail Reply-To"
@@ -158,8 +164,17 @@ class Settings(BaseSettings):
     def check_secrets(self) -> None:
         """Refuse the placeholder signing key outside development and tests."""
         if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
-            raise RuntimeError(
+            raise SettingsError(
                 "TRACKER_SECRET_KEY is the development placeholder; set a real secret in production"
+            )
+
+    def check_base_url(self) -> None:
+        """Refuse, in production, a public address that is not https: it is in every mail's
+        one-click unsubscribe link (RFC 8058 wants https) and in the site's links."""
+        if self.environment == "production" and urlsplit(self.base_url).scheme != "https":
+            raise SettingsError(
+                f"TRACKER_BASE_URL is {self.base_url!r}; in production it must be the site's "
+                "https:// address (it is in every mail's unsubscribe link)"
             )
 
 

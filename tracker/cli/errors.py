@@ -17,6 +17,8 @@ from collections.abc import Callable
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
+from tracker.settings import SettingsError
+
 CONFIG, RUNTIME = 2, 1
 
 # (phrases of the driver's message, any of which names the cause; what to say; exit status).
@@ -98,6 +100,8 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
         )
     if isinstance(exc, OSError):
         return _os_error(exc)
+    if isinstance(exc, SettingsError):
+        return str(exc), CONFIG
     cause = exc.__cause__ or exc.__context__
     return explain(cause) if cause is not None and cause is not exc else None
 

@@ -1,4 +1,7 @@
-"""The JSON API: the search at /api/bills (also CSV), one bill, the states; docs at /docs."""
+"""The JSON API: the search at /api/bills (also CSV), one bill, the states; docs at /docs.
+
+What each answer holds is documented by the models in :mod:`tracker.web.schemas`.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from tracker.search import (
 )
 from tracker.settings import get_settings
 from tracker.urls import api_bill_path, bill_path_of, search_path
-from tracker.web import data
+from tracker.web import data, schemas
 from tracker.web.deps import connection
 from tracker.web.render import render
 
@@ -80,7 +83,15 @@ def _csv_response(conn: Connection, query: SearchQuery, warnings: list[str]) -> 
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-@router.get("/api/bills", summary="Search bills (the same search as the site)")
+@router.get(
+    "/api/bills",
+    summary="Search bills (the same search as the site)",
+    response_model=schemas.BillListPublic,
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},  # with format=csv
+        **schemas.INVALID,
+    },
+)
 def api_bills(
     request: Request,
     q: Annotated[
@@ -110,14 +121,22 @@ def api_bills(
     return JSONResponse(result_json(search(conn, query, warnings)))
 
 
-@router.get("/api/bills.csv", summary="Search bills as CSV (all rows, no paging)")
+@router.get(
+    "/api/bills.csv",
+    summary="Search bills as CSV (all rows, no paging)",
+    response_class=Response,
+    responses=schemas.CSV,
+)
 def api_bills_csv(request: Request, conn: Connection = Depends(connection)) -> Response:
     query, warnings = _query(request)
     return _csv_response(conn, query, warnings)
 
 
 @router.get(
-    "/api/bills/{state}/{session}/{identifier}", summary="One bill with everything its page shows"
+    "/api/bills/{state}/{session}/{identifier}",
+    summary="One bill with everything its page shows",
+    response_model=schemas.BillDetailPublic,
+    responses={**schemas.NOT_FOUND, **schemas.INVALID},
 )
 def api_bill(
     state: str, session: str, identifier: str, conn: Connection = Depends(connection)
@@ -131,7 +150,11 @@ def api_bill(
     return JSONResponse(_jsonable(page))
 
 
-@router.get("/api/states", summary="Every state with bills: counts, furthest stage, freshness")
+@router.get(
+    "/api/states",
+    summary="Every state with bills: counts, furthest stage, freshness",
+    response_model=schemas.StatesPublic,
+)
 def api_states(conn: Connection = Depends(connection)) -> Any:
     return JSONResponse({"states": data.states_summary(conn)})
 

@@ -28,7 +28,7 @@ from starlette.routing import Match
 
 from tracker.paths import templates_dir
 from tracker.settings import get_settings
-from tracker.web import api, curate, feeds, health, pages, subscribe
+from tracker.web import api, curate, feeds, health, pages, schemas, subscribe
 from tracker.web.render import render
 from tracker.web.security import SECURITY_HEADERS, SecurityHeadersMiddleware
 
@@ -43,6 +43,8 @@ ROUTERS = (
     subscribe.router,
     curate.router,
 )
+# Pages for people (forms with CSRF tokens and signed links): not part of the API's schema.
+FORMS = (subscribe.router, curate.router)
 
 _HEADINGS = {
     404: "Page not found",
@@ -58,6 +60,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     """Build the app on `engine` (default: the configured database)."""
     settings = get_settings()
     settings.check_secrets()
+    settings.check_base_url()
     if engine is None:
         from tracker.db import make_engine
 
@@ -80,9 +83,26 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=templates_dir() / "site" / "static"), name="static")
     app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(
+            router,
+            responses=schemas.BAD_REQUEST,  # _refuse_bad_targets
+            include_in_schema=router not in FORMS,
+        )
     _error_handlers(app)
+    _document_refusals(app)
     return app
+
+
+def _document_refusals(app: FastAPI) -> None:
+    """The schema says what :func:`_refuse_bad_targets` refuses: control characters in text."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = schemas.document_printable_text(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _favicon() -> FileResponse:
@@ -101,8 +121,9 @@ def _version() -> str:
 
 
 def _wants_json(request: Request) -> bool:
+    """Errors for machine clients (the API, feeds, exports) are JSON; for people, a page."""
     path = request.url.path
-    return path.startswith("/api") or path.endswith((".json", ".csv")) or path == "/openapi.json"
+    return path.startswith(("/api", "/feeds/")) or path.endswith((".json", ".csv"))
 
 
 def bad_target(scope: Mapping[str, Any]) -> str | None:
@@ -169,11 +190,17 @@ def _error_handlers(app: FastAPI) -> None:
                 headers=getattr(exc, "headers", None),
             )
         message = exc.detail if isinstance(exc.detail, str) else "The request could not be served."
-        return _error_page(request, exc.status_code, message)
+        page = _error_page(request, exc.status_code, message)
+        page.headers.update(getattr(exc, "headers", None) or {})  # e.g. Allow on a 405
+        return page
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Any:
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        # FastAPI's own shape (schemas.ValidationIssue) without the rejected input echoed back
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
         if _wants_json(request):
             return JSONResponse({"detail": errors}, status_code=422)
         text = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)

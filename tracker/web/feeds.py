@@ -23,13 +23,31 @@ from tracker.search import MAX_PER_PAGE, SearchQuery, search
 from tracker.settings import get_settings
 from tracker.urls import search_path, state_feed_path, state_path, topic_feed_path
 from tracker.vocab import STATE_NAMES, TOPIC_LABELS, TOPICS, state_name
-from tracker.web import data
+from tracker.web import data, schemas
 from tracker.web.deps import connection
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
 ATOM = "application/atom+xml; charset=utf-8"
 ICS = "text/calendar; charset=utf-8"
 FEED_SIZE = 50
+
+
+def _documented(
+    media_type: str, what: str, *, not_found: bool = False, typed: bool = False
+) -> dict[str, Any]:
+    """`responses=` for a feed route: its real media type, and the 304 of a conditional GET."""
+    out: dict[int | str, Any] = {
+        200: {"content": {media_type: {"schema": {"type": "string"}}}, "description": what},
+        304: {"description": "not modified since the client's copy (ETag / Last-Modified)"},
+    }
+    if not_found:
+        out.update(schemas.NOT_FOUND)
+    if typed:  # a parameter that is not text can be wrong: 422
+        out.update(schemas.INVALID)
+    return {"response_class": Response, "responses": out}
+
+
+ATOM_FEED = "application/atom+xml"
 
 
 def base_url(request: Request | None = None) -> str:
@@ -124,7 +142,11 @@ def _not_modified(request: Request, *, etag: str, updated: datetime | None) -> b
     return False
 
 
-@router.get("/states/{code}.atom", summary="Atom feed of changes to a state's tracked bills")
+@router.get(
+    "/states/{code}.atom",
+    summary="Atom feed of changes to a state's tracked bills",
+    **_documented(ATOM_FEED, "an Atom feed", not_found=True),
+)
 def state_atom(code: str, request: Request, conn: Connection = Depends(connection)) -> Response:
     code = code.lower()
     if code not in STATE_NAMES:
@@ -133,7 +155,11 @@ def state_atom(code: str, request: Request, conn: Connection = Depends(connectio
     return conditional(request, body, media_type=ATOM, updated=updated)
 
 
-@router.get("/topics/{topic}.atom", summary="Atom feed of changes to bills of one topic")
+@router.get(
+    "/topics/{topic}.atom",
+    summary="Atom feed of changes to bills of one topic",
+    **_documented(ATOM_FEED, "an Atom feed", not_found=True),
+)
 def topic_atom(topic: str, request: Request, conn: Connection = Depends(connection)) -> Response:
     if topic not in TOPICS:
         raise HTTPException(404, "unknown topic")
@@ -141,7 +167,11 @@ def topic_atom(topic: str, request: Request, conn: Connection = Depends(connecti
     return conditional(request, body, media_type=ATOM, updated=updated)
 
 
-@router.get("/search.atom", summary="Atom feed of changes to the bills a search finds")
+@router.get(
+    "/search.atom",
+    summary="Atom feed of changes to the bills a search finds",
+    **_documented(ATOM_FEED, "an Atom feed"),
+)
 def search_atom(request: Request, conn: Connection = Depends(connection)) -> Response:
     query, warnings = SearchQuery.from_pairs(request.query_params.multi_items())
     wide = SearchQuery(**{**query.__dict__, "page": 1, "per_page": MAX_PER_PAGE})
@@ -160,7 +190,11 @@ def search_atom(request: Request, conn: Connection = Depends(connection)) -> Res
     return conditional(request, body, media_type=ATOM, updated=updated)
 
 
-@router.get("/hearings.ics", summary="iCalendar of upcoming hearings on tracked bills")
+@router.get(
+    "/hearings.ics",
+    summary="iCalendar of upcoming hearings on tracked bills",
+    **_documented("text/calendar", "an iCalendar file", typed=True),
+)
 def hearings(
     request: Request,
     state: str | None = None,

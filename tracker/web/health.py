@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from tracker import health
+from tracker.web.schemas import HealthPublic
 
 router = APIRouter()
 
@@ -29,7 +30,12 @@ def _role(request: Request) -> str:
     return service.role if service is not None else "disabled"
 
 
-@router.get("/healthz", include_in_schema=False)
+@router.get(
+    "/healthz",
+    summary="Machine health check: 200 when the database answers, else 503",
+    response_model=HealthPublic,
+    responses={503: {"model": HealthPublic, "description": "the database does not answer"}},
+)
 async def healthz(request: Request) -> JSONResponse:
     data = await asyncio.to_thread(health.system_health, _engine(request))
     data["this_process"] = _role(request)
