@@ -29,9 +29,13 @@ def register(app: typer.Typer) -> None:
 
 
 def engine_ready():  # type: ignore[no-untyped-def]
-    """An engine for the configured database, migrated to the latest schema."""
+    """An engine for the configured database, migrated to the latest schema; runs left
+    ``running`` by dead processes are closed as interrupted."""
+    from tracker.runs import close_stale_runs
+
     engine = make_engine()
     upgrade(engine)
+    close_stale_runs(engine)
     return engine
 
 
