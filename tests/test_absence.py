@@ -160,3 +160,16 @@ def test_a_small_removal_a_source_lists_goes_through(
     run_id = _import(_rewrite(ks_zip, tmp_path / "one-less.zip", drop_one))
     assert _live(db_url, Action) == actions - 1
     assert _changes_of(db_url, run_id).get("action_removed") == 1
+
+
+def test_held_removals_reach_the_run_row_of_every_caller() -> None:
+    """Sources that record their own run (bulk, API) carry the held removals into its counts."""
+    from tracker.ingest import IngestReport
+    from tracker.runs import RunResult
+
+    report = IngestReport(source="legiscan-dataset", held={"ks": {"action": 900}})
+    assert report.summary()[HELD_REMOVALS] == {"ks": {"action": 900}}
+    result = RunResult(source="legiscan-dataset", state="ks")
+    result.add_ingest(report)
+    assert result.counts()[HELD_REMOVALS] == {"ks": {"action": 900}}
+    assert HELD_REMOVALS not in RunResult(source="x").counts()

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from scrapers.importers.legiscan import iter_legiscan
 from tracker.db import make_engine
-from tracker.models import Action, Bill, Change, Sponsorship
+from tracker.models import Action, Bill, BillSource, Change, Sponsorship
 from tracker.scraped import ScrapedBill
 
 KS_ZIP = "legiscan/bulk_csv/KS_2025-2026_Regular_Session_CSV_20250411_0c8fd50618be7bd118fafec187dc7f90.zip"
@@ -25,7 +25,7 @@ KS_ZIP = "legiscan/bulk_csv/KS_2025-2026_Regular_Session_CSV_20250411_0c8fd50618
 def _start(url: str, archive: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", "from tracker.cli import main; main()"]
-        + ["import", "legiscan", str(archive), "--workers", "1", "--json"],
+        + ["import", "legiscan", str(archive), "--workers", "0", "--json"],
         env={**os.environ, "TRACKER_DATABASE_URL": url},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -53,7 +53,7 @@ def test_two_imports_of_one_archive_at_once_equal_one_import(
     archive = shared_data / KS_ZIP
     procs = [_start(db_url, archive) for _ in range(2)]
     outputs = [p.communicate(timeout=600) for p in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         assert "Traceback" not in err
     bills = [b for b in iter_legiscan([archive]) if isinstance(b, ScrapedBill)]
@@ -76,3 +76,34 @@ def test_two_imports_of_one_archive_at_once_equal_one_import(
         "unchanged": len(bills),
         "errors": 0,
     }
+
+
+CO_TARBALL = "openstates/windy_civi_2025/co-data-pipeline_metadata.tar.gz"
+CO_ZIP = "legiscan/bulk_csv/CO_2025-2025_Regular_Session_CSV_20250604_2e86b4855c561c5f4a5d2e691b9e0977.zip"
+
+
+def test_open_states_and_legiscan_at_once_both_stay(db_url: str, shared_data: Path) -> None:
+    """Two sources of one state at once (both create state ``co``): both exit 0, and every
+    bill of each is there, credited to its source."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", "from tracker.cli import main; main()"]
+            + ["import", kind, str(shared_data / path), "--workers", "0", "--json"],
+            env={**os.environ, "TRACKER_DATABASE_URL": db_url},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for kind, path in (("openstates", CO_TARBALL), ("legiscan", CO_ZIP))
+    ]
+    for proc in procs:
+        _out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        by_source = dict(
+            conn.execute(select(BillSource.source, func.count()).group_by(BillSource.source)).all()
+        )
+    engine.dispose()
+    assert by_source["import:openstates"] >= 60
+    assert by_source["import:legiscan"] >= 700

@@ -101,12 +101,15 @@ class IngestReport:
     def total(self) -> int:
         return self.new + self.updated + self.unchanged
 
-    def summary(self) -> dict[str, int]:
+    def summary(self) -> dict[str, Any]:
+        """Counts for the run row and ``--json``; removals held by the guard when any (so
+        every caller that records its run from these counts records them)."""
         return {
             "new": self.new,
             "updated": self.updated,
             "unchanged": self.unchanged,
             "errors": len(self.errors),
+            **({HELD_REMOVALS: self.held} if self.held else {}),
         }
 
     def line(self) -> str:
@@ -198,12 +201,7 @@ def ingest_bills(
             engine,
             run_id,
             status=run_status(errors=len(report.errors), done=report.total),
-            counts={
-                **report.summary(),
-                "changes": report.changes,
-                "actions": report.actions,
-                **({HELD_REMOVALS: report.held} if report.held else {}),
-            },
+            counts={**report.summary(), "changes": report.changes, "actions": report.actions},
             errors=[{"where": e.where, "message": e.message} for e in report.errors]
             + [
                 {"where": w.where, "message": w.message, "severity": "warning"}

@@ -125,6 +125,7 @@ class RunResult:
     message: str = ""
     bill_ids: set[int] = field(default_factory=set, repr=False)
     stats: Any = field(default=None, repr=False)
+    held: dict[str, dict[str, int]] = field(default_factory=dict)  # removals held for review
 
     @property
     def succeeded(self) -> bool:
@@ -143,6 +144,7 @@ class RunResult:
             self.skipped_unchanged += report.unchanged
         self.errors.extend(str(e) for e in report.errors)
         self.bill_ids |= set(report.bill_ids)
+        self.held.update(getattr(report, "held", {}))
 
     def settle(self) -> str:
         """Set the status from the counts by the one rule (unless it already says why it stopped)."""
@@ -153,7 +155,7 @@ class RunResult:
             )
         return self.status
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, Any]:
         return {
             "calls": self.calls,
             "fetched": self.fetched,
@@ -162,6 +164,7 @@ class RunResult:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "errors": len(self.errors),
+            **({HELD_REMOVALS: self.held} if self.held else {}),
         }
 
     def line(self) -> str:
