@@ -24,7 +24,15 @@ import re
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from tracker.vocab import CHAMBERS
 
@@ -236,6 +244,15 @@ class ScrapedBill(_Strict):
         if self.provided is None:
             return bool(getattr(self, name))
         return name in self.provided
+
+    @model_serializer(mode="wrap")
+    def _without_unset_provided(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``provided`` left None is not written: a bill from a source that does not say reads
+        (and hashes) as it did before the field existed."""
+        data = handler(self)
+        if self.provided is None:
+            data.pop("provided", None)
+        return data
 
     @field_validator("provided")
     @classmethod
