@@ -8,6 +8,10 @@ one query plus string work, and memory does not grow with the number of subscrib
 
 Rendering (:class:`~tracker.digest_render.DigestRenderer`) is :mod:`tracker.digest_render` and
 delivery (sending, the ledger) :mod:`tracker.delivery`; this module builds the week.
+
+A digest never reports a mass removal: removals are not news kinds, and the stage changes of a
+run whose removals the guard held (``tracker.ingest.apply_removals``) are left out, since
+they follow from the very list the guard did not trust.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from tracker import subscriptions, urls
-from tracker.models import Bill, Change, Hearing
+from tracker.models import Bill, Change, Hearing, Run
+from tracker.runs import HELD_REMOVALS
 from tracker.settings import Settings, get_settings
 from tracker.vocab import (
     ALL_STAGES,
@@ -347,17 +352,31 @@ def _change_rows(conn: Connection, start: date, end: date) -> Iterator[Any]:
             change_col.old,
             change_col.new,
             change_col.effective_date,
+            change_col.run_id,
         )
         .where(change_col.seen_at >= lo, change_col.seen_at < hi, change_col.kind.in_(NEWS_KINDS))
         .order_by(change_col.bill_id, change_col.effective_date, change_col.id)
     )
+    held = _held_runs(conn, lo, hi)
     for r in conn.execute(q):
+        if r.kind == "stage_changed" and r.run_id in held:
+            continue  # the mass-removal guard held this run: its stage moves are not news
         eff = (r.effective_date or "")[:10]
         if eff and (eff < stale or eff > future):
             continue
         if r.kind == "field_changed" and r.field != "title":
             continue
         yield r
+
+
+def _held_runs(conn: Connection, lo: datetime, hi: datetime) -> set[int]:
+    """Runs of the period (started before its end, finished after its start) that held
+    removals."""
+    run = Run.__table__.c
+    q = select(run.id, run.counts).where(
+        run.started_at < hi, (run.finished_at >= lo) | run.finished_at.is_(None)
+    )
+    return {run_id for run_id, counts in conn.execute(q) if (counts or {}).get(HELD_REMOVALS)}
 
 
 def _load_bills(

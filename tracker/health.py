@@ -14,6 +14,9 @@ last failure and reason, the failures in a row, how fresh its data is, and flags
   it says nothing about the site, so it neither counts as a failure nor as a success.
 
 Each state also gets a ``reason``: one sentence on why it is not ok (None when it is).
+
+The system part also lists ``held`` runs: imports or scrapes whose removals the mass-removal
+guard held for review (nothing removed; see ``tracker.ingest.apply_removals``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, text
 
 from tracker.models import Action, Bill
-from tracker.runs import INTERRUPTED, is_orphaned, process_gone, run_table
+from tracker.runs import HELD_REMOVALS, INTERRUPTED, held_runs, is_orphaned, process_gone, run_table
 from tracker.scheduler import StateScrapeTrigger, last_heartbeat
 from tracker.scheduler_models import ScraperAlert
 from tracker.scraping import list_states, load_state_config
@@ -318,6 +321,24 @@ def _configs() -> dict[str, Any]:
     return out
 
 
+def _held(run: dict[str, Any]) -> dict[str, Any]:
+    """A run with held removals, as /health, /healthz and `tracker status` show it."""
+    held = run[HELD_REMOVALS]
+    return {
+        "run": run["id"],
+        "source": run["source"],
+        "at": run["finished_at"].isoformat() if run["finished_at"] else None,
+        "removals": held,
+        "text": f"run {run['id']} ({run['source']}) held removals for review: "
+        + ", ".join(
+            f"{state.upper()} {n:,} {table}"
+            for state, tables in sorted(held.items())
+            for table, n in sorted(tables.items())
+        )
+        + " rows; nothing was removed",
+    }
+
+
 def system_health(engine: Engine, *, now: datetime | None = None) -> dict[str, Any]:
     """For /healthz: is the database reachable, is some process scheduling (heartbeat recent).
 
@@ -333,12 +354,14 @@ def system_health(engine: Engine, *, now: datetime | None = None) -> dict[str, A
         "heartbeat": None,
         "heartbeat_age_seconds": None,
         "holder": None,
+        "held": [],
     }
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         out["database"] = True
         hb = last_heartbeat(engine)
+        out["held"] = [_held(run) for run in held_runs(engine)]
     except Exception as exc:  # noqa: BLE001 - report, do not raise, from a health check
         out["error"] = f"{type(exc).__name__}: {exc}"
         return out

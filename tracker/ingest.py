@@ -8,15 +8,23 @@ re-import of identical data is recognised by a content hash and writes nothing.
 
 Nothing already stored is lost: an empty title never blanks a stored one, and an action,
 sponsor, version or hearing that disappears upstream is marked ``removed_at`` with a change
-row, never deleted.
+row, never deleted. Only a list the source gives can lose a child (``ScrapedBill.provided``),
+and removals are written at the run's end: a run that would remove more than
+``removal_guard_share`` of a state's rows of a kind is held instead (:func:`apply_removals`).
+
+Concurrent runs are safe: every write transaction of ingest holds one lock per database (a
+PostgreSQL advisory lock, a file lock beside a SQLite file), so two imports, an import and a
+scrape, or two ``tracker run``s interleave their batches instead of racing on the natural keys
+(``uq_bill_natural_key``, ``state.code``). Each batch reads what the other committed first.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import hashlib
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,23 +33,24 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, and_, insert, select
+from sqlalchemy import Connection, Engine, and_, func, insert, select, text, update
 from sqlmodel import Session, col
 
 from tracker import lineage, search
 from tracker.identifiers import normalize_identifier
-from tracker.ingest_diff import source_rank, update_existing
+from tracker.ingest_diff import Removal, source_rank, update_existing
 from tracker.ingest_rows import (
     bill_source_table,
     bill_table,
     bulk_insert,
+    change_table,
     insert_new,
     prepare_new,
     session_table,
     stored_session_end,
 )
 from tracker.models import Bill, State
-from tracker.runs import finish_run, run_status, start_run
+from tracker.runs import HELD_REMOVALS, INTERRUPTED, finish_run, run_status, start_run
 from tracker.scraped import ScrapedBill
 from tracker.sessions import guess_session_dates
 from tracker.vocab import state_name
@@ -85,17 +94,22 @@ class IngestReport:
     warnings: list[IngestError] = field(default_factory=list)
     bill_ids: set[int] = field(default_factory=set, repr=False)
     batch_ids: list[int] = field(default_factory=list, repr=False)
+    removals: list[Removal] = field(default_factory=list, repr=False)  # written at the end
+    held: dict[str, dict[str, int]] = field(default_factory=dict)  # state -> table -> rows
 
     @property
     def total(self) -> int:
         return self.new + self.updated + self.unchanged
 
-    def summary(self) -> dict[str, int]:
+    def summary(self) -> dict[str, Any]:
+        """Counts for the run row and ``--json``; removals held by the guard when any (so
+        every caller that records its run from these counts records them)."""
         return {
             "new": self.new,
             "updated": self.updated,
             "unchanged": self.unchanged,
             "errors": len(self.errors),
+            **({HELD_REMOVALS: self.held} if self.held else {}),
         }
 
     def line(self) -> str:
@@ -104,6 +118,19 @@ class IngestReport:
             f"{self.source}: {s['new']} new, {s['updated']} updated, {s['unchanged']} unchanged, "
             f"{s['errors']} errors, {self.changes} changes"
             + (f", {len(self.warnings)} warnings" if self.warnings else "")
+            + (f"; {self.held_line()}" if self.held else "")
+        )
+
+    def held_line(self) -> str:
+        """What the removal guard held, for the run's message and the command's output."""
+        parts = [
+            f"{state.upper()} {n:,} {table}"
+            for state, tables in sorted(self.held.items())
+            for table, n in sorted(tables.items())
+        ]
+        return (
+            f"removals held for review ({', '.join(parts)} rows: over the "
+            "TRACKER_REMOVAL_GUARD_SHARE of the state's rows; nothing was removed)"
         )
 
 
@@ -161,7 +188,9 @@ def ingest_bills(
             finish_run(
                 engine,
                 run_id,
-                status="failed",
+                # A stop (Ctrl-C, SIGTERM) is neither a failure of the source nor lost work:
+                # every finished batch is kept.
+                status=INTERRUPTED if isinstance(exc, KeyboardInterrupt) else "failed",
                 counts=report.summary(),
                 errors=[{"where": e.where, "message": e.message} for e in report.errors],
                 message=f"{type(exc).__name__}: {exc}",
@@ -193,7 +222,7 @@ def _ingest_all(
     progress: Callable[[int], None] | None,
 ) -> None:
     for batch in _batches(_validated(bills, report), batch_size):
-        with engine.begin() as conn:
+        with writing(engine) as conn:
             report.batch_ids = []
             _ingest_batch(conn, batch, report, run_id=run_id, source=source)
             if report.batch_ids:
@@ -201,6 +230,109 @@ def _ingest_all(
                 _link_relevant(conn, report.batch_ids)
         if progress:
             progress(len(batch))
+    apply_removals(engine, report)
+
+
+INGEST_LOCK = 0x7472_6B72  # PostgreSQL advisory lock key of ingest's writes ("trkr")
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """One write transaction of ingest, serialised with every other process ingesting into the
+    same database (see the module docstring): PostgreSQL ``pg_advisory_xact_lock`` (released
+    at commit), SQLite an exclusive ``flock`` on ``<database>.ingest-lock`` (released after the
+    commit). Waiting is silent: the other run's batch takes a second or so."""
+    with _sqlite_file_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
+        yield conn
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    with open(f"{database}.ingest-lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+REMOVAL_GUARD_MIN = 50  # removals of one kind in one state below this many are never held
+_GUARDED = ("action", "sponsorship", "version", "hearing")
+
+
+def apply_removals(engine: Engine, report: IngestReport, *, share: float | None = None) -> None:
+    """Write the run's removals (``removed_at`` and their change rows), state by state, unless
+    they are a mass removal: more than `share` (``removal_guard_share``) of the state's stored
+    rows of a kind, and at least :data:`REMOVAL_GUARD_MIN`. A held state keeps every row; the
+    run records what was held (``report.held``) and health flags it."""
+    if not report.removals:
+        return
+    if share is None:
+        from tracker.settings import get_settings
+
+        share = get_settings().removal_guard_share
+    by_state: dict[str, list[Removal]] = defaultdict(list)
+    for removal in report.removals:
+        by_state[removal.state].append(removal)
+    report.removals = []
+    with writing(engine) as conn:
+        for state, removals in sorted(by_state.items()):
+            held = _over_share(conn, state, removals, share)
+            if held:
+                report.held[state] = held
+            else:
+                _write_removals(conn, removals, report)
+
+
+def _over_share(
+    conn: Connection, state: str, removals: list[Removal], share: float
+) -> dict[str, int]:
+    """{table: rows} of the kinds this run would remove too much of in `state` (empty: none)."""
+    per_table = Counter(r.table.name for r in removals)
+    tables = {r.table.name: r.table for r in removals}
+    held = {}
+    for name, n in per_table.items():
+        if name not in _GUARDED or n < REMOVAL_GUARD_MIN:
+            continue
+        table = tables[name]
+        stored = conn.execute(
+            select(func.count())
+            .select_from(table.join(bill_table, table.c.bill_id == bill_table.c.id))
+            .where(bill_table.c.state == state, table.c.removed_at.is_(None))
+        ).scalar_one()
+        if n > share * stored:
+            held[name] = n
+    return dict(per_table) if held else {}
+
+
+def _write_removals(conn: Connection, removals: list[Removal], report: IngestReport) -> None:
+    now = datetime.now(UTC)
+    ids: dict[Any, list[int]] = defaultdict(list)
+    for r in removals:
+        ids[r.table].append(r.child_id)
+    for table, child_ids in ids.items():
+        for at in range(0, len(child_ids), 900):
+            conn.execute(
+                update(table).where(table.c.id.in_(child_ids[at : at + 900])).values(removed_at=now)
+            )
+    changes = [r.change for r in removals if r.change is not None]
+    if changes:
+        conn.execute(insert(change_table), changes)
+        bill_ids = sorted({c["bill_id"] for c in changes})
+        for at in range(0, len(bill_ids), 900):
+            conn.execute(
+                update(bill_table)
+                .where(bill_table.c.id.in_(bill_ids[at : at + 900]))
+                .values(last_changed=now)
+            )
+    report.changes += len(changes)
+    search.reindex_bills(conn, {c["bill_id"] for c in changes})
 
 
 @contextmanager

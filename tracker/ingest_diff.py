@@ -5,6 +5,12 @@ carry the source that reported them, so two sources describing one bill never ma
 other's rows look removed, and a change row is written only when no source had reported the
 item before. Nothing is deleted: a vanished child gets ``removed_at`` and a change row. The
 bill's stage and topic come from its preferred source (:func:`source_rank`).
+
+Absence is not deletion: only a child list the bill gives in full (``ScrapedBill.gives``) can
+remove a stored child; a list the source did not provide leaves them alone, and the bill's
+stage then follows this source's stored actions. Removals are not written here: they are
+handed to the run (``report.removals``), which writes them at its end unless they are a mass
+removal (see ``tracker.ingest.apply_removals``).
 """
 
 from __future__ import annotations
@@ -114,15 +120,41 @@ class _Children:
     key: Callable[[Row], tuple[Any, ...]]
     new_kind: str | None  # None: versions name their own kind (version_new, document_new)
     removed_kind: str | None
+    field: str  # the ScrapedBill list (versions: documents too, by the row's kind)
+
+    def given(self, bill: ScrapedBill, row: Row) -> bool:
+        """`bill` gives the list `row` (a stored child of this kind) belongs to in full."""
+        if self.table is version_table:
+            return bill.gives("documents" if row["kind"] == "document" else "versions")
+        return bill.gives(self.field)
 
 
 CHILDREN = (
-    _Children("action", action_table, _key_action, "action_new", "action_removed"),
-    _Children("sponsor", sponsorship_table, _key_sponsor, "sponsor_added", "sponsor_removed"),
-    _Children("version", version_table, _key_version, None, None),
-    _Children("hearing", hearing_table, _key_hearing, "hearing_scheduled", "hearing_removed"),
-    _Children("vote", vote_table, _key_vote, "vote_new", None),
+    _Children("action", action_table, _key_action, "action_new", "action_removed", "actions"),
+    _Children(
+        "sponsor",
+        sponsorship_table,
+        _key_sponsor,
+        "sponsor_added",
+        "sponsor_removed",
+        "sponsorships",
+    ),
+    _Children("version", version_table, _key_version, None, None, "versions"),
+    _Children(
+        "hearing", hearing_table, _key_hearing, "hearing_scheduled", "hearing_removed", "hearings"
+    ),
+    _Children("vote", vote_table, _key_vote, "vote_new", None, "votes"),
 )
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A stored child this source no longer lists: marked removed at the run's end."""
+
+    state: str
+    table: Any
+    child_id: int
+    change: Row | None  # its change row (None: a kind whose removal is not news)
 
 
 def update_existing(
@@ -142,8 +174,12 @@ def update_existing(
     stored = conn.execute(select(bill_table).where(bill_table.c.id == bill_id)).mappings().one()
     actions = understand.classified_actions(bill)
     values, changes = _field_changes(bill, stored, writer)
-    changes += _children_changes(conn, bill, actions, writer)
-    stage_seen = _fact_changes(conn, bill, stored, actions, values, changes, writer)
+    child_changes, removals = _children_changes(conn, bill, actions, writer)
+    changes += child_changes
+    report.removals.extend(removals)
+    # Actions not given: the stage follows what this source said before (never "no actions").
+    fact_actions = actions if bill.gives("actions") else _stored_actions(conn, bill_id, source)
+    stage_seen = _fact_changes(conn, bill, stored, fact_actions, values, changes, writer)
     values["last_checked"] = now
     if changes:
         values["last_changed"] = now
@@ -155,7 +191,7 @@ def update_existing(
     report.actions += len(actions)
     report.bill_ids.add(bill_id)
     report.batch_ids.append(bill_id)
-    if changes or not had_source:
+    if changes or removals or not had_source:
         report.updated += 1
     else:
         report.unchanged += 1
@@ -182,15 +218,17 @@ def _field_changes(bill: ScrapedBill, stored: Any, writer: _Writer) -> tuple[Row
 
 def _children_changes(
     conn: Connection, bill: ScrapedBill, actions: list[Row], writer: _Writer
-) -> list[Row]:
+) -> tuple[list[Row], list[Removal]]:
+    """Change rows for new and updated children, and the stored ones to mark removed."""
     new_child: dict[str, list[Row]] = defaultdict(list)
     child_rows(new_child, bill, actions)
     base = {"bill_id": writer.bill_id, "source": writer.source, "first_seen": writer.now}
     changes: list[Row] = []
+    removals: list[Removal] = []
     for children in CHILDREN:
         rows = [{**r, **base, "removed_at": None} for r in new_child[children.name]]
-        changes += _diff_children(conn, children, rows, writer)
-    return changes
+        changes += _diff_children(conn, children, rows, writer, bill=bill, removals=removals)
+    return changes, removals
 
 
 def _fact_changes(
@@ -286,9 +324,16 @@ def _stored_actions(conn: Connection, bill_id: int, source: str) -> list[Row]:
 
 
 def _diff_children(
-    conn: Connection, children: _Children, new_rows: list[Row], writer: _Writer
+    conn: Connection,
+    children: _Children,
+    new_rows: list[Row],
+    writer: _Writer,
+    *,
+    bill: ScrapedBill,
+    removals: list[Removal],
 ) -> list[Row]:
-    """Insert rows this source reports for the first time, mark vanished ones removed.
+    """Insert rows this source reports for the first time; vanished ones of a list the bill
+    gives in full go to `removals`.
 
     Change rows are written only for news: a row another source already reported is stored
     for this source without a change.
@@ -326,7 +371,7 @@ def _diff_children(
     if inserts:
         conn.execute(insert(table), inserts)
     if children.removed_kind or table is version_table:
-        changes += _mark_removed(conn, children, mine, matched, writer)
+        removals += _vanished(children, mine, matched, writer, bill=bill)
     return changes
 
 
@@ -352,31 +397,34 @@ def _update_child(
     return []
 
 
-def _mark_removed(
-    conn: Connection,
+def _vanished(
     children: _Children,
     mine: dict[tuple[Any, ...], list[Row]],
     matched: set[int],
     writer: _Writer,
-) -> list[Row]:
-    """Children this source no longer reports get ``removed_at`` (never deleted)."""
-    table = children.table
-    changes: list[Row] = []
+    *,
+    bill: ScrapedBill,
+) -> list[Removal]:
+    """Children this source no longer reports, in a list the bill gives in full."""
+    out: list[Removal] = []
     for rows in mine.values():
         for old in rows:
             if old["id"] in matched or old["removed_at"] is not None:
                 continue
-            conn.execute(update(table).where(table.c.id == old["id"]).values(removed_at=writer.now))
-            if children.removed_kind:
-                changes.append(
-                    writer.change(
-                        children.removed_kind,
-                        old=_public(old),
-                        new=None,
-                        effective_date=old.get("date"),
-                    )
+            if not children.given(bill, old):
+                continue  # absence is not deletion: the source did not give this list
+            change = (
+                writer.change(
+                    children.removed_kind,
+                    old=_public(old),
+                    new=None,
+                    effective_date=old.get("date"),
                 )
-    return changes
+                if children.removed_kind
+                else None
+            )
+            out.append(Removal(bill.state, children.table, old["id"], change))
+    return out
 
 
 _PRIVATE = {"id", "bill_id", "source", "first_seen", "removed_at", "position"}

@@ -5,6 +5,10 @@ This module owns the run's life (``start_run`` writes the row with status ``runn
 the one rule that turns a run's counts into its status (:func:`run_status`). Health, alerts, the
 jobs and the sources all read runs through here, so "ok", "partial", "empty" and "failed" mean
 the same everywhere; the vocabulary itself is ``tracker.vocab.RUN_STATUSES``.
+
+A run's row names the process running it (``running in host:pid``) from its start, so a run
+whose process died (``kill -9``, a crash, a power cut) is closed as ``interrupted`` by the next
+command that starts (:func:`close_stale_runs`) instead of staying ``running`` for ever.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert, select, update
 
 from tracker.models import Run
 from tracker.vocab import JOB_KIND, RUN_STATUSES, SOURCE_STATUSES
@@ -32,7 +36,7 @@ def _now() -> datetime:
 
 
 def start_run(engine: Engine, *, source: str, kind: str, state: str | None = None) -> int:
-    """Write a ``running`` row for a run about to start; its id."""
+    """Write a ``running`` row for a run about to start, naming this process; its id."""
     with engine.begin() as conn:
         return conn.execute(
             insert(run_table).returning(run_table.c.id),
@@ -44,7 +48,7 @@ def start_run(engine: Engine, *, source: str, kind: str, state: str | None = Non
                 "started_at": _now(),
                 "counts": {},
                 "errors": [],
-                "message": "",
+                "message": RUNNING_IN + process_id(),
             },
         ).scalar_one()
 
@@ -121,6 +125,7 @@ class RunResult:
     message: str = ""
     bill_ids: set[int] = field(default_factory=set, repr=False)
     stats: Any = field(default=None, repr=False)
+    held: dict[str, dict[str, int]] = field(default_factory=dict)  # removals held for review
 
     @property
     def succeeded(self) -> bool:
@@ -139,6 +144,7 @@ class RunResult:
             self.skipped_unchanged += report.unchanged
         self.errors.extend(str(e) for e in report.errors)
         self.bill_ids |= set(report.bill_ids)
+        self.held.update(getattr(report, "held", {}))
 
     def settle(self) -> str:
         """Set the status from the counts by the one rule (unless it already says why it stopped)."""
@@ -149,7 +155,7 @@ class RunResult:
             )
         return self.status
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, Any]:
         return {
             "calls": self.calls,
             "fetched": self.fetched,
@@ -158,6 +164,7 @@ class RunResult:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "errors": len(self.errors),
+            **({HELD_REMOVALS: self.held} if self.held else {}),
         }
 
     def line(self) -> str:
@@ -275,6 +282,64 @@ def is_orphaned(run: Any, *, now: datetime | None = None) -> bool:
         return True
     message = run["message"] or ""
     return message.startswith(RUNNING_IN) and process_gone(message.removeprefix(RUNNING_IN))
+
+
+def close_stale_runs(engine: Engine) -> int:
+    """Close ``running`` rows left by dead processes (:func:`is_orphaned`) as interrupted; how
+    many. Called when a command starts, so ``tracker status`` and the pages never show a dead
+    run as running."""
+    cols = (run_table.c.id, run_table.c.started_at, run_table.c.message)
+    with engine.begin() as conn:
+        rows = conn.execute(select(*cols).where(run_table.c.status == "running")).mappings()
+        stale = [(row["id"], row["message"] or "") for row in rows if is_orphaned(row)]
+        for run_id, message in stale:
+            holder = message.removeprefix(RUNNING_IN) if message.startswith(RUNNING_IN) else ""
+            conn.execute(
+                update(run_table)
+                .where(run_table.c.id == run_id, run_table.c.status == "running")
+                .values(
+                    status=INTERRUPTED,
+                    finished_at=_now(),
+                    message=f"interrupted: its process {holder or ''} ended before the run "
+                    "finished".replace("  ", " "),
+                )
+            )
+    return len(stale)
+
+
+# Held removals -----------------------------------------------------------------------------------
+# A run whose removals were a mass removal keeps them all and records, in its counts, what it
+# held: {state: {table: rows}} (see tracker.ingest.apply_removals). Health flags it.
+HELD_REMOVALS = "held_removals"
+
+
+def held_runs(engine: Engine, *, window: int = 500) -> list[dict[str, Any]]:
+    """The newest finished run of each source, among the last `window`, that held removals: a
+    later run of the same source that went through clears it."""
+    q = (
+        select(
+            run_table.c.id,
+            run_table.c.source,
+            run_table.c.state,
+            run_table.c.finished_at,
+            run_table.c.counts,
+            run_table.c.message,
+        )
+        .where(run_table.c.status != "running")
+        .order_by(run_table.c.id.desc())
+        .limit(window)
+    )
+    seen: set[str] = set()
+    out = []
+    with engine.connect() as conn:
+        for row in conn.execute(q).mappings():
+            if row["source"] in seen:
+                continue
+            seen.add(row["source"])
+            held = (row["counts"] or {}).get(HELD_REMOVALS)
+            if held:
+                out.append({**dict(row), HELD_REMOVALS: held})
+    return out
 
 
 def process_gone(holder: str) -> bool:

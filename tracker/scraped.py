@@ -10,6 +10,12 @@ Text hygiene at the door: NUL is removed and other control characters (except ta
 carriage return) become spaces in every string of a bill, whatever its source, so SQLite and
 PostgreSQL (which refuses NUL) store the same text. ``extras`` must be JSON a database can
 hold: nested at most :data:`MAX_EXTRAS_DEPTH` deep, integers within 64 bits.
+
+Absence is not deletion: ``provided`` names the child lists (:data:`CHILD_FIELDS`) the record
+really gives. A child list the source gives is complete, so ingest may mark a stored child it
+no longer lists removed; one it does not give (a LegiScan zip without ``history.csv``, a page
+with no sponsor section) says nothing, and stored children stay. Left ``None`` (the default,
+for sources whose format cannot say "none"), a list is given only when it is not empty.
 """
 
 from __future__ import annotations
@@ -18,7 +24,15 @@ import re
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from tracker.vocab import CHAMBERS
 
@@ -33,6 +47,7 @@ CONTROL_JSON = re.compile(
     rb"(?<!\\)(?:\\\\)*\\(?:u00(?:0[0-8bBeEfF]|1[0-9a-fA-F]|7[fF])|[bf])|\x7f"
 )
 _INT64 = 1 << 63
+CHILD_FIELDS = ("actions", "sponsorships", "versions", "documents", "hearings", "votes")
 
 
 def json_has_control(blob: bytes) -> bool:
@@ -217,6 +232,34 @@ class ScrapedBill(_Strict):
         None, description="filled by the stage rules; sources may leave it empty"
     )
     extras: dict[str, Any] = Field(default_factory=dict)
+    provided: list[str] | None = Field(
+        None,
+        description="child lists this record gives in full (see CHILD_FIELDS); None: the "
+        "non-empty ones",
+    )
+
+    def gives(self, name: str) -> bool:
+        """This record gives its ``name`` children (one of CHILD_FIELDS) in full: a stored
+        child it does not list was removed upstream."""
+        if self.provided is None:
+            return bool(getattr(self, name))
+        return name in self.provided
+
+    @model_serializer(mode="wrap")
+    def _without_unset_provided(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``provided`` left None is not written: a bill from a source that does not say reads
+        (and hashes) as it did before the field existed."""
+        data = handler(self)
+        if self.provided is None:
+            data.pop("provided", None)
+        return data
+
+    @field_validator("provided")
+    @classmethod
+    def _known_children(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and (unknown := set(v) - set(CHILD_FIELDS)):
+            raise ValueError(f"unknown child list(s) {sorted(unknown)} (known: {CHILD_FIELDS})")
+        return v
 
     @field_validator("state")
     @classmethod

@@ -113,6 +113,13 @@ class Settings(BaseSettings):
         8 * 1024 * 1024 * 1024,
         description="largest archive an import reads (bytes, all members uncompressed)",
     )
+    removal_guard_share: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="share of a state's actions, sponsors, versions or hearings one run may "
+        "mark removed; a run that would remove more is held (nothing removed, flagged)",
+    )
 
     digest_day: str = Field("mon", description="weekday the digest goes out")
     digest_hour: int = Field(7, description="hour the digest goes out")

@@ -25,6 +25,13 @@ differs from ``title``. History rows with no action text (125 in CO 2010, some d
 are dropped: an action without a description records nothing. A sponsor whose ``people_id`` is
 missing from ``people.csv`` is skipped and reported (the bill still imports).
 
+Each bill says which child lists it gives in full (``provided``, see :mod:`tracker.scraped`):
+a CSV dataset gives the lists whose file is in it and was read without error (``history.csv``
+-> actions, ``sponsors.csv`` with ``people.csv`` -> sponsors, ``documents.csv`` -> versions
+and documents, ``rollcalls.csv`` -> votes; a bill with a sponsor missing from ``people.csv``
+does not give its sponsors); an API record gives the lists whose key it has. A delivery
+without ``history.csv`` is not LegiScan saying "no actions": stored ones stay.
+
 LegiScan's own bookkeeping goes to ``extras["legiscan"]`` for the stage rules and the API source:
 ``bill_id``, ``session_id``, ``session_title``, ``status`` (1 Introduced .. 6 Failed),
 ``status_desc``, ``status_date``, ``url``, ``pending_committee`` and, from the API only,
@@ -137,6 +144,21 @@ _CHILD_COLS = {
     "rollcalls": ("bill_id", "date", "chamber", "description", "yea", "nay", "nv", "absent"),
 }
 _PEOPLE_COLS = ("people_id", "name", "role", "committee_id")
+# ScrapedBill child lists each CSV file gives (sponsors also need people.csv).
+_CSV_PROVIDES = {
+    "history": ("actions",),
+    "sponsors": ("sponsorships",),
+    "documents": ("versions", "documents"),
+    "rollcalls": ("votes",),
+}
+# ... and each getBill key.
+_API_PROVIDES = {
+    "history": ("actions",),
+    "sponsors": ("sponsorships",),
+    "texts": ("versions",),
+    "votes": ("votes",),
+    "calendar": ("hearings",),
+}
 _SESSION_DIR_RE = re.compile(r"^(\d{4})-(\d{4})_(.+)$")
 _ZIP_NAME_RE = re.compile(r"^([A-Za-z]{2})_(\d{4}-\d{4}_.+?)_CSV_")
 _TIME_RE = re.compile(r"^\d{1,2}:\d{2}")
@@ -467,24 +489,38 @@ def _iter_session(
 ) -> Iterator[Result]:
     """One session's CSVs: index the children by bill_id, then stream bills.csv."""
     people: dict[str, tuple[str, ...]] = {}
-    if base + "people.csv" in files.names:
+    people_ok = base + "people.csv" in files.names
+    if people_ok:
         for rec in csv_records(files, base + "people.csv", _PEOPLE_COLS):
             if isinstance(rec, RecordError):
+                people_ok = False
                 yield rec
             else:
                 people[rec[1][0]] = rec[1][1:]  # name, role, committee_id
     children: dict[str, ChildRows] = {}
+    provided: list[str] = []  # child lists read whole: a missing or damaged file gives none
     for kind, cols in _CHILD_COLS.items():
         name = base + f"{kind}.csv"
-        if name in files.names:
+        index: dict[str, Any]
+        if kind == "sponsors" and not people_ok:
+            index = {}
+            yield RecordError(
+                files.where(base + "people.csv"),
+                None,
+                "missing or unreadable; bills imported without sponsors (stored ones kept)",
+                severity="warning",
+            )
+        elif name in files.names:
             index, errors = index_csv(files, name, cols)
             yield from errors
+            if not any(e.severity == "error" for e in errors):
+                provided += _CSV_PROVIDES[kind]
         else:
             index = {}
             yield RecordError(
                 files.where(name),
                 None,
-                f"missing; bills imported without {kind}",
+                f"missing; bills imported without {kind} (stored ones kept)",
                 severity="warning",
             )
         children[kind] = ChildRows.indexed(index)
@@ -506,6 +542,8 @@ def _iter_session(
             problems,
             files.where(base + "sponsors.csv"),
         )
+        # A sponsor skipped (not in people.csv) leaves the list short: it is not given whole.
+        fields["provided"] = [p for p in provided if not (problems and p == "sponsorships")]
         yield raw_bill(fields, where, line)
         yield from problems
     for kind, child in children.items():
@@ -760,7 +798,11 @@ def _api_fields(b: dict[str, Any]) -> dict[str, Any]:
         state, title, s["year_start"], s.get("year_end"), s.get("special") or 0
     )
     committee = b.get("committee")
+    provided = [name for key, names in _API_PROVIDES.items() if key in b for name in names]
+    if "amendments" in b and "supplements" in b:
+        provided.append("documents")
     return {
+        "provided": provided,
         "state": state,
         "legislative_session": session,
         "identifier": b["bill_number"],

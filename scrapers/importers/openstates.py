@@ -29,6 +29,11 @@ adds fields over time) is kept in ``extras["unknown_fields"]`` under its path (`
 ``actions[3].updated_at``) and reported once per run by :func:`~.base.summarise`: one new
 upstream field must not stop an import. A known field of the wrong type stays an error for that
 bill.
+
+Each bill says which child lists it gives (``provided``, see :mod:`tracker.scraped`): a scrape
+JSON bill the keys it has (``actions``, ``sponsorships``, ``versions``, ``documents``; votes
+and events live in other files), a billy CSV bill the child files that are there. A list that
+is not given leaves what is stored alone.
 """
 
 from __future__ import annotations
@@ -117,6 +122,7 @@ _SPONSOR_KEYS = frozenset(
 _DOC_KEYS = frozenset({"note", "date", "classification", "links", "extras"})
 _LINK_KEYS = frozenset({"url", "media_type", "text"})
 _STATE_RE = re.compile(r"state:([a-z]{2})\b")
+_JSON_CHILDREN = ("actions", "sponsorships", "versions", "documents")
 
 
 def iter_openstates(
@@ -271,6 +277,7 @@ def bill_fields(data: dict[str, Any], where: str) -> dict[str, Any]:
     if data.get("citations"):
         extras["citations"] = data["citations"]
     fields = {
+        "provided": [name for name in _JSON_CHILDREN if name in data],
         "state": state,
         "legislative_session": data.get("legislative_session"),
         "identifier": data.get("identifier"),
@@ -476,6 +483,11 @@ def _iter_billy(files: FileSet, bills_name: str, progress: Progress | None) -> I
         if not isinstance(rec, RecordError):
             order.setdefault(rec[1], len(order))
     children: dict[str, ChildRows] = {}
+    provided = [
+        field
+        for kind, field in (("actions", "actions"), ("sponsors", "sponsorships"))
+        if names[kind] in files.names
+    ]
     for kind, cols in (("actions", _ACTIONS_COLS), ("sponsors", _SPONSORS_COLS)):
         name = names[kind]
         if name not in files.names:
@@ -497,6 +509,7 @@ def _iter_billy(files: FileSet, bills_name: str, progress: Progress | None) -> I
         line, row = rec
         key = _key_bill(row)
         fields = _billy_fields(row, children["actions"].take(key), children["sponsors"].take(key))
+        fields["provided"] = provided
         yield raw_bill(fields, files.where(bills_name), line)
         for child in children.values():
             yield from child.errors

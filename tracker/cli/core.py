@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -32,9 +33,13 @@ def register(app: typer.Typer) -> None:
 
 
 def engine_ready() -> Engine:
-    """An engine for the configured database, migrated to the latest schema."""
+    """An engine for the configured database, migrated to the latest schema; runs left
+    ``running`` by dead processes are closed as interrupted."""
+    from tracker.runs import close_stale_runs
+
     engine = make_engine()
     upgrade(engine)
+    close_stale_runs(engine)
     return engine
 
 
@@ -74,7 +79,27 @@ WorkersOpt = Annotated[
 ]
 
 
+def _stop(signum: int, _frame: Any) -> None:
+    """SIGTERM ends an import as Ctrl-C does: through KeyboardInterrupt, so the batch in
+    progress rolls back, the run is recorded interrupted and the workers are stopped."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def _run_import(kind: str, paths: list[Path], as_json: bool, workers: int) -> None:
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        _import(kind, paths, as_json, workers)
+    except KeyboardInterrupt:
+        console.print(
+            f"[yellow]import {kind} interrupted:[/] the run is recorded interrupted; "
+            "the batches it finished are kept, and a rerun continues from them"
+        )
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _import(kind: str, paths: list[Path], as_json: bool, workers: int) -> None:
     from scrapers.importers.base import summarise
     from tracker.collect.parallel import prefetch
     from tracker.ingest import ingest_bills

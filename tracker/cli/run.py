@@ -344,7 +344,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
             console.print(line, highlight=False, soft_wrap=True)
         for q in quotas:
             console.print(f"API quota {q.line()}", highlight=False, soft_wrap=True)
-    if not all(s.ok for s in states if s.configured):
+    if not all(s.ok for s in states if s.configured) or system.get("held"):
         raise typer.Exit(1)
 
 
@@ -376,7 +376,9 @@ def status_lines(system: dict[str, Any], states: list[Any], *, width: int = 80) 
     from rich.markup import escape
 
     header = STATUS_COLUMNS.format("STATE", "LAST SUCCESS", "FAILS", "BILLS", "FLAGS")
-    lines = [_scheduler_line(system), "", f"[bold]{header}[/]"]
+    lines = [_scheduler_line(system)]
+    lines += [f"[red]held:[/] {escape(h['text'])}" for h in system.get("held", ())]
+    lines += ["", f"[bold]{header}[/]"]
     for s in states:
         row = STATUS_COLUMNS.format(
             s.state.upper(), _when(s.last_success), s.consecutive_failures, s.bills, ""

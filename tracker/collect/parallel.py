@@ -15,12 +15,20 @@ hint: ingest still compares with the database, and builds a bill itself when it 
 Each worker sends its items in pieces through a bounded queue, so memory stays bounded
 whatever the input size. Workers are started with "spawn": they share no database connection
 with the caller. A worker that fails raises in the caller with the worker's traceback.
+
+Workers die with their parent: each watches its parent's sentinel (a pipe that closes when the
+parent ends, even by ``kill -9``) and exits at once, so a killed import leaves no worker blocked
+on a full queue (nor, with them gone, multiprocessing's resource tracker). Ctrl-C is the
+parent's to handle: workers ignore SIGINT and the parent stops them.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -128,6 +136,7 @@ def _serve(
     piece: int,
     queue: Any,
 ) -> None:
+    _die_with_parent()
     _init(known, ends, prepare)
     try:
         for chunk in chunks:
@@ -143,6 +152,20 @@ def _serve(
         queue.put(("error", traceback.format_exc()))
     queue.close()
     queue.join_thread()
+
+
+def _die_with_parent() -> None:
+    """In a worker: ignore Ctrl-C (the parent stops us) and exit as soon as the parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)  # no cleanup to do: the parent's transaction is gone with it
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _chunks(all_units: list[Unit]) -> list[list[Unit]]:

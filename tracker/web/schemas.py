@@ -150,15 +150,20 @@ class HealthPublic(_Open):
 
 
 # `responses=` entries for the routes
-NOT_FOUND = {404: {"model": ErrorPublic, "description": "no such bill, state or topic"}}
-BAD_REQUEST = {
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: {"model": ErrorPublic, "description": "no such bill, state or topic"}}
+BAD_REQUEST: Responses = {
     400: {
         "model": ErrorPublic,
         "description": "a path or query with control characters or bytes that are not UTF-8",
     }
 }
-INVALID = {422: {"model": ValidationErrorPublic, "description": "a parameter of the wrong type"}}
-CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV rows"}}
+INVALID: Responses = {
+    422: {"model": ValidationErrorPublic, "description": "a parameter of the wrong type"}
+}
+CSV: Responses = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV rows"}
+}
 
 
 # The app answers 400 to any path or query text with a control character (tracker.web.app):
