@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SUBSCRIBER_STATUSES: tuple[str, ...] = ("pending", "confirmed", "unsubscribed", "bouncing")
+from tracker.vocab import SUBSCRIBER_STATUSES  # noqa: F401 - where the models' users look
+
 DETAIL_LEVELS: tuple[str, ...] = ("brief", "full")
 QUIET_WEEK: tuple[str, ...] = ("send", "skip")
 # sending: claimed, SMTP transaction under way. failed: temporary (4xx) failure, retried by a
