@@ -227,3 +227,58 @@ def test_tracker_run_stops_within_3_seconds_with_fetches_in_backoff(
     assert status.returncode == 1  # no state has been scraped successfully
     if "running" in statuses.values():  # quit at once: runs its process left read interrupted
         assert any("interrupted" in s["flags"] for s in data["states"]), data["states"]
+
+
+def test_the_site_answers_while_a_job_holds_the_gil(tmp_path: Path) -> None:
+    """Jobs run in their own process: a request never waits for a scrape's parsing.
+
+    The scrape (tests/run_with_busy_job.py) holds its process's GIL for seconds in one C call;
+    in the web server's process no request could be answered until it ended.
+    """
+    port = free_port()
+    flag = tmp_path / "busy-job"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    env.update(
+        TRACKER_DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}",
+        TRACKER_CONFIG_DIR=str(offline_config(tmp_path, free_port())),
+        TRACKER_DATA_DIR=str(tmp_path / "data"),
+        TRACKER_ENVIRONMENT="test",
+        BUSY_JOB_FLAG=str(flag),
+        BUSY_JOB_SECONDS="5",
+        PYTHONPATH=str(ROOT),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "run_with_busy_job.py"), "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: httpx.get(f"{base}/healthz", timeout=2).status_code == 200, 60, "/healthz")
+        wait_for(lambda: flag.exists() and flag.read_text().startswith("started"), 90, "the job")
+        started = time.monotonic()
+        answer = httpx.get(f"{base}/healthz", timeout=30)
+        took = time.monotonic() - started
+        during = flag.read_text()
+        assert answer.status_code == 200
+        assert answer.json()["this_process"] == "leader"  # the job process's role, shared
+        done = wait_for(
+            lambda: flag.read_text().startswith("finished") and flag.read_text(),
+            120,
+            "the job to end",
+        )
+        _word, job_pid, busy = done.split()
+        assert int(job_pid) != proc.pid  # the job ran in another process
+        assert during.startswith("started"), during  # answered while the job held its GIL
+        assert took < float(busy) / 2, (took, busy)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = proc.stdout.read() if proc.stdout else ""
+    assert "Traceback" not in out, out[-3000:]

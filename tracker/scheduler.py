@@ -630,10 +630,10 @@ class SchedulerService:
             scheduler.shutdown(wait=False)
             self.lock.release()
             raise
-        scheduler.resume()
         self.scheduler = scheduler
         beat(self.engine, started=started)
-        self.role = "leader"
+        self.role = "leader"  # before the first job starts: a job may hold the GIL for long
+        scheduler.resume()
         log.info(
             "scheduling (this process holds the lock): %d jobs kept, %d added, %d replaced, %d removed",
             *(len(report[k]) for k in ("kept", "added", "replaced", "removed")),

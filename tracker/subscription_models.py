@@ -14,8 +14,8 @@ from sqlalchemy import JSON, Column, DateTime, Text, UniqueConstraint
 from sqlmodel import Field
 
 from tracker.models import TableModel
+from tracker.vocab import SUBSCRIBER_STATUSES  # noqa: F401 - where the models' users look
 
-SUBSCRIBER_STATUSES: tuple[str, ...] = ("pending", "confirmed", "unsubscribed", "bouncing")
 DETAIL_LEVELS: tuple[str, ...] = ("brief", "full")
 QUIET_WEEK: tuple[str, ...] = ("send", "skip")
 # sending: claimed, SMTP transaction under way. failed: temporary (4xx) failure, retried by a

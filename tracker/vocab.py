@@ -206,3 +206,8 @@ STATE_NAMES: dict[str, str] = {
 
 def state_name(code: str) -> str:
     return STATE_NAMES.get(code.lower(), code.upper())
+
+
+# A digest subscriber's status (tracker.subscription_models); here so the CLI's help need not
+# load the database models.
+SUBSCRIBER_STATUSES: tuple[str, ...] = ("pending", "confirmed", "unsubscribed", "bouncing")

@@ -1,8 +1,14 @@
-"""Core commands: `db upgrade`, `import openstates|legiscan`, `status`."""
+"""Core commands: `db upgrade`, `import openstates|legiscan`, `status`.
+
+Heavy libraries (SQLAlchemy, Alembic, the importers) are imported inside the commands, so that
+`tracker --help` and commands that do not need them start at once.
+"""
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import signal
 from collections.abc import Iterable
 from pathlib import Path
@@ -10,9 +16,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from tracker.db import make_engine, upgrade
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -34,13 +37,51 @@ def register(app: typer.Typer) -> None:
 
 def engine_ready() -> Engine:
     """An engine for the configured database, migrated to the latest schema; runs left
-    ``running`` by dead processes are closed as interrupted."""
+    ``running`` by dead processes are closed as interrupted.
+
+    A database already at the migrations' heads (the usual case) is checked with one query:
+    loading Alembic costs more than a whole `tracker search`.
+    """
+    from tracker.db import make_engine, upgrade
     from tracker.runs import close_stale_runs
 
     engine = make_engine()
-    upgrade(engine)
+    if stored_revisions(engine) != script_heads():
+        upgrade(engine)
     close_stale_runs(engine)
     return engine
+
+
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=\n]*=\s*(.+)$", re.MULTILINE)
+
+
+def script_heads() -> frozenset[str]:
+    """The heads of the migration scripts, read from their `revision`/`down_revision` lines."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    versions = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+    for path in versions.glob("*.py"):
+        for key, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            parsed = ast.literal_eval(value.split("#")[0].strip())
+            if key == "revision":
+                revisions.add(parsed)
+            elif parsed is not None:
+                parents.update((parsed,) if isinstance(parsed, str) else parsed)
+    return frozenset(revisions - parents)
+
+
+def stored_revisions(engine: Any) -> frozenset[str] | None:
+    """The revisions the database says it is at (None: not migrated yet, or unreadable)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.connect() as conn:
+            return frozenset(
+                conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+            )
+    except DBAPIError:
+        return None
 
 
 @db_app.command("upgrade")
@@ -49,6 +90,8 @@ def db_upgrade(revision: str = typer.Argument("heads", help="Alembic revision"))
 
     Example: TRACKER_DATABASE_URL=postgresql://localhost/test tracker db upgrade
     """
+    from tracker.db import make_engine, upgrade
+
     engine = make_engine()
     upgrade(engine, revision)
     console.print(f"database at {engine.url.render_as_string(hide_password=True)} is at {revision}")
@@ -100,6 +143,14 @@ def _run_import(kind: str, paths: list[Path], as_json: bool, workers: int) -> No
 
 
 def _import(kind: str, paths: list[Path], as_json: bool, workers: int) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from scrapers.importers.base import summarise
     from tracker.collect.parallel import prefetch
     from tracker.ingest import ingest_bills

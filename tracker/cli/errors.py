@@ -13,9 +13,7 @@ import errno
 import os
 import sys
 from collections.abc import Callable
-
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from typing import Any
 
 from tracker.settings import SettingsError
 
@@ -47,6 +45,9 @@ def debug_requested(argv: list[str]) -> bool:
 
 
 def _safe_url() -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     from tracker.settings import get_settings
 
     raw = get_settings().resolved_database_url
@@ -56,7 +57,7 @@ def _safe_url() -> str:
         return "(unparseable)"
 
 
-def _database(exc: OperationalError) -> tuple[str, int]:
+def _database(exc: Any) -> tuple[str, int]:
     text = str(exc.orig or exc).lower()
     found = next(
         (
@@ -90,6 +91,9 @@ def _os_error(exc: OSError) -> tuple[str, int] | None:
 
 def explain(exc: BaseException) -> tuple[str, int] | None:
     """(one-paragraph message, exit status) for an operator error, or None for a bug."""
+    # SQLAlchemy is imported here, not at start-up: `tracker --help` must not pay for it.
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
     if isinstance(exc, OperationalError):
         return _database(exc)
     if isinstance(exc, NoSuchModuleError | ArgumentError):

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -83,7 +84,7 @@ def run(
     """Run everything: scheduled scrapes of every state, the weekly digest, and the web site.
 
     Several processes may share one PostgreSQL database: exactly one schedules, the others only
-    serve the site and take over if it stops.
+    serve the site and take over if it stops. Jobs run in a child process beside the site.
 
     Ctrl-C or SIGTERM stops within seconds: fetches in progress give up at their next request,
     their runs are recorded as interrupted, and the exit code is 0. A second signal quits at once.
@@ -99,14 +100,13 @@ def run(
         import uvicorn
 
         from tracker.cli.core import engine_ready
-        from tracker.scheduler import SchedulerService
         from tracker.settings import get_settings
         from tracker.web.app import create_app
 
         get_settings().check_secrets()
         engine = engine_ready()
         log.info("database %s is migrated", engine.url.render_as_string(hide_password=True))
-        service = None if no_scheduler else SchedulerService(engine)
+        service = signals.service = None if no_scheduler else JobProcess(log_json=log_json)
         app = create_app(engine)
         app.state.scheduler_service = service
         if signals.seen:  # a signal came while migrating (which is never cut short)
@@ -128,7 +128,7 @@ def run(
         pass
     finally:
         signals.phase = "stopping"
-        _shut_down(service, engine)
+        _shut_down(service, engine, deadline=signals.deadline())
     started = server is None or server.started  # None: stopped by a signal while starting
     if not started:
         log.error("the site did not start (see above)")
@@ -149,20 +149,16 @@ def _server(config: Any, signals: _SignalGuard) -> Any:
     return Server(config)
 
 
-def _shut_down(service: Any, engine: Any) -> None:
-    """Cancel fetches, stop the scheduler (lock released, heartbeat cleared), record leftovers."""
+def _shut_down(service: JobProcess | None, engine: Any, *, deadline: float) -> None:
+    """Stop the job process (it records its runs), or end it and record them here; then stop."""
     from scrapers.http import STOPPING
 
     STOPPING.set()
-    left = service.stop(timeout=STOP_SECONDS) if service is not None else 0
-    if left:
-        from tracker import jobs, runs
-
-        interrupted = runs.interrupt_active_runs(jobs.job_engine())
+    if service is not None and service.stop(deadline=deadline):
+        interrupted = _interrupt_runs_of(service.holder)
         log.warning(
-            "%d job(s) still running after %.0fs; %d run(s) recorded as interrupted",
-            left, STOP_SECONDS, interrupted,
-        )  # fmt: skip
+            "the job process did not stop in time; %d run(s) recorded as interrupted", interrupted
+        )
     if engine is not None:
         engine.dispose()
     log.info("stopped")
@@ -190,16 +186,25 @@ class _SignalGuard:
         self.stopping = stopping
         self.phase = "starting"
         self.server: Any = None
+        self.service: JobProcess | None = None
         self.seen = 0
+        self.first_at: float | None = None
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._handle)
 
     def notice(self, signum: int) -> None:
         self.seen += 1
         if self.seen > 1:
-            _quit_now()
+            _quit_now(self.service)
+        self.first_at = time.monotonic()
         self.stopping.set()  # fetches in progress give up now, while uvicorn stops serving
+        if self.service is not None:
+            self.service.request_stop()  # the jobs stop while uvicorn does
         log.info("signal %s: stopping (signal again to quit at once)", signal.Signals(signum).name)
+
+    def deadline(self) -> float:
+        """When the job process must be gone: a stop takes under 3 s from the first signal."""
+        return (self.first_at or time.monotonic()) + STOP_SECONDS + 0.6
 
     def _handle(self, signum: int, _frame: Any) -> None:
         serving = self.phase == "serving"
@@ -210,9 +215,171 @@ class _SignalGuard:
             self.server.should_exit = True
 
 
-def _quit_now() -> None:
+def _quit_now(service: JobProcess | None) -> None:
     log.warning("second signal: quitting at once; unfinished runs show as interrupted")
+    if service is not None:
+        service.kill()
     _exit(130)
+
+
+# --------------------------------------------------------------------------------- job process
+
+
+class JobProcess:
+    """The scheduler and its jobs, in a child process of `tracker run`.
+
+    A scrape parses pages in pure Python; in the web server's process that took the GIL from
+    requests (p95 195 ms while the first scrapes ran, against 30 ms idle). The child runs
+    :class:`tracker.scheduler.SchedulerService` unchanged, so the lock semantics are the same:
+    on PostgreSQL the advisory lock is held on the child's connection, on SQLite the file lock
+    by the child; either vanishes with it. The child obeys its parent only (it ignores the
+    terminal's Ctrl-C, which the parent forwards as SIGTERM) and stops if its parent dies.
+    :attr:`role` is the child's election role, shared for /healthz.
+    """
+
+    def __init__(self, *, log_json: bool) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # never fork a process that has threads
+        role: Any = ctx.Array("c", 16)  # a char array: .value is bytes
+        role.value = b"starting"
+        self._role = role
+        self._process = ctx.Process(
+            target=job_process_main,
+            kwargs={"role": self._role, "log_json": log_json},
+            name="tracker-jobs",
+        )
+
+    @property
+    def role(self) -> str:
+        return self._role.value.decode()
+
+    @property
+    def holder(self) -> str:
+        """``host:pid`` of the child, as its runs record it."""
+        import socket
+
+        return f"{socket.gethostname()}:{self._process.pid}"
+
+    def start(self) -> None:
+        self._process.start()
+        log.info("jobs run in process %s", self._process.pid)
+
+    def request_stop(self) -> None:
+        """Ask the child to stop cleanly (safe in a signal handler)."""
+        if self._process.pid is not None and self._process.exitcode is None:
+            os.kill(self._process.pid, signal.SIGTERM)
+
+    def stop(self, *, deadline: float) -> bool:
+        """Stop the child, waiting until `deadline` (monotonic); True if it had to be killed."""
+        if self._process.pid is None:
+            return False
+        self.request_stop()
+        self._process.join(timeout=max(0.1, deadline - time.monotonic()))
+        if self._process.exitcode is not None:
+            return False
+        self.kill()
+        return True
+
+    def kill(self) -> None:
+        if self._process.pid is not None and self._process.exitcode is None:
+            self._process.kill()
+            self._process.join(timeout=2)
+
+
+def job_process_main(*, role: Any, log_json: bool) -> None:
+    """The child: run the scheduler until SIGTERM or the parent's death, then stop cleanly."""
+    import multiprocessing
+
+    from scrapers.http import STOPPING
+
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def handle(signum: int, _frame: Any) -> None:
+        seen.append(signum)
+        if len(seen) > 1:
+            _exit(130)
+        STOPPING.set()
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent forwards the terminal's Ctrl-C
+    setup_logging(as_json=log_json)
+    parent = multiprocessing.parent_process()
+    service = engine = None
+    try:
+        from tracker.db import make_engine
+
+        engine = make_engine()  # the parent has migrated it
+        service = _shared_role_service(engine, shared=role)
+        if not stop.is_set():
+            service.start()
+        while not stop.wait(0.1):
+            if parent is not None and not parent.is_alive():
+                log.warning("the web server's process is gone: stopping the jobs")
+                break
+    finally:
+        role.value = b"stopping"
+        STOPPING.set()
+        _stop_jobs(service)
+        if engine is not None:
+            engine.dispose()
+    _exit(0)
+
+
+def _shared_role_service(engine: Any, *, shared: Any) -> Any:
+    """A :class:`SchedulerService` whose role is written where the web server reads it."""
+    from tracker.scheduler import SchedulerService
+
+    class SharedRoleService(SchedulerService):
+        def __init__(self) -> None:
+            self._shared = shared
+            super().__init__(engine)
+
+        @property
+        def role(self) -> str:
+            return self._shared.value.decode()
+
+        @role.setter
+        def role(self, value: str) -> None:
+            self._shared.value = value.encode()
+
+    return SharedRoleService()
+
+
+def _stop_jobs(service: Any) -> None:
+    """Stop scheduling; runs still going after STOP_SECONDS are recorded as interrupted."""
+    left = service.stop(timeout=STOP_SECONDS) if service is not None else 0
+    if left:
+        from tracker import jobs, runs
+
+        interrupted = runs.interrupt_active_runs(jobs.job_engine())
+        log.warning(
+            "%d job(s) still running after %.0fs; %d run(s) recorded as interrupted",
+            left, STOP_SECONDS, interrupted,
+        )  # fmt: skip
+    log.info("jobs stopped")
+
+
+def _interrupt_runs_of(holder: str) -> int:
+    """Record the running job runs of a process that was ended (`holder`: host:pid) interrupted."""
+    from sqlalchemy import update
+
+    from tracker import jobs, runs
+
+    table = runs.run_table
+    with jobs.job_engine().begin() as conn:
+        done = conn.execute(
+            update(table)
+            .where(table.c.status == "running", table.c.message == runs.RUNNING_IN + holder)
+            .values(
+                status=runs.INTERRUPTED,
+                finished_at=datetime.now(UTC),
+                message="interrupted: the job process was ended before the run finished",
+            )
+        )
+    return done.rowcount or 0
 
 
 # --------------------------------------------------------------------------------- jobs

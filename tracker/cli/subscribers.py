@@ -10,10 +10,11 @@ from typing import IO, TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from sqlmodel import Session
 
-from tracker import subscriptions
-from tracker.subscription_models import SUBSCRIBER_STATUSES, Subscriber
+from tracker.vocab import SUBSCRIBER_STATUSES
+
+if TYPE_CHECKING:
+    from tracker.subscription_models import Subscriber
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -91,6 +92,10 @@ def add(
 
     Example: tracker subscribers add ann@example.org --state ny --state ca --topic single-payer --confirmed
     """
+    from sqlmodel import Session
+
+    from tracker import subscriptions
+
     try:
         prefs = subscriptions.make_preferences(
             states=state, topics=topic, query=query, detail=detail, quiet_week=quiet_week
@@ -118,6 +123,10 @@ def list_(
 
     Example: tracker subscribers list --status confirmed --format csv
     """
+    from sqlmodel import Session
+
+    from tracker import subscriptions
+
     bad = [s for s in status if s not in SUBSCRIBER_STATUSES]
     if bad:
         _fail(f"unknown status {', '.join(bad)}; use {', '.join(SUBSCRIBER_STATUSES)}")
@@ -166,6 +175,10 @@ def remove(email: Annotated[str, typer.Argument(help="the address to delete")]) 
 
     Example: tracker subscribers remove ann@example.org
     """
+    from sqlmodel import Session
+
+    from tracker import subscriptions
+
     try:
         with Session(_engine()) as session:
             found = subscriptions.remove(session, email=email)
@@ -197,6 +210,10 @@ def import_(
 
     Example: tracker subscribers import members.csv --confirmed
     """
+    from sqlmodel import Session
+
+    from tracker import subscriptions
+
     if not path.is_file():
         _fail(f"{path}: no such file")
     errors, added, updated = [], 0, 0
@@ -238,6 +255,10 @@ def export(
 
     Example: tracker subscribers export --output subscribers.csv
     """
+    from sqlmodel import Session
+
+    from tracker import subscriptions
+
     with Session(_engine()) as session:
         subs = subscriptions.list_subscribers(session)
     if output is None:
