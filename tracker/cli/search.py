@@ -129,14 +129,22 @@ def _table(result) -> None:  # type: ignore[no-untyped-def]
     room = max(console.width - others - 3, 15)  # 3: the gap before the title column
     table = _grid(rows, title_width=room)
     for row, h in zip(rows, result.hits, strict=True):
-        title = " ".join((h["title"] or "").split())
-        table.add_row(*row, textwrap.shorten(title, width=room, placeholder=" …") if title else "")
+        title = _badge(h) + " ".join((h["title"] or "").split())
+        short = textwrap.shorten(title, width=room, placeholder=" …") if title else ""
+        table.add_row(*(escape(cell) for cell in row), escape(short))  # titles are scraped text
     console.print(table, highlight=False)
     total = result.total
     err.print(
         f"{total} {'bill' if total == 1 else 'bills'}; page {result.query.page} of {result.pages}",
         highlight=False,
     )
+
+
+def _badge(hit: dict) -> str:  # type: ignore[type-arg]
+    """The topic badge the site shows, as a title prefix: ``[single-payer]``, ``[possibly]``."""
+    if hit["relevant"] or (hit.get("topic_match") and hit.get("topic_decision") != "possible"):
+        return f"[{hit['topic']}] "
+    return "[possibly single-payer] " if hit.get("topic_decision") == "possible" else ""
 
 
 def _grid(rows: list[tuple[str, ...]], *, title_width: int | None = None) -> Table:

@@ -14,13 +14,14 @@ from sqlalchemy import Connection, Engine, false, select
 from sqlalchemy.orm import Session
 
 from tracker.models import Bill
-from tracker.search.backends import match_words
+from tracker.search.backends import Match, match_words, scores_among
 from tracker.search.cache import cache_key, first_look
 from tracker.search.facets import FacetValue, count_and_facets
 from tracker.search.filters import filter_conditions
-from tracker.search.query import SearchQuery, detect_bill_number, parse_text
+from tracker.search.query import SearchQuery, TextQuery, detect_bill_number, parse_text
 from tracker.search.ranking import by_relevance, page_ids
 from tracker.search.snapshot import snapshot_at
+from tracker.search.topical import TopicMatch, decided_bills, merged_facets, topic_of
 
 bill_table = Bill.__table__
 
@@ -33,6 +34,7 @@ class SearchResult:
     facets: dict[str, list[FacetValue]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     bill_number: bool = False  # the box held a bill number and these hits are that bill
+    topic: str | None = None  # the topic the words named (see .topical): its bills come first
 
     @property
     def pages(self) -> int:
@@ -54,6 +56,7 @@ HIT_COLUMNS = (
     "stage",
     "topic",
     "relevant",
+    "topic_decision",
     "latest_action_date",
     "latest_action_description",
 )
@@ -91,6 +94,9 @@ def _search(conn: Connection, query: SearchQuery, warnings: list[str]) -> Search
     match = match_words(conn, text_query, query.sponsor)
     filters = filter_conditions(query)
     ranked = not text_query.empty
+    named = topic_of(query.q, text_query) if ranked else None
+    if named is not None and match is not None:
+        return _with_topic(conn, query, text_query, match, filters, named, warnings)
     start, stop = (query.page - 1) * query.per_page, query.page * query.per_page
     entry = first_look(conn, query, match, filters, ranked, stop)
     total, facets, head = entry.total, entry.copy_facets(), entry.head
@@ -102,6 +108,47 @@ def _search(conn: Connection, query: SearchQuery, warnings: list[str]) -> Search
         page = page_ids(conn, query, match, filters, ranked, query.per_page, start, total)
     hits = _hits_by_id(conn, page, with_score=by_relevance(query, match, ranked))
     return SearchResult(query, hits, total, facets, warnings)
+
+
+def _with_topic(
+    conn: Connection,
+    query: SearchQuery,
+    text_query: TextQuery,
+    match: Match,
+    filters: list[Any],
+    named: TopicMatch,
+    warnings: list[str],
+) -> SearchResult:
+    """The bills decided on the named topic first (yes, then possible; each by the words'
+    score, then latest action), then the bills that only contain the words, in their order."""
+    sponsor_match = match_words(conn, TextQuery(), query.sponsor)
+    decided = decided_bills(conn, named, filters, sponsor_match)
+    scores = scores_among(conn, text_query, query.sponsor, [i for i, _ in decided])
+    by_score = query.sort == "relevance"
+    # stable sort of the newest-first list: yes, then possible; by the words' score if asked
+    decided.sort(key=lambda row: (row[1], -scores.get(row[0], 0.0) if by_score else 0.0))
+    first = [(bill_id, scores.get(bill_id, 0.0)) for bill_id, _ in decided]
+    start, stop = (query.page - 1) * query.per_page, query.page * query.per_page
+    overlap = len(scores)
+    literal_stop = max(0, stop - len(first)) + overlap
+    entry = first_look(conn, query, match, filters, True, literal_stop)
+    page = first[start:stop]
+    if len(page) < query.per_page and literal_stop > overlap:
+        head = entry.head
+        if literal_stop <= len(head) or (head and entry.total <= len(head)):
+            rows = head[:literal_stop]
+        else:
+            rows = page_ids(conn, query, match, filters, True, literal_stop, 0, entry.total)
+        taken = {bill_id for bill_id, _ in first}
+        rest = [row for row in rows if row[0] not in taken]
+        page += rest[max(0, start - len(first)) : stop - len(first)]
+    facets = merged_facets(conn, query, entry.copy_facets(), [i for i, _ in first], list(scores))
+    hits = _hits_by_id(conn, page, with_score=True)
+    found = {bill_id for bill_id, _ in first}
+    for hit in hits:
+        hit["topic_match"] = hit["id"] in found
+    total = entry.total + len(first) - overlap
+    return SearchResult(query, hits, total, facets, warnings, topic=named.topic)
 
 
 def warm(target: Session | Connection | Engine) -> None:
@@ -133,6 +180,7 @@ def _hits_by_id(conn: Connection, page: list[Any], *, with_score: bool) -> list[
 
 def _hit(row: dict[str, Any]) -> dict[str, Any]:
     row["relevant"] = bool(row["relevant"])
+    row["topic_match"] = False  # found as a bill of the topic the words named (see .topical)
     if "score" in row:
         row["score"] = round(float(row["score"] or 0.0), 4)
     return row
