@@ -7,7 +7,6 @@ into those with the words in the identifier or title and the rest (see :mod:`.ra
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,30 +162,3 @@ def _pg_match(tq: TextQuery, sponsor_words: Sequence[str]) -> Match:
         ids.bindparams(**params).columns(bill_id=Integer),
         scored.bindparams(**params).columns(bill_id=Integer, score=Float).subquery("m"),
     )
-
-
-def scores_among(
-    conn: Connection, tq: TextQuery, sponsor: str | None, ids: Sequence[int]
-) -> dict[int, float]:
-    """The literal matches among `ids` with their scores (bm25 or ts_rank), seeking each id
-    rather than scoring every match of the words."""
-    sponsor_words = tuple(WORD.findall((sponsor or "").lower()))[:8]
-    if not ids or (tq.empty and not sponsor_words):
-        return {}
-    if conn.dialect.name == "sqlite":
-        stmt = text(
-            f"SELECT rowid, -{_BM25} FROM bill_fts WHERE bill_fts MATCH :fts "  # noqa: S608
-            "AND rowid IN (SELECT value FROM json_each(:ids))"
-        )
-        params: dict[str, Any] = {
-            "fts": fts5_expression(tq, sponsor_words),
-            "ids": json.dumps(list(ids)),
-        }
-    else:
-        expr, params = pg_tsquery(tq, sponsor_words)
-        stmt = text(
-            f"SELECT bill_id, ts_rank(document, {expr}) FROM bill_search "  # noqa: S608
-            f"WHERE bill_id = ANY(:ids) AND document @@ {expr}"
-        )
-        params = {**params, "ids": list(ids)}
-    return {int(i): float(s or 0.0) for i, s in conn.execute(stmt, params)}

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, false, select
 from sqlalchemy.orm import Session
 
 from tracker.models import Bill
-from tracker.search.backends import Match, match_words, scores_among
+from tracker.search.backends import Match, match_words
 from tracker.search.cache import cache_key, first_look
 from tracker.search.facets import FacetValue, count_and_facets
 from tracker.search.filters import filter_conditions
@@ -96,7 +96,7 @@ def _search(conn: Connection, query: SearchQuery, warnings: list[str]) -> Search
     ranked = not text_query.empty
     named = topic_of(query.q, text_query) if ranked else None
     if named is not None and match is not None:
-        return _with_topic(conn, query, text_query, match, filters, named, warnings)
+        return _with_topic(conn, query, match, filters, named, warnings)
     start, stop = (query.page - 1) * query.per_page, query.page * query.per_page
     entry = first_look(conn, query, match, filters, ranked, stop)
     total, facets, head = entry.total, entry.copy_facets(), entry.head
@@ -110,10 +110,12 @@ def _search(conn: Connection, query: SearchQuery, warnings: list[str]) -> Search
     return SearchResult(query, hits, total, facets, warnings)
 
 
+_MATCHED = 1e-9  # the score of a decided bill that has the words but ranks past the head
+
+
 def _with_topic(
     conn: Connection,
     query: SearchQuery,
-    text_query: TextQuery,
     match: Match,
     filters: list[Any],
     named: TopicMatch,
@@ -121,33 +123,36 @@ def _with_topic(
 ) -> SearchResult:
     """The bills decided on the named topic first (yes, then possible; each by the words'
     score, then latest action), then the bills that only contain the words, in their order."""
-    sponsor_match = match_words(conn, TextQuery(), query.sponsor)
-    decided = decided_bills(conn, named, filters, sponsor_match)
-    scores = scores_among(conn, text_query, query.sponsor, [i for i, _ in decided])
+    entry = first_look(conn, query, match, filters, True, 1)  # the literal matches, ranked
+    decided = decided_bills(conn, named, filters, match_words(conn, TextQuery(), query.sponsor))
+    ids = {bill.id for bill in decided}
+    # the decided bills that also contain the words: with their score when among the first
+    # ranked, else just above none (scoring a few bills among 19,000 matches costs more in FTS5
+    # than listing every match)
+    scores = {bill_id: score for bill_id, score in entry.head if bill_id in ids}
+    if entry.total > len(entry.head):
+        matched = ids.intersection(conn.execute(match.ids).scalars())
+        scores.update({i: _MATCHED for i in matched if i not in scores})
     by_score = query.sort == "relevance"
-    # stable sort of the newest-first list: yes, then possible; by the words' score if asked
-    decided.sort(key=lambda row: (row[1], -scores.get(row[0], 0.0) if by_score else 0.0))
-    first = [(bill_id, scores.get(bill_id, 0.0)) for bill_id, _ in decided]
+    # a stable sort of the newest-first list: yes, then possible; by the words' score if asked
+    decided.sort(key=lambda d: (d.rank, -scores.get(d.id, 0.0) if by_score else 0.0))
+    first = [(bill.id, scores.get(bill.id, 0.0)) for bill in decided]
     start, stop = (query.page - 1) * query.per_page, query.page * query.per_page
-    overlap = len(scores)
-    literal_stop = max(0, stop - len(first)) + overlap
-    entry = first_look(conn, query, match, filters, True, literal_stop)
     page = first[start:stop]
-    if len(page) < query.per_page and literal_stop > overlap:
+    wanted = max(0, stop - len(first)) + len(scores)  # literal rows, the decided ones included
+    if len(page) < query.per_page and wanted > len(scores):
         head = entry.head
-        if literal_stop <= len(head) or (head and entry.total <= len(head)):
-            rows = head[:literal_stop]
+        if wanted <= len(head) or entry.total <= len(head):
+            rows = head[:wanted]
         else:
-            rows = page_ids(conn, query, match, filters, True, literal_stop, 0, entry.total)
-        taken = {bill_id for bill_id, _ in first}
-        rest = [row for row in rows if row[0] not in taken]
+            rows = page_ids(conn, query, match, filters, True, wanted, 0, entry.total)
+        rest = [row for row in rows if row[0] not in ids]
         page += rest[max(0, start - len(first)) : stop - len(first)]
-    facets = merged_facets(conn, query, entry.copy_facets(), [i for i, _ in first], list(scores))
     hits = _hits_by_id(conn, page, with_score=True)
-    found = {bill_id for bill_id, _ in first}
     for hit in hits:
-        hit["topic_match"] = hit["id"] in found
-    total = entry.total + len(first) - overlap
+        hit["topic_match"] = hit["id"] in ids
+    facets = merged_facets(query, entry.copy_facets(), decided, set(scores))
+    total = entry.total + len(first) - len(scores)
     return SearchResult(query, hits, total, facets, warnings, topic=named.topic)
 
 

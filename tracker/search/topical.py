@@ -22,7 +22,7 @@ from sqlalchemy import Connection, case, or_, select
 
 from tracker.models import Bill
 from tracker.search.backends import Match
-from tracker.search.facets import FacetValue, count_and_facets, facet_values
+from tracker.search.facets import FACETS, FacetValue, facet_values
 from tracker.search.query import WORD, SearchQuery, TextQuery
 from tracker.vocab import RELEVANT_TOPICS
 
@@ -102,38 +102,49 @@ def _synonyms(path: Path, stamp: int) -> dict[str, str]:
     return found
 
 
+@dataclass(frozen=True)
+class Decided:
+    """One bill of the named topic: its id, YES or POSSIBLE, latest action and facet values."""
+
+    id: int
+    rank: int
+    latest: Any
+    facets: tuple[Any, ...]  # as FACETS
+
+
 def decided_bills(
     conn: Connection, named: TopicMatch, filters: list[Any], sponsor: Match | None
-) -> list[tuple[int, int]]:
-    """(bill id, YES or POSSIBLE) of the topic's bills passing the filters, newest first.
+) -> list[Decided]:
+    """The topic's bills passing the filters, newest first (then by id, as SQL would).
 
-    A few hundred bills at most (the classifier's decisions), read from the narrow index."""
+    A few hundred bills at most (the classifier's decisions): sorted here, since SQLite
+    would rather walk the whole date index looking for them."""
     conds = [*filters, named.condition()]
     if sponsor is not None:
         conds.append(bill_table.c.id.in_(sponsor.ids))
-    recency = [bill_table.c.latest_action_date.desc().nulls_last(), bill_table.c.id.desc()]
-    stmt = select(bill_table.c.id, named.rank()).where(*conds).order_by(*recency)
-    return [(int(i), int(r)) for i, r in conn.execute(stmt)]
+    cols = [bill_table.c.id, named.rank(), bill_table.c.latest_action_date]
+    stmt = select(*cols, *[bill_table.c[name] for name in FACETS]).where(*conds)
+    rows = [Decided(int(i), int(r), latest, tuple(f)) for i, r, latest, *f in conn.execute(stmt)]
+    rows.sort(key=lambda d: d.id, reverse=True)
+    rows.sort(key=lambda d: (d.latest is not None, str(d.latest or "")), reverse=True)
+    return rows
 
 
 def merged_facets(
-    conn: Connection,
     query: SearchQuery,
     literal: dict[str, list[FacetValue]],
-    decided: list[int],
-    overlap: list[int],
+    decided: list[Decided],
+    overlap: set[int],
 ) -> dict[str, list[FacetValue]]:
-    """The literal matches' facet counts plus the decided bills', less those in both."""
+    """The literal matches' facet counts plus the decided bills' not among them."""
     counts: dict[str, dict[str, int]] = {
         name: {f.value: f.count for f in values} for name, values in literal.items()
     }
-    for ids, sign in ((decided, 1), (overlap, -1)):
-        if not ids:
+    for bill in decided:
+        if bill.id in overlap:
             continue
-        _, extra = count_and_facets(conn, query, [bill_table.c.id.in_(ids)], cover=True)
-        for name, values in extra.items():
-            into = counts.setdefault(name, {})
-            for f in values:
-                into[f.value] = into.get(f.value, 0) + sign * f.count
-    pairs = {name: [(v, n) for v, n in c.items() if n > 0] for name, c in counts.items()}
-    return facet_values(query, pairs)
+        for name, value in zip(FACETS, bill.facets, strict=True):
+            if value is not None:
+                into = counts.setdefault(name, {})
+                into[value] = into.get(value, 0) + 1
+    return facet_values(query, {name: list(c.items()) for name, c in counts.items()})
