@@ -151,14 +151,11 @@ def pg_tsquery(tq: TextQuery, sponsor_words: Sequence[str] = ()) -> tuple[str, d
 
 def _pg_match(tq: TextQuery, sponsor_words: Sequence[str]) -> Match:
     # The tsquery expression is written inline (not in a joined subquery) so the planner sees
-    # it in the WHERE clause and uses the GIN index. Ranking reads the slim rank_doc (the A and
-    # B weights: identifier, titles, summaries; migration 0010), never the TOASTed document
-    # with every action: 6x cheaper for a common word; matches only in sponsors or actions
-    # score 0 and follow by latest action.
+    # it in the WHERE clause and uses the GIN index.
     expr, params = pg_tsquery(tq, sponsor_words)
     ids = text(f"SELECT bill_id FROM bill_search WHERE document @@ {expr}")  # noqa: S608
     scored = text(
-        f"SELECT bill_id, ts_rank(rank_doc, {expr}) AS score "  # noqa: S608 - placeholders only
+        f"SELECT bill_id, ts_rank(document, {expr}) AS score "  # noqa: S608 - placeholders only
         f"FROM bill_search WHERE document @@ {expr}"
     )
     return Match(
