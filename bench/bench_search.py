@@ -3,6 +3,7 @@
     python bench/bench_search.py                      # SQLite and PostgreSQL
     python bench/bench_search.py --backend sqlite
     python bench/bench_search.py --subset small       # a quick run on a few files
+    python bench/bench_search.py --searches-only --compare bench/results/search/before.json
 
 The data is imported once through the importers and ingest into
 bench/results/search/bench.db (SQLite) and the PostgreSQL database ``tracker_bench_search``;
@@ -13,7 +14,10 @@ later runs reuse them (``--reimport`` starts over). Printed per backend:
 - p50/p95 latency of 20 representative searches (words, phrases, prefixes, filters, bill
   numbers) through ``tracker.search.search``, cold (result cache emptied) and repeated (served
   by the cache, as when paging), against a naive LIKE scan answering the same questions in
-  the same run (aim: p95 < 50 ms);
+  the same run, and the limit: the raw FTS5 / tsvector query for the words alone, best 25 by
+  rank (aim: p95 < 20 ms);
+- whether `single payer` ranks every bill the classifier marked yes first, and the first 25
+  bills of every query (``--compare`` an earlier figures file to see what moved);
 - bill page and state page render time;
 - a full static build and an incremental rebuild after one bill changes.
 """
@@ -188,12 +192,66 @@ def naive_like(conn, params: dict[str, Any]) -> None:  # type: ignore[no-untyped
     conn.execute(stmt.order_by(Bill.latest_action_date.desc()).limit(25)).all()
 
 
+def raw_limit(conn, params: dict[str, Any]) -> bool:  # type: ignore[no-untyped-def]
+    """The limit: the query's words alone through the index, best 25 by its rank (FTS5 bm25 or
+    ts_rank), no filters, counts or facets. False when the query has no words to match."""
+    from tracker.search import fts5_expression, parse_text, pg_tsquery
+
+    tq = parse_text(params.get("q", ""))
+    if tq.empty or params.get("sponsor"):
+        return False
+    if conn.dialect.name == "sqlite":
+        sql = "SELECT rowid FROM bill_fts WHERE bill_fts MATCH :fts ORDER BY rank LIMIT 25"
+        conn.execute(text(sql), {"fts": fts5_expression(tq)}).all()
+    else:
+        expr, binds = pg_tsquery(tq)
+        sql = (
+            f"SELECT bill_id FROM bill_search WHERE document @@ {expr} "  # noqa: S608
+            f"ORDER BY ts_rank(document, {expr}) DESC LIMIT 25"
+        )
+        conn.execute(text(sql), binds).all()
+    return True
+
+
+def ranking(conn) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """The first 25 bills of each bench query, to compare the order before and after a change."""
+    order = {}
+    for label, params in QUERIES:
+        query, _ = SearchQuery.from_pairs(params.items())
+        hits = search(conn, query).hits
+        key = f"{label} {json.dumps(params, sort_keys=True)}"
+        order[key] = [f"{h['state']} {h['session']} {h['identifier']}" for h in hits]
+    return order
+
+
+def compare_ranking(now: dict[str, list[str]], before: dict[str, list[str]]) -> None:
+    """Per query: how many of the earlier first 25 are still there, and in the same order."""
+    for key, hits in now.items():
+        old = before.get(key)
+        if old is None:
+            continue
+        kept = len(set(hits) & set(old))
+        same = hits == old
+        print(f"    {key[:70]:<70} {kept:>3}/{len(old):<3} kept{'  same order' if same else ''}")
+
+
+def topic_check(conn) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """`single payer`: every bill the classifier marked yes, and ranked before any other."""
+    yes = conn.execute(select(func.count()).select_from(Bill).where(Bill.relevant.is_(True)))
+    n = int(yes.scalar_one())
+    hits = search(conn, SearchQuery(q="single payer", per_page=max(1, n))).hits
+    first = sum(1 for h in hits if h["relevant"])
+    print(f"  'single payer': the first {n} results hold {first} of the {n} bills marked yes")
+    return {"single_payer_yes": n, "single_payer_yes_first": first}
+
+
 def search_latency(engine) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Cold: the result cache emptied before every search (a new question); cached: the same
     search again, as when a staffer pages through results or reloads."""
     cold: list[float] = []
     cached: list[float] = []
     naive: list[float] = []
+    raw: list[float] = []
     per_query = []
     with engine.connect() as conn:
         for label, params in QUERIES:
@@ -207,6 +265,8 @@ def search_latency(engine) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             mine = [timed(fresh) for _ in range(REPEAT)]
             again = [timed(lambda q=query: search(conn, q)) for _ in range(REPEAT)]
             like = [timed(lambda p=params: naive_like(conn, p)) for _ in range(2)]
+            if raw_limit(conn, params):
+                raw += [timed(lambda p=params: raw_limit(conn, p)) for _ in range(REPEAT)]
             cold += mine
             cached += again
             naive += like
@@ -234,6 +294,8 @@ def search_latency(engine) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "search_cached_p95_ms": round(pct(cached, 95), 1),
         "like_p50_ms": round(pct(naive, 50), 1),
         "like_p95_ms": round(pct(naive, 95), 1),
+        "raw_p50_ms": round(pct(raw, 50), 1),
+        "raw_p95_ms": round(pct(raw, 95), 1),
     }
 
 
@@ -297,23 +359,46 @@ def static_build(engine, bills: str) -> dict[str, Any]:  # type: ignore[no-untyp
         shutil.rmtree(out, ignore_errors=True)
 
 
-def run(backend: str, subset: str, reimport: bool, bills: str, skip_build: bool) -> dict[str, Any]:
+def run(  # noqa: PLR0913 - the command's options
+    backend: str,
+    subset: str,
+    reimport: bool,
+    bills: str,
+    skip_build: bool,
+    *,
+    searches_only: bool = False,
+    compare: str | None = None,
+) -> dict[str, Any]:
     print(f"\n== {backend} ({subset}) ==")
     engine = engine_for(backend, subset, reimport)
     figures: dict[str, Any] = {"backend": backend, **ensure_imported(engine, subset)}
-    figures.update(index_costs(engine))
-    print(
-        f"  index: reindex_bills(500 bills) {figures['reindex_500_ms']} ms; "
-        f"rebuild_index {figures['rebuild_s']} s"
-    )
+    if not searches_only:
+        figures.update(index_costs(engine))
+        print(
+            f"  index: reindex_bills(500 bills) {figures['reindex_500_ms']} ms; "
+            f"rebuild_index {figures['rebuild_s']} s"
+        )
     print("  searches (median of 5 cold, then 5 repeated; LIKE median of 2):")
     figures.update(search_latency(engine))
     print(
         f"  search p50 {figures['search_p50_ms']} ms, p95 {figures['search_p95_ms']} ms "
         f"(repeated: p50 {figures['search_cached_p50_ms']}, "
         f"p95 {figures['search_cached_p95_ms']}); "
-        f"naive LIKE p50 {figures['like_p50_ms']} ms, p95 {figures['like_p95_ms']} ms"
+        f"naive LIKE p50 {figures['like_p50_ms']} ms, p95 {figures['like_p95_ms']} ms; "
+        f"limit (raw {'FTS5' if backend == 'sqlite' else 'tsvector'} query, words only, best 25): "
+        f"p50 {figures['raw_p50_ms']} ms, p95 {figures['raw_p95_ms']} ms"
     )
+    with engine.connect() as conn:
+        figures.update(topic_check(conn))
+        figures["ranking"] = ranking(conn)
+    if compare:
+        before = json.loads(Path(compare).read_text())
+        earlier = next((f for f in before if f.get("backend") == backend), {})
+        print(f"  ranking against {compare} (first 25 of each query):")
+        compare_ranking(figures["ranking"], earlier.get("ranking", {}))
+    if searches_only:
+        engine.dispose()
+        return figures
     figures.update(render_times(engine))
     print(
         f"  bill page p50 {figures['bill_page_p50_ms']} ms, p95 {figures['bill_page_p95_ms']} ms; "
@@ -336,10 +421,27 @@ def main() -> None:
     parser.add_argument(
         "--bills", choices=["all", "linked"], default="all", help="bill pages in the static build"
     )
+    parser.add_argument(
+        "--searches-only", action="store_true", help="searches only: no index, pages or build"
+    )
+    parser.add_argument(
+        "--compare", metavar="FIGURES_JSON", help="an earlier figures file: compare the ranking"
+    )
     args = parser.parse_args()
     os.environ.setdefault("TRACKER_DATA_DIR", str(OUT))
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    results = [run(b, args.subset, args.reimport, args.bills, args.skip_build) for b in backends]
+    results = [
+        run(
+            b,
+            args.subset,
+            args.reimport,
+            args.bills,
+            args.skip_build,
+            searches_only=args.searches_only,
+            compare=args.compare,
+        )
+        for b in backends
+    ]
     (OUT / f"figures-{args.subset}.json").write_text(json.dumps(results, indent=2))
     print(f"\nfigures written to {OUT / f'figures-{args.subset}.json'}")
 

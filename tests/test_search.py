@@ -208,7 +208,11 @@ def test_query_params_are_lenient_and_round_trip_to_a_stable_url() -> None:
 
 
 def test_words_phrases_prefixes_exclusions_and_or(loaded) -> None:  # type: ignore[no-untyped-def]
-    assert set(ids(search(loaded, SearchQuery(q="single payer")))) == {"ny S 1234", "ny A 5678"}
+    assert set(ids(search(loaded, SearchQuery(q="payer single")))) == {"ny S 1234", "ny A 5678"}
+    # words naming a topic also find the bills decided on it (the study of medicare for all):
+    # see tests/test_search_topic.py
+    topical = ids(search(loaded, SearchQuery(q="single payer")))
+    assert topical[:2] == ["ny S 1234", "ma HB 2795"] and topical[2:] == ["ny A 5678"]
     assert ids(search(loaded, SearchQuery(q='"single payer"'))) == ["ny S 1234"]
     assert set(ids(search(loaded, SearchQuery(q="medic*")))) == {"ma HB 2795", "wa SB 7"}
     assert ids(search(loaded, SearchQuery(q="single payer -audits"))) == ["ny S 1234"]

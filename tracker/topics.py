@@ -104,6 +104,8 @@ class TopicSpec(BaseModel):
     phrases: list[Phrase] = Field(default_factory=list)
     negative: list[Phrase] = Field(default_factory=list)
     examples: list[Example | str] = Field(default_factory=list)
+    # what a staffer types to mean this topic; search only (tracker.search.topical)
+    synonyms: list[str] = Field(default_factory=list)
 
 
 class TopicsConfig(BaseModel):

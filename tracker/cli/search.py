@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -133,14 +133,22 @@ def _table(result: SearchResult) -> None:
     room = max(console.width - others - 3, 15)  # 3: the gap before the title column
     table = _grid(rows, title_width=room)
     for row, h in zip(rows, result.hits, strict=True):
-        title = " ".join((h["title"] or "").split())
-        table.add_row(*row, textwrap.shorten(title, width=room, placeholder=" …") if title else "")
+        title = _badge(h) + " ".join((h["title"] or "").split())
+        short = textwrap.shorten(title, width=room, placeholder=" …") if title else ""
+        table.add_row(*(escape(cell) for cell in row), escape(short))  # titles are scraped text
     console.print(table, highlight=False)
     total = result.total
     err.print(
         f"{total} {'bill' if total == 1 else 'bills'}; page {result.query.page} of {result.pages}",
         highlight=False,
     )
+
+
+def _badge(hit: dict[str, Any]) -> str:
+    """The topic badge the site shows, as a title prefix: ``[single-payer]``, ``[possibly]``."""
+    if hit["relevant"] or (hit.get("topic_match") and hit.get("topic_decision") != "possible"):
+        return f"[{hit['topic']}] "
+    return "[possibly single-payer] " if hit.get("topic_decision") == "possible" else ""
 
 
 def _grid(rows: Sequence[tuple[str, ...]], *, title_width: int | None = None) -> Table:

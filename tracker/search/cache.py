@@ -19,9 +19,15 @@ from sqlalchemy import Connection, func, select
 from tracker.models import Bill
 from tracker.search.backends import Match
 from tracker.search.facets import FACETS, FacetValue, count_and_facets, facet_values
+from tracker.search.plans import fetch_all
 from tracker.search.query import SearchQuery
 from tracker.search.ranking import by_relevance, page_ids
-from tracker.search.snapshot import snapshot_applies, snapshot_at, wanted_combos
+from tracker.search.snapshot import (
+    snapshot_applies,
+    snapshot_at,
+    snapshot_ready,
+    wanted_combos,
+)
 
 bill_table = Bill.__table__
 
@@ -152,17 +158,17 @@ def _from_snapshot(
     relevance = by_relevance(query, match, ranked)
     scores = relevance and match.top is None  # PostgreSQL ranks here; FTS5 ranks itself
     if scores:
-        rows = [
-            tuple(r) for r in conn.execute(select(match.scored.c.bill_id, match.scored.c.score))
-        ]
+        rows = fetch_all(conn, select(match.scored.c.bill_id, match.scored.c.score))
     else:
-        rows = [(bill_id, 0.0) for bill_id in conn.execute(match.ids).scalars()]
-    if len(rows) < (SNAPSHOT_MIN if match.top is not None else 0):
-        return None  # FTS5 lists ids cheaply: a small set is counted faster in SQL
+        rows = [(bill_id, 0.0) for (bill_id,) in fetch_all(conn, match.ids)]
+    if match.top is not None and len(rows) < SNAPSHOT_MIN and not snapshot_ready(conn, version):
+        return None  # a small set is counted faster in SQL than the snapshot is built
     snap = snapshot_at(conn, version)
+    code, size = snap.code, len(snap.code)
     wanted = wanted_combos(query, snap)
-    rows = [row for row in rows if row[0] < len(snap.code) and snap.code[row[0]] in wanted]
-    counts = Counter(snap.code[bill_id] for bill_id, _ in rows)
+    if len(wanted) < len(snap.combos) or any(row[0] >= size for row in rows):
+        rows = [row for row in rows if row[0] < size and code[row[0]] in wanted]
+    counts = Counter(map(code.__getitem__, [bill_id for bill_id, _ in rows]))
     sums: dict[str, dict[str, int]] = {name: {} for name in FACETS}
     for combo, n in counts.items():
         for name, value in zip(FACETS, snap.combos[combo - 1], strict=True):

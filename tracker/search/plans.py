@@ -36,3 +36,20 @@ def has_index(conn: Connection, name: str) -> bool:
         text("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = :n"), {"n": name}
     )
     return found.first() is not None
+
+
+def fetch_all(conn: Connection, stmt: Any) -> list[tuple[Any, ...]]:
+    """Every row of `stmt` as plain DB-API tuples, without SQLAlchemy's per-row processing:
+    listing the 19,000 matches of a common word through Result rows costs more than matching
+    them. Only for columns needing no type conversion (ids, scores)."""
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    if compiled.positiontup is not None:
+        params: Any = tuple(compiled.params[name] for name in compiled.positiontup)
+    else:
+        params = compiled.params
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()

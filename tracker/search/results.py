@@ -14,13 +14,14 @@ from sqlalchemy import Connection, Engine, false, select
 from sqlalchemy.orm import Session
 
 from tracker.models import Bill
-from tracker.search.backends import match_words
+from tracker.search.backends import Match, match_words
 from tracker.search.cache import cache_key, first_look
 from tracker.search.facets import FacetValue, count_and_facets
 from tracker.search.filters import filter_conditions
-from tracker.search.query import SearchQuery, detect_bill_number, parse_text
+from tracker.search.query import SearchQuery, TextQuery, detect_bill_number, parse_text
 from tracker.search.ranking import by_relevance, page_ids
 from tracker.search.snapshot import snapshot_at
+from tracker.search.topical import TopicMatch, decided_bills, merged_facets, topic_of
 
 bill_table = Bill.__table__
 
@@ -33,6 +34,7 @@ class SearchResult:
     facets: dict[str, list[FacetValue]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     bill_number: bool = False  # the box held a bill number and these hits are that bill
+    topic: str | None = None  # the topic the words named (see .topical): its bills come first
 
     @property
     def pages(self) -> int:
@@ -92,6 +94,9 @@ def _search(conn: Connection, query: SearchQuery, warnings: list[str]) -> Search
     match = match_words(conn, text_query, query.sponsor)
     filters = filter_conditions(query)
     ranked = not text_query.empty
+    named = topic_of(query.q, text_query) if ranked else None
+    if named is not None and match is not None:
+        return _with_topic(conn, query, match, filters, named, warnings)
     start, stop = (query.page - 1) * query.per_page, query.page * query.per_page
     entry = first_look(conn, query, match, filters, ranked, stop)
     total, facets, head = entry.total, entry.copy_facets(), entry.head
@@ -103,6 +108,52 @@ def _search(conn: Connection, query: SearchQuery, warnings: list[str]) -> Search
         page = page_ids(conn, query, match, filters, ranked, query.per_page, start, total)
     hits = _hits_by_id(conn, page, with_score=by_relevance(query, match, ranked))
     return SearchResult(query, hits, total, facets, warnings)
+
+
+_MATCHED = 1e-9  # the score of a decided bill that has the words but ranks past the head
+
+
+def _with_topic(
+    conn: Connection,
+    query: SearchQuery,
+    match: Match,
+    filters: list[Any],
+    named: TopicMatch,
+    warnings: list[str],
+) -> SearchResult:
+    """The bills decided on the named topic first (yes, then possible; each by the words'
+    score, then latest action), then the bills that only contain the words, in their order."""
+    entry = first_look(conn, query, match, filters, True, 1)  # the literal matches, ranked
+    decided = decided_bills(conn, named, filters, match_words(conn, TextQuery(), query.sponsor))
+    ids = {bill.id for bill in decided}
+    # the decided bills that also contain the words: with their score when among the first
+    # ranked, else just above none (scoring a few bills among 19,000 matches costs more in FTS5
+    # than listing every match)
+    scores = {bill_id: score for bill_id, score in entry.head if bill_id in ids}
+    if entry.total > len(entry.head):
+        matched = ids.intersection(conn.execute(match.ids).scalars())
+        scores.update({i: _MATCHED for i in matched if i not in scores})
+    by_score = query.sort == "relevance"
+    # a stable sort of the newest-first list: yes, then possible; by the words' score if asked
+    decided.sort(key=lambda d: (d.rank, -scores.get(d.id, 0.0) if by_score else 0.0))
+    first = [(bill.id, scores.get(bill.id, 0.0)) for bill in decided]
+    start, stop = (query.page - 1) * query.per_page, query.page * query.per_page
+    page = first[start:stop]
+    wanted = max(0, stop - len(first)) + len(scores)  # literal rows, the decided ones included
+    if len(page) < query.per_page and wanted > len(scores):
+        head = entry.head
+        if wanted <= len(head) or entry.total <= len(head):
+            rows = head[:wanted]
+        else:
+            rows = page_ids(conn, query, match, filters, True, wanted, 0, entry.total)
+        rest = [row for row in rows if row[0] not in ids]
+        page += rest[max(0, start - len(first)) : stop - len(first)]
+    hits = _hits_by_id(conn, page, with_score=True)
+    for hit in hits:
+        hit["topic_match"] = hit["id"] in ids
+    facets = merged_facets(query, entry.copy_facets(), decided, set(scores))
+    total = entry.total + len(first) - len(scores)
+    return SearchResult(query, hits, total, facets, warnings, topic=named.topic)
 
 
 def warm(target: Session | Connection | Engine) -> None:
@@ -134,6 +185,7 @@ def _hits_by_id(conn: Connection, page: list[Any], *, with_score: bool) -> list[
 
 def _hit(row: dict[str, Any]) -> dict[str, Any]:
     row["relevant"] = bool(row["relevant"])
+    row["topic_match"] = False  # found as a bill of the topic the words named (see .topical)
     if "score" in row:
         row["score"] = round(float(row["score"] or 0.0), 4)
     return row

@@ -34,8 +34,18 @@ class Snapshot:
 SNAPSHOTS: dict[tuple[int, str], Snapshot] = {}
 
 
+def _key(conn: Connection) -> tuple[int, str]:
+    return (id(conn.engine), str(conn.engine.url))
+
+
+def snapshot_ready(conn: Connection, version: tuple[Any, ...]) -> bool:
+    """Whether this data version's snapshot is built (counting against it is then free)."""
+    snap = SNAPSHOTS.get(_key(conn))
+    return snap is not None and snap.version == version
+
+
 def snapshot_at(conn: Connection, version: tuple[Any, ...]) -> Snapshot:
-    key = (id(conn.engine), str(conn.engine.url))
+    key = _key(conn)
     snap = SNAPSHOTS.get(key)
     if snap is not None and snap.version == version:
         return snap

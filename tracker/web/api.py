@@ -22,6 +22,7 @@ from tracker.search import (
 )
 from tracker.settings import get_settings
 from tracker.urls import api_bill_path, bill_path_of, search_path
+from tracker.vocab import TOPIC_LABELS
 from tracker.web import data, schemas
 from tracker.web.deps import connection
 from tracker.web.render import render
@@ -56,6 +57,11 @@ def result_json(result: SearchResult) -> dict[str, Any]:
         "per_page": q.per_page,
         "pages": result.pages,
         "bill_number": result.bill_number,
+        "topic": (
+            {"value": result.topic, "label": TOPIC_LABELS.get(result.topic, result.topic)}
+            if result.topic
+            else None
+        ),
         "results": hits,
         "facets": {
             name: [{"value": f.value, "label": f.label, "count": f.count} for f in values]
