@@ -42,9 +42,31 @@ Unit = tuple[Callable[..., Any], tuple[Any, ...]]
 CHUNK_BYTES = 2_000_000  # small files (one bill JSON each) go to a worker in bunches
 PIECE = 250  # items sent at once
 QUEUED = 4  # pieces waiting per worker: bounds memory whatever the input size
+WORTH_BYTES = 8_000_000
+"""Input (on disk) under which worker processes do not pay: each costs about a second to
+start (spawn, imports) and every bill then travels through a pipe. Measured on 2 cores: on 790
+Idaho bills (5 MB) ``--workers 1`` was 1.5x slower than serial on a first import and 1.8x on a
+re-import; on all the shared data (55 MB) two workers took 106.7 s against 181.6 s for one."""
 
 _known: dict[tuple[str, str, str], str] = {}
 _ends: dict[tuple[str, str], str | None] = {}
+
+
+def default_workers(paths: Iterable[Path | str], *, cpus: int | None = None) -> int:
+    """Importer processes worth starting for ``paths`` on this machine: 0 (parse in the
+    writer's process) on one core or for inputs under :data:`WORTH_BYTES`, else two. One
+    worker is never the choice: it only moves the parsing, and adds the pipe; two parse while
+    the writer writes (the writer is the bottleneck beyond two)."""
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    if cpus < 2:
+        return 0
+    total = 0
+    for path in map(Path, paths):
+        files = path.rglob("*") if path.is_dir() else (path,)
+        total += sum(f.stat().st_size for f in files if f.is_file())
+        if total >= WORTH_BYTES:
+            return 2
+    return 0
 
 
 def units(kind: str, paths: Iterable[Path | str]) -> list[Unit]:
@@ -216,4 +238,4 @@ def _prepare(item: RawBill) -> None:
     item.data = None  # travels as item.blob
 
 
-__all__ = ["RecordError", "prefetch", "units"]
+__all__ = ["RecordError", "default_workers", "prefetch", "units"]
