@@ -162,6 +162,11 @@ def line(label: str, r: dict) -> str:
     )
 
 
+def total_rss(r: dict) -> float:
+    """Writer plus workers: the largest worker's peak times the number of workers (a bound)."""
+    return r["peak_rss_mb"] + max(r["workers"]) * r["worker_peak_rss_mb"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -192,7 +197,7 @@ def main() -> None:
         print(
             f"{backend}: second import {speedup:.1f}x faster by wall, {cpu_speedup:.1f}x by all CPU "
             f"(target >= {10 if backend == 'sqlite' else 5}x), writes nothing: {ok}; "
-            f"total peak RSS {first['peak_rss_mb'] + 2 * first['worker_peak_rss_mb']:.0f} MB "
+            f"total peak RSS {total_rss(first):.0f} MB "
             f"(target < 500); load average {os.getloadavg()[0]:.1f}; "
             f"{first['actions_stored']} actions stored"
         )
