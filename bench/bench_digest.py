@@ -14,9 +14,12 @@ What it does (all local, nothing leaves the machine):
    these captures, so the digests have no "coming up" section.)
 3. Adds 10,000 confirmed subscribers with varied preferences (states, topics, saved search,
    detail, quiet-week choice; fixed random seed).
-4. For each size, in a fresh child process (so peak RSS is that run's own), sends the digest to
-   the first N subscribers through ``tracker.delivery.send_digests`` and a real SMTP client to an
-   aiosmtpd server running in another process, and prints messages/s and peak memory.
+4. For each size, in a fresh child process (so peak RSS is that run's own): a ``--dry-run``
+   pass (rendering and message building: digests/s), then the real send through
+   ``tracker.delivery.send_digests`` and a real SMTP client to an aiosmtpd server running in
+   another process (messages/s, peak memory), then smtplib alone sending as many copies of
+   one real digest to the same server over one connection: the limit, measured in the same
+   run. Targets (issue 15): dry-run >= 2,000/s, sending >= 80% of smtplib alone, flat memory.
 
     .venv/bin/python bench/bench_digest.py                    # 1k and 10k, render cache on
     .venv/bin/python bench/bench_digest.py --no-cache         # every digest rendered afresh
@@ -310,7 +313,12 @@ def _free_port() -> int:
 
 
 def child_run(db: Path, period: str, port: int, cache: bool) -> None:
-    """One measured run in this process; prints a JSON line."""
+    """One measured run in this process; prints a JSON line.
+
+    Three passes over the same subscribers: ``--dry-run`` (rendering and message building
+    only, nothing written), the real send through ``send_digests`` (ledger and SMTP), and
+    smtplib alone sending as many copies of one real digest over one connection to the same
+    server: the limit the real send is compared with."""
     from tracker import delivery, digest, digest_render, mail
     from tracker.settings import get_settings
 
@@ -321,7 +329,16 @@ def child_run(db: Path, period: str, port: int, cache: bool) -> None:
         week = digest.load_week(conn, period=period, settings=settings)
     load_s = time.perf_counter() - started
     rss_after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    renderer = digest_render.DigestRenderer(week, cache_size=512 if cache else 0)
+    size = 512 if cache else 0
+    dry = delivery.send_digests(
+        engine,
+        period=period,
+        transport=None,
+        settings=settings,
+        dry_run=True,
+        renderer=digest_render.DigestRenderer(week, cache_size=size),
+    )
+    renderer = digest_render.DigestRenderer(week, cache_size=size)
     transport = mail.SmtpTransport(
         host="127.0.0.1", port=port, envelope_from="digest@example.org", rate_per_second=0
     )
@@ -331,6 +348,7 @@ def child_run(db: Path, period: str, port: int, cache: bool) -> None:
             engine, period=period, transport=transport, settings=settings, renderer=renderer
         )
     cpu = _cpu_self() - cpu_before
+    alone_s = _smtplib_alone(engine, renderer, settings, port, report.sent)
     messages = report.sent + report.skipped
     print(
         json.dumps(
@@ -342,6 +360,9 @@ def child_run(db: Path, period: str, port: int, cache: bool) -> None:
                 "load_week_s": round(load_s, 2),
                 "per_second": round(messages / report.seconds, 1) if report.seconds else 0,
                 "sent_per_second": round(report.sent / report.seconds, 1) if report.seconds else 0,
+                "dry_per_second": round((dry.would_send + dry.skipped) / dry.seconds, 1),
+                "smtplib_per_second": round(report.sent / alone_s, 1) if alone_s else 0,
+                "smtplib_sent": report.sent,
                 "week_bills": sum(1 for b in week.bills.values() if b.events),
                 "distinct_prefs": len(renderer._cache) if cache else None,
                 "rss_after_load_mb": round(rss_after_load / 1024, 1),
@@ -351,6 +372,36 @@ def child_run(db: Path, period: str, port: int, cache: bool) -> None:
             }
         )
     )
+
+
+def _smtplib_alone(engine, renderer, settings, port: int, n: int) -> float:  # type: ignore[no-untyped-def]
+    """Seconds smtplib alone takes to send `n` copies of the first subscriber's digest."""
+    import smtplib
+
+    from tracker import mail, subscriptions
+    from tracker.digest_render import prefs_of
+    from tracker.subscription_models import Subscriber
+
+    with engine.connect() as conn:
+        row = conn.execute(select(Subscriber).order_by(Subscriber.id).limit(1)).first()
+    unsubscribe = subscriptions.link(row, "unsubscribe", settings=settings)
+    digest = renderer.render(
+        prefs_of(row), email=row.email, manage_url=unsubscribe, unsubscribe_url=unsubscribe
+    )
+    msg = mail.build_raw_message(
+        to=row.email,
+        subject=digest.subject,
+        text=digest.text,
+        html=digest.html,
+        unsubscribe_url=unsubscribe,
+        settings=settings,
+    )
+    data = msg.as_bytes()[0] if isinstance(msg, mail.RawMessage) else msg.as_bytes()
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for i in range(n):
+            smtp.sendmail("digest@example.org", [f"bench{i:05d}@example.org"], data)
+    return time.perf_counter() - started
 
 
 def _cpu_self() -> float:
@@ -392,7 +443,7 @@ def measure(db: Path, engine, period: str, n: int, cache: bool) -> dict[str, Any
         result_count = count.value
         server.terminate()
         server.join()
-    result["smtp_received"] = result_count
+    result["smtp_received"] = result_count - result["smtplib_sent"]
     result["server_cpu_ms_per_msg"] = round(server_cpu * 1000 / max(1, result_count), 2)
     return result
 
@@ -425,17 +476,23 @@ def main() -> None:
     )
     print(
         f"{'subscribers':>11} {'sent':>6} {'skipped':>7} {'seconds':>7} {'msg/s':>7} "
-        f"{'sent/s':>7} {'RSS after load MB':>17} {'peak RSS MB':>11} {'SMTP got':>8} {'conns':>5} "
+        f"{'sent/s':>7} {'smtplib alone/s':>15} {'% of it':>7} {'dry-run/s':>9} "
+        f"{'RSS after load MB':>17} {'peak RSS MB':>11} {'SMTP got':>8} {'conns':>5} "
         f"{'client CPU ms/msg':>17} {'SMTP server CPU ms/msg':>22}"
     )
     for n in args.sizes:
         r = measure(args.db, engine, period, n, cache=not args.no_cache)
+        share = (
+            100 * r["sent_per_second"] / r["smtplib_per_second"] if r["smtplib_per_second"] else 0
+        )
         print(
             f"{n:>11} {r['sent']:>6} {r['skipped']:>7} {r['seconds']:>7} {r['per_second']:>7} "
-            f"{r['sent_per_second']:>7} {r['rss_after_load_mb']:>17} {r['peak_rss_mb']:>11} "
+            f"{r['sent_per_second']:>7} {r['smtplib_per_second']:>15} {share:>6.0f}% "
+            f"{r['dry_per_second']:>9} {r['rss_after_load_mb']:>17} {r['peak_rss_mb']:>11} "
             f"{r['smtp_received']:>8} {r['connections']:>5} {r['client_cpu_ms_per_msg']:>17} "
             f"{r['server_cpu_ms_per_msg']:>22}"
         )
+    print("targets (issue 15): dry-run >= 2,000/s; sent/s >= 80% of smtplib alone; flat memory")
     print(
         f"(week: {r['week_bills']} bills with changes; load_week {r['load_week_s']}s; "
         f"distinct preference sets rendered: {r['distinct_prefs']})"

@@ -162,3 +162,20 @@ def test_prefetch_in_worker_processes_stores_what_the_plain_path_stores(
             sqlite_engine, prefetch(kind, paths, engine=sqlite_engine, source=source), source=source
         )
         assert (again.new, again.updated) == (0, 0) and again.unchanged > 0
+
+
+def test_default_workers_parse_in_the_writer_for_small_inputs_and_one_core(
+    shared_data: Path,
+) -> None:
+    from tracker.collect.parallel import WORTH_BYTES, default_workers
+
+    small = [
+        shared_data / "legiscan/api_json/bill"
+    ]  # a few bills: workers cost more than they save
+    assert default_workers(small, cpus=2) == 0
+    everything = [shared_data / "legiscan", shared_data / "openstates"]
+    assert sum(f.stat().st_size for p in everything for f in p.rglob("*") if f.is_file()) > (
+        WORTH_BYTES
+    )
+    assert default_workers(everything, cpus=2) == 2  # never one: it only moves the parsing
+    assert default_workers(everything, cpus=1) == 0

@@ -7,6 +7,7 @@ markers, so 10,000 subscribers cost a few renderings plus string substitution.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,25 @@ _MARKERS = {
     "unsubscribe_url": "@@SPT-UNSUB@@",
     "email": "@@SPT-EMAIL@@",
 }
+_MARKER_RE = re.compile("(" + "|".join(map(re.escape, _MARKERS.values())) + ")")
+_NAME_OF = {marker: name for name, marker in _MARKERS.items()}
+
+# A rendered body cut at its markers: (literal pieces, marker names between them). Filling it
+# is one join over the pieces, instead of one scan and one copy of the whole body per marker.
+Split = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def _split(body: str) -> Split:
+    pieces = _MARKER_RE.split(body)  # literal, marker, literal, ..., literal
+    return tuple(pieces[0::2]), tuple(_NAME_OF[m] for m in pieces[1::2])
+
+
+def _fill(split: Split, values: dict[str, str]) -> str:
+    literals, names = split
+    out = [literals[0]]
+    for name, literal in zip(names, literals[1:], strict=True):
+        out += (values[name], literal)
+    return "".join(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +66,9 @@ class DigestRenderer:
     def __init__(self, week: Week, *, cache_size: int = 128) -> None:
         self.week = week
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[Any, ...], RenderedDigest] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], tuple[RenderedDigest, Split, Split]] = (
+            OrderedDict()
+        )
         self._fragments: dict[tuple[int, str, str], str] = {}
         env = get_env()
         self._html = env.get_template("email/digest.html")
@@ -67,6 +89,9 @@ class DigestRenderer:
         return hit
 
     def template(self, prefs: subscriptions.Preferences) -> RenderedDigest:
+        return self._entry(prefs)[0]
+
+    def _entry(self, prefs: subscriptions.Preferences) -> tuple[RenderedDigest, Split, Split]:
         key = (prefs.states, prefs.topics, prefs.query, prefs.detail)  # quiet_week: same text
         hit = self._cache.get(key)
         if hit is not None:
@@ -82,22 +107,22 @@ class DigestRenderer:
             quiet=ctx["quiet"],
             bills=ctx["counts"]["bills"],
         )
+        entry = (rendered, _split(rendered.html), _split(rendered.text))
         if self.cache_size:
-            self._cache[key] = rendered
+            self._cache[key] = entry
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
-        return rendered
+        return entry
 
     def render(
         self, prefs: subscriptions.Preferences, *, email: str, manage_url: str, unsubscribe_url: str
     ) -> RenderedDigest:
-        t = self.template(prefs)
+        t, html, text = self._entry(prefs)
         values = {"manage_url": manage_url, "unsubscribe_url": unsubscribe_url, "email": email}
-        html, text = t.html, t.text
-        for key, marker in _MARKERS.items():
-            html = html.replace(marker, str(escape(values[key])))
-            text = text.replace(marker, values[key])
-        return RenderedDigest(t.subject, html, text, t.quiet, t.bills)
+        escaped = {name: str(escape(value)) for name, value in values.items()}
+        return RenderedDigest(
+            t.subject, _fill(html, escaped), _fill(text, values), t.quiet, t.bills
+        )
 
 
 def prefs_of(row: Any) -> subscriptions.Preferences:

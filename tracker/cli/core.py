@@ -115,9 +115,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the summary as JSON
 
 
 WorkersOpt = Annotated[
-    int,
+    int | None,
     typer.Option(
-        "--workers", min=0, help="importer processes beside the database writer (0: none)"
+        "--workers",
+        min=0,
+        help="importer processes beside the database writer (0: none; default: 2 for inputs "
+        "over 8 MB on 2+ cores, else none)",
     ),
 ]
 
@@ -128,7 +131,7 @@ def _stop(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _run_import(kind: str, paths: list[Path], as_json: bool, workers: int) -> None:
+def _run_import(kind: str, paths: list[Path], as_json: bool, workers: int | None) -> None:
     signal.signal(signal.SIGTERM, _stop)
     try:
         _import(kind, paths, as_json, workers)
@@ -142,7 +145,7 @@ def _run_import(kind: str, paths: list[Path], as_json: bool, workers: int) -> No
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _import(kind: str, paths: list[Path], as_json: bool, workers: int) -> None:
+def _import(kind: str, paths: list[Path], as_json: bool, workers: int | None) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -152,12 +155,14 @@ def _import(kind: str, paths: list[Path], as_json: bool, workers: int) -> None:
     )
 
     from scrapers.importers.base import summarise
-    from tracker.collect.parallel import prefetch
+    from tracker.collect.parallel import default_workers, prefetch
     from tracker.ingest import ingest_bills
     from tracker.settings import get_settings
 
     get_settings().export_import_limits()
     engine = engine_ready()
+    if workers is None:
+        workers = default_workers(paths)
     if workers > 0:
         items: Iterable[Any] = summarise(
             prefetch(kind, paths, engine=engine, source=f"import:{kind}", workers=workers)
@@ -214,7 +219,9 @@ def _serial(kind: str, paths: list[Path]) -> Iterable[Any]:
 
 
 @import_app.command("openstates")
-def import_openstates(paths: PathsArg, as_json: JsonOpt = False, workers: WorkersOpt = 1) -> None:
+def import_openstates(
+    paths: PathsArg, as_json: JsonOpt = False, workers: WorkersOpt = None
+) -> None:
     """Import Open States scrape JSON (bill_*.json, metadata.json, folders, .tar.gz) or old CSV.
 
     Example: tracker import openstates ../shared/data/openstates/windy_civi_2025 --json
@@ -224,7 +231,7 @@ def import_openstates(paths: PathsArg, as_json: JsonOpt = False, workers: Worker
 
 
 @import_app.command("legiscan")
-def import_legiscan(paths: PathsArg, as_json: JsonOpt = False, workers: WorkersOpt = 1) -> None:
+def import_legiscan(paths: PathsArg, as_json: JsonOpt = False, workers: WorkersOpt = None) -> None:
     """Import LegiScan weekly bulk CSV zips (or folders of them) and API bill JSON.
 
     Example: tracker import legiscan ../shared/data/legiscan/bulk_csv --json --workers 2
