@@ -67,12 +67,16 @@ def job_engine() -> Engine:
 
 
 def scrape_state(
-    state: str, source: str | None = None, bills: list[str] | None = None
+    state: str,
+    source: str | None = None,
+    bills: list[str] | None = None,
+    sessions: list[str] | None = None,
 ) -> int | None:
     """Run `state`'s sources once (its own scraper first), record the outcome, update alerts.
 
     `source` limits the run to one source (``scrape``, ``openstates-api``, ...); `bills` (e.g.
-    ``["SB 11"]``) runs only the state's scraper, for those bills of its lists. Never raises
+    ``["SB 11"]``) runs only the state's scraper, for those bills of its lists (of `sessions`,
+    default today's: the demo names the saved session). Never raises
     for a scrape failure: the failure is the run's recorded result.
     """
     st = state.lower()
@@ -83,7 +87,7 @@ def scrape_state(
     run_id = begin_job_run(engine, source=SCRAPE_SOURCE.format(state=st), state=st)
     log.info("scrape %s: started (run %d)", st, run_id)
     try:
-        results = _run_sources(engine, st, source, bills)
+        results = _run_sources(engine, st, source, bills, sessions)
         status, counts, errors, message = summarize_results(results)
     except Exception as exc:  # noqa: BLE001 - recorded, shown in status, alerts after N in a row
         log.warning("scrape %s failed: %s: %s", st, type(exc).__name__, exc)
@@ -99,12 +103,16 @@ def scrape_state(
 
 
 def _run_sources(
-    engine: Engine, state: str, source: str | None = None, bills: list[str] | None = None
+    engine: Engine,
+    state: str,
+    source: str | None = None,
+    bills: list[str] | None = None,
+    sessions: list[str] | None = None,
 ) -> list[RunResult]:
     """The state's sources in order (its scraper first); with `bills`, only its scraper."""
-    if bills is None:
+    if bills is None and sessions is None:
         return run_state_sources(engine, state, only=source)
-    return [scrape_one(engine, state, bills=bills)]
+    return [scrape_one(engine, state, bills=bills, sessions=sessions)]
 
 
 def _after_scrape(engine: Engine, state: str) -> None:

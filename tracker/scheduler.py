@@ -196,7 +196,11 @@ class StateScrapeTrigger(BaseTrigger):
             out_of_session=cfg.schedule.out_of_session,
             quiet_hours=cfg.schedule.quiet_hours,
             timezone=cfg.timezone,
-            sessions=[(s.start_date, s.end_date) for s in cfg.sessions],
+            # the rule's sessions up to the next one, so the trigger knows when that starts
+            sessions=[
+                (s.start_date, s.end_date)
+                for s in cfg.known_sessions(date.today() + timedelta(days=4 * 366))
+            ],
             jitter=jitter,
         )
 
