@@ -156,18 +156,18 @@ def _choose(choices: dict[str, Path], request: str) -> Path | None:
 _BILL_IN_NAME = re.compile(r"_([A-Z]{1,4})0*(\d{1,5})[A-Z]?(?=_)")
 
 
-def saved_bills(rel_paths: list[str]) -> dict[str, list[str]]:
-    """{state: ["SB 11", ...]}: the bills whose own pages were saved, from the file names.
-
-    Only the newest year a state's file names start with counts: a scrape reads the newest
-    session, and asking it for an older session's bill would only fetch an unsaved page."""
-    found: dict[str, dict[str, set[str]]] = {}
+def saved_bills(rel_paths: list[str]) -> dict[str, dict[str, dict[str, int]]]:
+    """{state: {year: {"SB 11": pages}}}: the bills whose own pages were saved, from the file
+    names, by the year they start with ("" when none: Illinois names its files "100GA_")."""
+    found: dict[str, dict[str, dict[str, int]]] = {}
     for rel in rel_paths:
         state, name = rel.split("/", 1)
         if m := _BILL_IN_NAME.search("_" + Path(name).stem + "_"):
             year = m2.group(1) if (m2 := _YEAR_PREFIX.match(Path(name).stem)) else ""
-            found.setdefault(state, {}).setdefault(year, set()).add(f"{m.group(1)} {m.group(2)}")
-    return {st: sorted(by_year[max(by_year)]) for st, by_year in found.items()}
+            bills = found.setdefault(state, {}).setdefault(year, {})
+            bill = f"{m.group(1)} {m.group(2)}"
+            bills[bill] = bills.get(bill, 0) + 1
+    return found
 
 
 _YEAR_PREFIX = re.compile(r"^(\d{4})_")
@@ -220,7 +220,8 @@ class SavedSites:
     html_dir: Path
     servers: dict[str, PageServer] = field(default_factory=dict)  # host key -> server
     states: dict[str, set[str]] = field(default_factory=dict)  # state -> host keys
-    bills: dict[str, list[str]] = field(default_factory=dict)  # state -> saved bill pages
+    # state -> year -> bill -> pages saved
+    bills: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -541,26 +542,51 @@ def _page_urls(config: Any, page: Any, names: dict[str, Any]) -> Iterator[str]:
             continue
 
 
-def saved_session(config: Any, sites: SavedSites, bills: list[str]) -> str | None:
-    """The listed session (newest first) whose list or index page was saved, else one whose
-    bill page (by URL template) was saved for one of `bills`: the demo scrapes that session,
-    as today's session has no saved pages."""
+def saved_session(config: Any, sites: SavedSites) -> str | None:
+    """The listed session the demo scrapes (today's has no saved pages): of those whose list
+    page was saved, the one with the most saved bill pages (then the newest); else one
+    whose bill page (by URL template) was saved for one of the saved bills."""
     from scrapers.scrape import bill_names
 
+    by_year = sites.bills.get(config.state, {})
     specs = sorted(config.sessions, key=lambda s: s.start_date or date.min, reverse=True)
+    listed = [
+        spec
+        for spec in specs
+        if any(
+            served(sites, u)
+            for page in config.pages.values()
+            if page.role == "list" and page.live
+            for u in _page_urls(config, page, spec.vars)
+        )
+    ]
+    if listed:
+        return max(listed, key=lambda spec: sum(_year_bills(by_year, spec).values())).identifier
+    every = sorted({b for bills in by_year.values() for b in bills})
     for spec in specs:
-        for page in config.pages.values():
-            if page.role in ("list", "index") and page.live:
-                if any(served(sites, u) for u in _page_urls(config, page, spec.vars)):
-                    return spec.identifier
-    for spec in specs:
-        for bill in bills:
+        for bill in every:
             names = {**spec.vars, **bill_names(bill)}
             for page in config.pages.values():
                 if page.role == "bill" and page.live:
                     if any(served(sites, u) for u in _page_urls(config, page, names)):
                         return spec.identifier
     return None
+
+
+def _year_bills(by_year: dict[str, dict[str, int]], spec: Any) -> dict[str, int]:
+    year = str(spec.start_date.year) if spec.start_date else ""
+    return by_year.get(year, {})
+
+
+def session_bills(config: Any, sites: SavedSites, session: str) -> list[str]:
+    """The saved bills to scrape in `session`: those of its year (all, when the file names
+    give no year), kept only if their own page is saved when a bill URL template tells."""
+    by_year = sites.bills.get(config.state, {})
+    spec = config.session(session)
+    chosen = _year_bills(by_year, spec) or {
+        b: n for bills in by_year.values() for b, n in bills.items()
+    }
+    return bills_in_session(config, sites, session, sorted(chosen))
 
 
 def bills_in_session(config: Any, sites: SavedSites, session: str, bills: list[str]) -> list[str]:
@@ -785,17 +811,8 @@ def run_demo(
         db = _isolate(workdir, workdir / "config", base_url=f"http://{host}:{port}")
         engine = make_engine()
         upgrade(engine)
-        sessions = {
-            st: sess
-            for st in states
-            if (sess := saved_session(configs[st], sites, sites.bills.get(st, [])))
-        }
-        bills = {
-            st: bills_in_session(configs[st], sites, sessions[st], sites.bills[st])
-            if st in sessions and st in sites.bills
-            else sites.bills.get(st)
-            for st in states
-        }
+        sessions = {st: sess for st in states if (sess := saved_session(configs[st], sites))}
+        bills = {st: session_bills(configs[st], sites, sess) for st, sess in sessions.items()}
         for st, sess in sessions.items():
             _mute_unsaved_checks(
                 workdir / "config" / "states" / f"{st}.yaml", configs[st], sess, sites
