@@ -87,7 +87,10 @@ def scrape_state(
     run_id = begin_job_run(engine, source=SCRAPE_SOURCE.format(state=st), state=st)
     log.info("scrape %s: started (run %d)", st, run_id)
     try:
-        results = _run_sources(engine, st, source, bills, sessions)
+        if sessions is None:
+            results = _run_sources(engine, st, source, bills)
+        else:  # named sessions (the demo's saved ones): only the state's scraper
+            results = [scrape_one(engine, st, bills=bills, sessions=sessions)]
         status, counts, errors, message = summarize_results(results)
     except Exception as exc:  # noqa: BLE001 - recorded, shown in status, alerts after N in a row
         log.warning("scrape %s failed: %s: %s", st, type(exc).__name__, exc)
@@ -103,16 +106,12 @@ def scrape_state(
 
 
 def _run_sources(
-    engine: Engine,
-    state: str,
-    source: str | None = None,
-    bills: list[str] | None = None,
-    sessions: list[str] | None = None,
+    engine: Engine, state: str, source: str | None = None, bills: list[str] | None = None
 ) -> list[RunResult]:
     """The state's sources in order (its scraper first); with `bills`, only its scraper."""
-    if bills is None and sessions is None:
+    if bills is None:
         return run_state_sources(engine, state, only=source)
-    return [scrape_one(engine, state, bills=bills, sessions=sessions)]
+    return [scrape_one(engine, state, bills=bills)]
 
 
 def _after_scrape(engine: Engine, state: str) -> None:
