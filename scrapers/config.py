@@ -406,7 +406,11 @@ class PageSpec(_Model):
     method: Literal["GET", "POST"] = "GET"
     body: str | None = Field(None, description="POST body template (SOAP envelope, form)")
     headers: dict[str, str] = Field(default_factory=dict)
-    sessions: list[str] | None = Field(None, description="only for these session identifiers")
+    sessions: list[str] | None = Field(
+        None,
+        description='only for these session identifiers; "2017+": that session and every later '
+        "one (a layout the site still uses)",
+    )
     delimiter: str = ","
     strainer: Strainer | None = None
 
@@ -536,6 +540,90 @@ class SessionSpec(_Model):
         return self
 
 
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+class SessionRule(_Model):
+    """The current session computed from today's date, so a config follows the site by itself.
+
+    Sessions begin every ``every`` years from ``first_year`` (2 for a biennium). The templates
+    (``identifier``, ``name``, ``aliases``, ``vars`` values) may use ``{year}`` (the first year),
+    ``{end_year}``, ``{yy}``, ``{end_yy}`` and, with ``first_number``, ``{number}`` and
+    ``{ordinal}`` (the site's count of sessions: 101 and "101st" for Illinois' 2019-2020).
+    The ``sessions:`` list stays for the sessions the saved pages (fixtures) come from; a
+    session listed there under the same identifier wins (its vars are exact).
+    """
+
+    first_year: int = Field(ge=1776, le=2200, description="a year a session of this rule began")
+    every: int = Field(1, ge=1, le=4, description="years between session starts (2: biennium)")
+    first_number: int | None = Field(
+        None, ge=1, description="the site's number of the session that began in first_year"
+    )
+    identifier: str = Field(min_length=1, description="template: {year}-{end_year}")
+    name: str = ""
+    start: str = Field("01-01", pattern=r"^\d\d-\d\d$", description="MM-DD in the first year")
+    end: str = Field("12-31", pattern=r"^\d\d-\d\d$", description="MM-DD in the last year")
+    ends_in: Literal["first", "last"] = Field(
+        "last", description="the year `end` falls in (Texas meets in the first year only)"
+    )
+    aliases: list[str] = Field(default_factory=list)
+    vars: dict[str, Any] = Field(default_factory=dict, description="names for URL templates")
+    site_vars: dict[str, str] = Field(
+        default_factory=dict,
+        description="vars read from the site's sessions page: {var: field of the item whose "
+        "name is the session's name or an alias}, for ids no date rule gives",
+    )
+
+    def names_for(self, year: int) -> dict[str, Any]:
+        end = year + self.every - 1
+        names: dict[str, Any] = {
+            "year": year,
+            "end_year": end,
+            "yy": f"{year % 100:02d}",
+            "end_yy": f"{end % 100:02d}",
+        }
+        if self.first_number is not None:
+            number = self.first_number + (year - self.first_year) // self.every
+            names |= {"number": number, "ordinal": _ordinal(number)}
+        return names
+
+    def session_of(self, year: int) -> SessionSpec:
+        """The session that began in `year` (a year this rule starts a session in)."""
+        names = self.names_for(year)
+        fill = _fill_names(names)
+        return SessionSpec(
+            identifier=fill(self.identifier),
+            name=fill(self.name),
+            start_date=date.fromisoformat(f"{year}-{self.start}"),
+            end_date=date.fromisoformat(
+                f"{year if self.ends_in == 'first' else names['end_year']}-{self.end}"
+            ),
+            aliases=[fill(a) for a in self.aliases],
+            vars={k: fill(v) if isinstance(v, str) else v for k, v in self.vars.items()},
+        )
+
+    def start_year(self, day: date) -> int:
+        """The first year of the session period `day` falls in."""
+        return self.first_year + ((day.year - self.first_year) // self.every) * self.every
+
+    def session_on(self, day: date) -> SessionSpec:
+        return self.session_of(self.start_year(day))
+
+
+def _fill_names(names: dict[str, Any]) -> Any:
+    def fill(template: str) -> str:
+        try:
+            return template.format_map(names)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"current_session template {template!r}: {exc} (names: {', '.join(names)})"
+            ) from exc
+
+    return fill
+
+
 class SourceSpec(_Model):
     description: str = ""
     base_url: str | None = None
@@ -562,7 +650,12 @@ class StateConfig(_Model):
     base_url: str
     politeness: Politeness = Field(default_factory=Politeness)
     schedule: Schedule = Field(default_factory=Schedule)
-    sessions: list[SessionSpec] = Field(min_length=1)
+    sessions: list[SessionSpec] = Field(
+        default_factory=list, description="known sessions: the ones saved pages come from"
+    )
+    current_session: SessionRule | None = Field(
+        None, description="a rule on dates giving the session to scrape today"
+    )
     sources: dict[str, SourceSpec] = Field(default_factory=dict)
     pages: dict[str, PageSpec] = Field(min_length=1)
     derive: FieldMap = Field(
@@ -587,6 +680,16 @@ class StateConfig(_Model):
             ) from exc
         return v
 
+    @model_validator(mode="after")
+    def _some_session(self) -> StateConfig:
+        if not self.sessions and self.current_session is None:
+            raise ValueError(
+                "give current_session: (a rule on dates) or at least one sessions: entry"
+            )
+        if self.current_session is not None:
+            self.current_session.session_of(self.current_session.first_year)  # templates fill
+        return self
+
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str) -> str:
@@ -594,18 +697,53 @@ class StateConfig(_Model):
             raise ValueError(f"base_url {v!r} must start with http:// or https://")
         return v.rstrip("/")
 
-    def session(self, identifier: str) -> SessionSpec:
-        for s in self.sessions:
+    def known_sessions(self, today: date | None = None) -> list[SessionSpec]:
+        """The listed sessions, then the rule's from its first year to today's (newest last)."""
+        out = list(self.sessions)
+        rule = self.current_session
+        if rule is not None:
+            listed = {s.identifier for s in self.sessions}
+            last = rule.start_year(today or date.today())
+            for year in range(rule.first_year, last + 1, rule.every):
+                spec = rule.session_of(year)
+                if spec.identifier not in listed:
+                    out.append(spec)
+        return out
+
+    def current(self, today: date | None = None) -> SessionSpec:
+        """The session to scrape on `today`: the rule's, else the listed one running, else the
+        newest listed (a config without a rule can only follow what it lists)."""
+        today = today or date.today()
+        if self.current_session is not None:
+            return self.session(self.current_session.session_on(today).identifier, today=today)
+        running = [
+            s
+            for s in self.sessions
+            if s.start_date
+            and s.start_date <= today
+            and (s.end_date is None or today <= s.end_date)
+        ]
+        if running:
+            return running[-1]
+        return sorted(self.sessions, key=lambda s: s.start_date or date.min)[-1]
+
+    def session(self, identifier: str, *, today: date | None = None) -> SessionSpec:
+        known = self.known_sessions(today)
+        for s in known:
             if s.identifier == identifier:
                 return s
-        known = ", ".join(s.identifier for s in self.sessions)
-        raise KeyError(f"{self.state}: no session {identifier!r} in the config (known: {known})")
+        names = ", ".join(s.identifier for s in known)
+        raise KeyError(f"{self.state}: no session {identifier!r} in the config (known: {names})")
 
     def session_for(self, name: str) -> SessionSpec | None:
         """The session whose identifier, name or alias is `name` (case and space insensitive)."""
-        want = _fold(name)
-        for s in self.sessions:
-            if want in {_fold(s.identifier), _fold(s.name), *(_fold(a) for a in s.aliases)}:
+        want = fold_name(name)
+        for s in self.known_sessions():
+            if want in {
+                fold_name(s.identifier),
+                fold_name(s.name),
+                *(fold_name(a) for a in s.aliases),
+            }:
                 return s
         return None
 
@@ -621,8 +759,21 @@ class StateConfig(_Model):
             for kind, p in self.pages.items()
             if p.role == role
             and (source is None or p.source == source)
-            and (session is None or p.sessions is None or session in p.sessions)
+            and (session is None or p.sessions is None or self._page_for(p.sessions, session))
         }
+
+    def _page_for(self, wanted: list[str], session: str) -> bool:
+        """`session` is among `wanted`, or starts no earlier than a ``"2017+"`` entry's."""
+        if session in wanted:
+            return True
+        open_ended = [w[:-1] for w in wanted if w.endswith("+")]
+        if not open_ended:
+            return False
+        known = {s.identifier: s.start_date for s in self.known_sessions()}
+        start = known.get(session)
+        return start is not None and any(
+            (since := known.get(w)) is not None and since <= start for w in open_ended
+        )
 
     def source_names(self) -> list[str]:
         names = {p.source for p in self.pages.values()}
@@ -633,7 +784,7 @@ class StateConfig(_Model):
         return spec.base_url.rstrip("/") if spec and spec.base_url else self.base_url
 
 
-def _fold(text: str) -> str:
+def fold_name(text: str) -> str:
     return " ".join(str(text).lower().split())
 
 
@@ -711,7 +862,7 @@ def semantic_problems(cfg: StateConfig) -> list[tuple[tuple[Any, ...], str]]:
         if page.source not in cfg.sources and cfg.sources:
             problems.append(((*where, "source"), f"source {page.source!r} is not under 'sources:'"))
         for s in page.sessions or []:
-            if cfg.session_for(s) is None:
+            if cfg.session_for(s.removesuffix("+")) is None:
                 problems.append(((*where, "sessions"), f"unknown session {s!r}"))
     problems += _check_group_names(cfg.derive, ScrapedBill, ("derive",))
     for i, ex in enumerate(cfg.examples):
@@ -785,6 +936,9 @@ def _selector_problems(cfg: StateConfig) -> list[tuple[tuple[Any, ...], str]]:
 
 BUILTIN_NAMES = frozenset({"state", "base_url", "session", "session_name", "url", "query"})
 """Names every URL template may use (see ``scrapers.engine.context_names``)."""
+BILL_NAMES = frozenset({"identifier", "prefix", "number", "print_no"})
+"""Names a bill page's URL template may use when a bill is fetched without a list page
+(``scrapers.scrape.bill_names``: "S 609" -> prefix S, number 609, print_no S609)."""
 
 
 def _known_names(cfg: StateConfig, page: PageSpec) -> set[str] | None:
@@ -793,7 +947,10 @@ def _known_names(cfg: StateConfig, page: PageSpec) -> set[str] | None:
     known = set(BUILTIN_NAMES)
     for s in cfg.sessions:
         known |= set(s.vars)
+    if cfg.current_session is not None:
+        known |= set(cfg.current_session.vars)
     if page.role == "bill":
+        known |= BILL_NAMES
         lists = [p for p in cfg.pages.values() if p.role == "list" and p.source == page.source]
         if not lists:
             return None

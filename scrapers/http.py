@@ -32,10 +32,11 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3
@@ -131,6 +132,40 @@ def _chunks(resp: requests.Response) -> Iterator[bytes]:
         raise requests.exceptions.ContentDecodingError(exc) from exc
     except urllib3.exceptions.ProtocolError as exc:
         raise requests.exceptions.ChunkedEncodingError(exc) from exc
+
+
+class Offline(FetchError):
+    """Offline mode (``tracker demo``): a request for a host that is not served locally."""
+
+
+_OFFLINE: dict[str, str] | None = None  # host (no www.) -> local origin, while offline
+
+
+@contextmanager
+def offline(origins: Mapping[str, str]) -> Iterator[None]:
+    """Within this block every client of the process sends requests for the hosts in `origins`
+    (``"ilga.gov": "http://127.0.0.1:9101"``, with or without ``www.``) to those local servers
+    and refuses any other host that is not loopback: nothing leaves the machine."""
+    global _OFFLINE
+    previous, _OFFLINE = _OFFLINE, {k.lower().removeprefix("www."): v for k, v in origins.items()}
+    try:
+        yield
+    finally:
+        _OFFLINE = previous
+
+
+def _offline_url(url: str) -> str:
+    """`url` as sent in offline mode: re-pointed at the local server, or refused."""
+    if _OFFLINE is None:
+        return url
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    target = _OFFLINE.get(host.removeprefix("www."))
+    if target is not None:
+        return target.rstrip("/") + urlunsplit(("", "", parts.path, parts.query, ""))
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return url
+    raise Offline(url, f"offline: {host} is not served locally, so it is not fetched")
 
 
 class HttpClient:
@@ -464,11 +499,12 @@ class HttpClient:
     ) -> _Response:
         self._check_tls()
         host = host_key(url)
+        sent = _offline_url(url)
         self._count(host, "requests")
         started = time.perf_counter()
         resp = self.session.request(
             method,
-            url,
+            sent,
             data=data,
             headers=headers,
             timeout=self.timeout,

@@ -33,7 +33,7 @@ from string import Formatter
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapers.config import PageSpec, StateConfig
+from scrapers.config import PageSpec, SessionSpec, StateConfig, fold_name
 from scrapers.engine import (
     BillPages,
     ExtractionError,
@@ -139,6 +139,25 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+_BILL_PARTS = re.compile(r"^([A-Z]+)\s*0*(\d+)([A-Z]?)$")
+
+
+def bill_names(identifier: str) -> dict[str, str]:
+    """Template names of one bill, for bill pages fetched by URL without a list page:
+    "S 609" -> identifier "S 609", prefix "S", number "609", print_no "S609"."""
+    text = normalize_identifier(identifier)
+    m = _BILL_PARTS.match(text.replace(" ", ""))
+    if not m:
+        return {"identifier": text}
+    prefix, number, suffix = m.groups()
+    return {
+        "identifier": text,
+        "prefix": prefix,
+        "number": number,
+        "print_no": f"{prefix}{number}{suffix}",
+    }
+
+
 class Scraper:
     """Runs one state's config against the live site (or a local copy via `base_url`)."""
 
@@ -159,6 +178,7 @@ class Scraper:
         self.max_pages = max_pages or config.politeness.max_pages
         self.stats = ScrapeStats(config.state)
         self.only: set[str] | None = None
+        self.discovered: dict[str, dict[str, Any]] = {}  # session -> vars read from the site
         self.rewrite = self._rewrites(base_url)
         self.digest = hashlib.sha256(
             (ENGINE_VERSION + config.model_dump_json()).encode()
@@ -193,19 +213,8 @@ class Scraper:
     # ------------------------------------------------------------------ sessions
 
     def default_sessions(self) -> list[str]:
-        """Sessions running today, else the newest configured one."""
-        today = self.today or date.today()
-        running = [
-            s.identifier
-            for s in self.config.sessions
-            if s.start_date
-            and s.start_date <= today
-            and (s.end_date is None or today <= s.end_date)
-        ]
-        if running:
-            return running
-        dated = sorted(self.config.sessions, key=lambda s: s.start_date or date.min)
-        return [dated[-1].identifier]
+        """Today's session: the config's ``current_session`` rule, else its listed sessions."""
+        return [self.config.current(self.today).identifier]
 
     # ------------------------------------------------------------------ run
 
@@ -222,10 +231,38 @@ class Scraper:
         """
         self.only = {normalize_identifier(b) for b in bills} if bills else None
         for session in sessions or self.default_sessions():
-            self.config.session(session)  # a clear KeyError for an unknown session
+            spec = self.config.session(session, today=self.today)  # a clear KeyError if unknown
             self.stats.sessions.append(session)
             for src in self._sources(source):
+                if not self._discover_vars(spec, src):
+                    continue
                 yield from self._run_source(session, src)
+
+    def _discover_vars(self, spec: SessionSpec, source: str) -> bool:
+        """Fill the vars a ``current_session`` rule reads from the site (``site_vars``): the
+        sessions page's item named like `spec` gives them. False (and an error) if none does."""
+        rule = self.config.current_session
+        wanted = dict(rule.site_vars) if rule else {}
+        if not wanted or all(v in spec.vars for v in wanted):
+            return True
+        names_of_spec = {fold_name(n) for n in (spec.identifier, spec.name, *spec.aliases) if n}
+        for kind, page in self._pages("sessions", source, spec.identifier).items():
+            names = self._names(spec.identifier, source)
+            for url in page.urls:
+                result = self._get(kind, fill(url, names), spec.identifier, names)
+                for item in result.items if result else []:
+                    if fold_name(str(item.get("name", ""))) in names_of_spec:
+                        found = {var: item.get(field) for var, field in wanted.items()}
+                        if all(v not in (None, "") for v in found.values()):
+                            self.discovered.setdefault(spec.identifier, {}).update(found)
+                            return True
+        self._error(
+            "sessions",
+            None,
+            f"session {spec.identifier} ({spec.name or 'no name'}) is not on the site's sessions "
+            f"page, so {', '.join(wanted)} cannot be read: has it begun? (current_session.site_vars)",
+        )
+        return False
 
     def _sources(self, only: str | None) -> list[str]:
         names = self.config.source_names()
@@ -253,19 +290,15 @@ class Scraper:
             self.config,
             url=None,
             session=session,
-            extra=extra,
+            extra={**self.discovered.get(session, {}), **(extra or {})},
             base_url=self.config.base_url_for(source),
         )
 
     def _run_source(self, session: str, source: str) -> Iterator[ScrapedBill]:
         lists = self._pages("list", source, session)
-        if not lists:
-            self._error(
-                "list",
-                None,
-                f"source {source!r} has no list page for session {session}: "
-                "nothing to start a live scrape from",
-            )
+        if not lists or (self.only and self._bill_url_kind(source, session)):
+            # no list page, or only some bills wanted and their pages have URL templates
+            yield from self._run_by_index(session, source)
             return
         self._check_sessions(source, session)
         index_items = self._index_items(source, session)
@@ -301,6 +334,31 @@ class Scraper:
             if self._budget_spent():
                 return
             bill = self._bill(kind, item, source, session)
+            if bill is not None:
+                self.stats.bills += 1
+                yield bill
+
+    def _run_by_index(self, session: str, source: str) -> Iterator[ScrapedBill]:
+        """A source without a list page: its bill page's URL template, filled for each bill
+        of the index the caller gives (`bills`: the Open States / LegiScan list)."""
+        kind = self._bill_url_kind(source, session)
+        if kind is None or not self.only:
+            why = (
+                "no bill page whose url a bill number fills"
+                if kind is None
+                else ("no bill index was given")
+            )
+            self._error(
+                "list",
+                None,
+                f"source {source!r} has no list page for session {session} and {why}: "
+                "nothing to start a live scrape from",
+            )
+            return
+        for identifier in sorted(self.only):
+            if self._budget_spent():
+                return
+            bill = self._bill_by_url(kind, bill_names(identifier), source, session)
             if bill is not None:
                 self.stats.bills += 1
                 yield bill
@@ -471,6 +529,38 @@ class Scraper:
             pages.add(result)
             pages.add(record, kind=list_kind)  # the list's values fill what the bill page lacks
             record = {**record, **(result.record or {})}
+        return self._finish_bill(pages, record, source, session)
+
+    def _bill_url_kind(self, source: str, session: str) -> str | None:
+        """The first bill page whose URL template a session and a bill number fill."""
+        names = self._names(session, source, bill_names("HB 1"))
+        for kind, page in self._pages("bill", source, session).items():
+            if len(page.urls) == 1:
+                try:
+                    for template in (page.urls[0], page.body or "", *page.headers.values()):
+                        fill(template, names)
+                except (TemplateError, KeyError):
+                    continue
+                return kind
+        return None
+
+    def _bill_by_url(
+        self, kind: str, names: dict[str, Any], source: str, session: str
+    ) -> ScrapedBill | None:
+        """One bill fetched by its bill page's URL template (no list page), then augmented."""
+        filled = self._names(session, source, names)
+        url = self._template(kind, self.config.pages[kind].url, filled)
+        result = self._get(kind, url, session, filled) if url else None
+        if result is None:
+            self._skip()
+            return None
+        pages = BillPages()
+        pages.add(result)
+        return self._finish_bill(pages, dict(result.record or {}), source, session)
+
+    def _finish_bill(
+        self, pages: BillPages, record: dict[str, Any], source: str, session: str
+    ) -> ScrapedBill | None:
         for kind, page in self._pages("augment", source, session).items():
             names = self._names(
                 session, source, {k: v for k, v in record.items() if not isinstance(v, list | dict)}

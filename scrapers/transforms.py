@@ -307,7 +307,7 @@ def _session(value: Any, arg: Any, env: Env) -> Any:
         return s
     found = env.config.session_for(s)
     if found is None:
-        known = ", ".join(x.identifier for x in env.config.sessions)
+        known = ", ".join(x.identifier for x in env.config.known_sessions())
         raise TransformError(
             f"session {s!r} is not in the config (known: {known}); add it to 'sessions:' "
             "with this name among its aliases"

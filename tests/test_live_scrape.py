@@ -230,8 +230,9 @@ def test_unknown_session_on_the_site_is_flagged(
             scraper = Scraper(config, client, base_url=site.url("/").rstrip("/"))
             bills = list(scraper.run(sessions=["2019"], bills=["HB 73"]))
     assert [b.identifier for b in bills] == ["HB 73"]
-    assert "2020 Regular" in scraper.stats.unknown_sessions
+    assert "2020 1st Special" in scraper.stats.unknown_sessions
     assert "2019 Regular" not in scraper.stats.unknown_sessions  # configured
+    assert "2020 Regular" not in scraper.stats.unknown_sessions  # the current_session rule's
     assert any("does not know" in e.message for e in scraper.stats.errors)
 
 
@@ -296,8 +297,13 @@ def test_ga_soap_service_through_post(tmp_path: Path, html: Path, clock: FakeClo
     with LocalSite() as site:
         site.add("/GGAServices/Legislation/Service.svc", handler=soap, methods=("POST",))
         with client_for(tmp_path, clock) as client:
-            scraper = Scraper(load_state_config("ga"), client, base_url=site.url("/").rstrip("/"))
-            bills = list(scraper.run(bills=["HB 397"]))
+            config = load_state_config("ga")
+            # the saved session (today's would read its id from GetSessions, not saved here)
+            config = config.model_copy(
+                update={"pages": {k: p for k, p in config.pages.items() if p.role != "sessions"}}
+            )
+            scraper = Scraper(config, client, base_url=site.url("/").rstrip("/"))
+            bills = list(scraper.run(sessions=["2011_12"], bills=["HB 397"]))
         actions = {r.header("SOAPAction") for r in site.requests if r.method == "POST"}
     assert [(b.identifier, stage(b), len(b.votes)) for b in bills] == [("HB 397", "enacted", 4)]
     assert scraper.stats.errors == [] and scraper.stats.list_items == 5424
@@ -319,6 +325,7 @@ def test_scrape_state_ingests_and_records_the_run(
                 client=client,
                 base_url=site.url("/").rstrip("/"),
                 cache=ParseCache(),
+                sessions=["2023"],  # the saved session; by default today's is scraped
             )
             site.add_file(url, html / "mt/2023_all_bills_list_20230118.html", etag=True)
             second = scrape_state(
@@ -327,6 +334,7 @@ def test_scrape_state_ingests_and_records_the_run(
                 client=client,
                 base_url=site.url("/").rstrip("/"),
                 cache=ParseCache(),
+                sessions=["2023"],  # the saved session; by default today's is scraped
             )
     assert (first.status, first.new) == ("ok", 431)
     assert second.status == "ok" and second.new == 476 - 431 and second.updated > 0
@@ -358,12 +366,17 @@ def test_cli_scrape_runs_through_ingest_and_reports(html: Path) -> None:
 
     with LocalSite() as site:
         site.add("/GGAServices/Legislation/Service.svc", handler=soap, methods=("POST",))
-        args = ["scrape", "ga", "--bill", "HB 397", "--base-url", site.url("/").rstrip("/")]
+        # the session check (GetSessions) gets the detail too: its <Session> names the session
+        site.add("/GGAServices/Session/Service.svc", handler=soap, methods=("POST",))
+        base = site.url("/").rstrip("/")
+        # the saved session (by default today's is scraped)
+        args = ["scrape", "ga", "--session", "2011_12", "--bill", "HB 397", "--base-url", base]
         ok = CliRunner().invoke(app, args)
         broken["on"] = True
         failed = CliRunner().invoke(app, args)
     assert ok.exit_code == 0, ok.output
-    assert "1 new" in ok.output and "pages 2" in ok.output
+    # pages: the session list (answered with the detail, whose session is known), list, bill
+    assert "1 new" in ok.output and "pages 3" in ok.output
     assert failed.exit_code == 1
     assert "no items on a list page" in failed.output and "LegislationIndex" in failed.output
     assert CliRunner().invoke(app, ["scrape"]).exit_code == 1  # a state or --all is required

@@ -163,7 +163,9 @@ def test_api_cli_and_page_show_the_topic(graded, monkeypatch: pytest.MonkeyPatch
     assert data["topic"]["value"] == "single-payer" and data["total"] == 3
     assert [r["topic_decision"] for r in data["results"]] == ["yes", "yes", "possible"]
     page = client.get("/search/", params={"q": "single payer"}).text
-    assert page.count('class="badge relevant"') == 2 and "possibly single-payer — under review" in page
+    assert (
+        page.count('class="badge relevant"') == 2 and "possibly single-payer — under review" in page
+    )
     assert 'name="topic"' in page
     out = CliRunner().invoke(app, ["search", "single payer", "--format", "json"])
     assert out.exit_code == 0, out.output

@@ -18,13 +18,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -89,8 +88,9 @@ def host_key(host: str) -> str:
 
 
 def page_key(path: str, query: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """Legislature sites run on IIS: paths and query names are case-insensitive, order is free."""
-    pairs = sorted((k.lower(), v.lower()) for k, v in parse_qsl(query, keep_blank_values=True))
+    """Legislature sites run on IIS: paths and query names are case-insensitive, order is free,
+    and a blank parameter (``SpecSess=``) is the same as none."""
+    pairs = sorted((k.lower(), v.lower()) for k, v in parse_qsl(query))
     return unquote(path).lower(), tuple(pairs)
 
 
@@ -111,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(parts.path, parts.query, f"{self.headers.get('SOAPAction', '')} {body}")
 
     def _reply(self, path: str, query: str, request: str) -> None:
-        choices = self.server.pages.get(page_key(path, query), {})
+        choices = self.server.lookup(path, query) or {}
         file = _choose(choices, request)
         if file is None:
             self.server.misses += 1
@@ -156,18 +156,18 @@ def _choose(choices: dict[str, Path], request: str) -> Path | None:
 _BILL_IN_NAME = re.compile(r"_([A-Z]{1,4})0*(\d{1,5})[A-Z]?(?=_)")
 
 
-def saved_bills(rel_paths: list[str]) -> dict[str, list[str]]:
-    """{state: ["SB 11", ...]}: the bills whose own pages were saved, from the file names.
-
-    Only the newest year a state's file names start with counts: a scrape reads the newest
-    session, and asking it for an older session's bill would only fetch an unsaved page."""
-    found: dict[str, dict[str, set[str]]] = {}
+def saved_bills(rel_paths: list[str]) -> dict[str, dict[str, dict[str, int]]]:
+    """{state: {year: {"SB 11": pages}}}: the bills whose own pages were saved, from the file
+    names, by the year they start with ("" when none: Illinois names its files "100GA_")."""
+    found: dict[str, dict[str, dict[str, int]]] = {}
     for rel in rel_paths:
         state, name = rel.split("/", 1)
         if m := _BILL_IN_NAME.search("_" + Path(name).stem + "_"):
             year = m2.group(1) if (m2 := _YEAR_PREFIX.match(Path(name).stem)) else ""
-            found.setdefault(state, {}).setdefault(year, set()).add(f"{m.group(1)} {m.group(2)}")
-    return {st: sorted(by_year[max(by_year)]) for st, by_year in found.items()}
+            bills = found.setdefault(state, {}).setdefault(year, {})
+            bill = f"{m.group(1)} {m.group(2)}"
+            bills[bill] = bills.get(bill, 0) + 1
+    return found
 
 
 _YEAR_PREFIX = re.compile(r"^(\d{4})_")
@@ -178,8 +178,8 @@ class PageServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, host: str) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, host: str, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.host = host
         # (path, query) -> {SOAP operation or "": saved file}
         self.pages: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Path]] = {}
@@ -196,6 +196,17 @@ class PageServer(ThreadingHTTPServer):
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
+    def lookup(self, path: str, query: str) -> dict[str, Path] | None:
+        """The saved replies for a request: the exact URL, else the one saved page of that path
+        whose query has every parameter the request has and more (Illinois' links add a
+        ``LegID`` its pages do not need)."""
+        key = page_key(path, query)
+        if key in self.pages:
+            return self.pages[key]
+        asked = set(key[1])
+        near = [v for (p, q), v in self.pages.items() if p == key[0] and asked and asked < set(q)]
+        return near[0] if len(near) == 1 else None
+
     def start(self) -> None:
         self._thread.start()
 
@@ -209,7 +220,8 @@ class SavedSites:
     html_dir: Path
     servers: dict[str, PageServer] = field(default_factory=dict)  # host key -> server
     states: dict[str, set[str]] = field(default_factory=dict)  # state -> host keys
-    bills: dict[str, list[str]] = field(default_factory=dict)  # state -> saved bill pages
+    # state -> year -> bill -> pages saved
+    bills: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -219,21 +231,69 @@ class SavedSites:
         return {host: s.origin for host, s in self.servers.items()}
 
 
+def parse_ports(text: str) -> range:
+    """``9100-9120`` -> the ports the local page servers may use (one per saved site)."""
+    m = re.fullmatch(r"\s*(\d{1,5})\s*-\s*(\d{1,5})\s*", text or "")
+    if not m or not (0 < int(m.group(1)) <= int(m.group(2)) <= 65535):
+        raise DemoError(f"--site-ports {text!r}: give a range like 9100-9120")
+    return range(int(m.group(1)), int(m.group(2)) + 1)
+
+
+def example_urls(configs: list[Any]) -> dict[str, str]:
+    """{"il/file.html": URL} from the state configs' examples, for saved pages whose provenance
+    does not record the URL: the example's own ``url`` (one page), or the page's URL template
+    filled with the example's session (``or/2011_measures.txt`` is ``.../11reg/measures/...``)."""
+    from scrapers.scrape import bill_names
+    from scrapers.transforms import TemplateError, fill
+
+    out: dict[str, str] = {}
+    for cfg in configs:
+        for ex in cfg.examples:
+            for kind, rel in ex.pages.items():
+                page = cfg.pages.get(kind)
+                if page is None or page.method != "GET" or ex.error:
+                    continue
+                session = ex.session or (
+                    cfg.sessions[0].identifier if len(cfg.sessions) == 1 else None
+                )
+                if len(ex.pages) == 1 and ex.url:
+                    out.setdefault(rel, ex.url)
+                elif session and len(page.urls) == 1:
+                    # a bill page's template also takes the bill named in the file name
+                    bill = _BILL_IN_NAME.search("_" + Path(rel).stem + "_")
+                    try:
+                        names = {
+                            "base_url": cfg.base_url_for(page.source),
+                            **cfg.session(session).vars,
+                            **(bill_names(f"{bill.group(1)} {bill.group(2)}") if bill else {}),
+                        }
+                        out.setdefault(rel, fill(page.urls[0], names))
+                    except (KeyError, TemplateError):
+                        continue
+    return out
+
+
 @contextmanager
-def serve_saved_pages(html_dir: Path) -> Iterator[SavedSites]:
-    """Start one server per original host; captures of the same URL: the last by name wins."""
+def serve_saved_pages(
+    html_dir: Path, *, ports: range | None = None, extra: dict[str, str] | None = None
+) -> Iterator[SavedSites]:
+    """Start one server per original host (on `ports` in order, else free ports chosen by the
+    system); captures of the same URL: the last by name wins. `extra` adds URLs for pages
+    whose provenance has none (see :func:`example_urls`)."""
     sites = SavedSites(html_dir)
-    for rel, url in sorted(original_urls(html_dir).items()):
+    free = iter(ports) if ports is not None else None
+    urls = {**(extra or {}), **original_urls(html_dir)}
+    for rel, url in sorted(urls.items()):
         parts = urlsplit(url)
         key = host_key(parts.hostname or "")
         server = sites.servers.get(key)
         if server is None:
-            server = sites.servers[key] = PageServer(key)
+            server = sites.servers[key] = _new_server(key, free, ports)
         server.pages.setdefault(page_key(parts.path, parts.query), {})[parts.fragment] = (
             html_dir / rel
         )
         sites.states.setdefault(rel.split("/", 1)[0], set()).add(key)
-    sites.bills = saved_bills(list(original_urls(html_dir)))
+    sites.bills = saved_bills(list(urls))
     for server in sites.servers.values():
         server.start()
     try:
@@ -241,6 +301,17 @@ def serve_saved_pages(html_dir: Path) -> Iterator[SavedSites]:
     finally:
         for server in sites.servers.values():
             server.stop()
+
+
+def _new_server(key: str, free: Iterator[int] | None, ports: range | None) -> PageServer:
+    if free is None:
+        return PageServer(key)
+    for port in free:
+        try:
+            return PageServer(key, port)
+        except OSError:
+            continue  # taken: the next one
+    raise DemoError(f"--site-ports {ports.start}-{ports.stop - 1}: no free port left for {key}")  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------------- configs
@@ -293,25 +364,50 @@ def demo_config_dir(source: Path, target: Path, origins: dict[str, str]) -> list
     return served
 
 
+def _mute_unsaved_checks(path: Path, config: Any, session: str, sites: SavedSites) -> None:
+    """A session-list page nobody saved (GA's GetSessions) is only a check: in the demo copy it
+    gets ``live: false`` rather than a "not saved" error in every run."""
+    names = config.session(session).vars
+    text = path.read_text(encoding="utf-8")
+    for kind, page in config.pages.items():
+        if page.role == "sessions" and page.live:
+            if not any(served(sites, u) for u in _page_urls(config, page, names)):
+                text = re.sub(
+                    rf"(?m)^(  {re.escape(kind)}:[ \t]*\n)",
+                    r"\g<1>    live: false   # demo: this page was not saved\n",
+                    text,
+                    count=1,
+                )
+    path.write_text(text, encoding="utf-8")
+
+
 # --------------------------------------------------------------------------------- the demo
 
 
-def _isolate(workdir: Path, config: Path) -> Path:
-    """Point this process's settings at the demo folder (its own database and config)."""
+def _isolate(workdir: Path, config: Path, *, base_url: str) -> str:
+    """Point this process's settings at the demo folder (its own config, data and, unless
+    ``TRACKER_DATABASE_URL`` names one, database); returns the database URL."""
     from tracker.settings import reset_settings
 
     data = workdir / "data"
-    db = data / "demo.db"
+    url = os.environ.get("TRACKER_DATABASE_URL") or f"sqlite:///{(data / 'demo.db').resolve()}"
     os.environ.update(
         {
             "TRACKER_DATA_DIR": str(data),
-            "TRACKER_DATABASE_URL": f"sqlite:///{db.resolve()}",
+            "TRACKER_DATABASE_URL": url,
             "TRACKER_CONFIG_DIR": str(config.resolve()),
             "TRACKER_HTTP_DEFAULT_DELAY": "0",
+            "TRACKER_BASE_URL": base_url,
         }
     )
     reset_settings()
-    return db
+    (workdir / ".env").write_text(
+        "# written by tracker demo: commands run in this folder use the demo's data\n"
+        f"TRACKER_DATABASE_URL={url}\nTRACKER_DATA_DIR={data.resolve()}\n"
+        f"TRACKER_CONFIG_DIR={config.resolve()}\nTRACKER_BASE_URL={base_url}\n",
+        encoding="utf-8",
+    )
+    return url
 
 
 def shared_html_dir() -> Path:
@@ -371,7 +467,7 @@ class DemoResult:
     states: list[str]
     runs: dict[str, tuple[str, str]]  # state -> (status, message)
     preview_dir: Path | None
-    database: Path
+    database: str
     imported: dict[str, int]
     fetched: int = 0  # requests answered with a saved page
     missing: int = 0  # requests for pages nobody saved
@@ -384,12 +480,14 @@ def run_cycle(
     preview_dir: Path,
     say: Say,
     bills: dict[str, list[str]] | None = None,
+    sessions: dict[str, str] | None = None,
 ) -> dict[str, tuple[str, str]]:
     """One scheduled cycle with the real job functions: every scrape, maintenance, a digest preview.
 
     With `bills`, a state's scrape reads its lists but fetches only those bills' pages: the
     saved pages hold a handful of bills per site, and asking for the thousands of others
-    would only produce thousands of "not saved" errors.
+    would only produce thousands of "not saved" errors. `sessions` names each state's saved
+    session (the pages are old; a live run scrapes today's session instead).
     """
     from sqlalchemy import select
 
@@ -399,14 +497,18 @@ def run_cycle(
     runs: dict[str, tuple[str, str]] = {}
     for st in states:
         only = (bills or {}).get(st)
+        session = (sessions or {}).get(st)
         say(
             f"  scraping {st.upper()} (job scrape:{st})"
+            + (f", saved session {session}" if session else "")
             + (f" for the saved bills {', '.join(only)}" if only else "")
             + " ..."
         )
         started = time.perf_counter()
         # offline: the scraper only, never a fallback to the APIs
-        run_id = jobs.scrape_state(st, source="scrape", bills=only)
+        run_id = jobs.scrape_state(
+            st, source="scrape", bills=only, sessions=[session] if session else None
+        )
         with engine.connect() as conn:
             row = conn.execute(
                 select(Run.__table__.c.status, Run.__table__.c.message).where(
@@ -417,20 +519,249 @@ def run_cycle(
         say(f"    {row.status} in {time.perf_counter() - started:.1f}s: {row.message[:300]}")
     say("  maintenance (job maintenance:daily) ...")
     jobs.maintenance()
-    write_preview(preview_dir, say)
     return runs
 
 
-def write_preview(out: Path, say: Say) -> None:
-    from tracker import digest, jobs
-    from tracker.digest_preview import write_preview
+def served(sites: SavedSites, url: str) -> bool:
+    """A saved page answers `url` (an original or a local address)."""
+    parts = urlsplit(url)
+    server = sites.servers.get(host_key(parts.hostname or "")) or next(
+        (s for s in sites.servers.values() if s.origin == f"{parts.scheme}://{parts.netloc}"),
+        None,
+    )
+    return server is not None and server.lookup(parts.path, parts.query) is not None
 
-    period = digest.format_period(date.today())
-    say(f"  digest preview for {period} -> {out}/")
-    result = write_preview(jobs.job_engine(), email=DEMO_EMAIL, period=period, out=out)
-    if not result.subscriber:
-        print(f"{DEMO_EMAIL} is not a subscriber: previewing the default choices", file=sys.stderr)
-    print(result.line())
+
+def _page_urls(config: Any, page: Any, names: dict[str, Any]) -> Iterator[str]:
+    from scrapers.transforms import TemplateError, fill
+
+    for url in page.urls:
+        try:
+            yield fill(url, {"base_url": config.base_url_for(page.source), **names})
+        except (TemplateError, KeyError):
+            continue
+
+
+def saved_session(config: Any, sites: SavedSites) -> str | None:
+    """The listed session the demo scrapes (today's has no saved pages): of those whose list
+    page was saved, the one with the most saved bill pages (then the newest); else one
+    whose bill page (by URL template) was saved for one of the saved bills."""
+    from scrapers.scrape import bill_names
+
+    by_year = sites.bills.get(config.state, {})
+    specs = sorted(config.sessions, key=lambda s: s.start_date or date.min, reverse=True)
+    listed = [
+        spec
+        for spec in specs
+        if any(
+            served(sites, u)
+            for page in config.pages.values()
+            if page.role == "list" and page.live
+            for u in _page_urls(config, page, spec.vars)
+        )
+    ]
+    if listed:
+        return max(listed, key=lambda spec: sum(_year_bills(by_year, spec).values())).identifier
+    every = sorted({b for bills in by_year.values() for b in bills})
+    for spec in specs:
+        for bill in every:
+            names = {**spec.vars, **bill_names(bill)}
+            for page in config.pages.values():
+                if page.role == "bill" and page.live:
+                    if any(served(sites, u) for u in _page_urls(config, page, names)):
+                        return spec.identifier
+    return None
+
+
+def _year_bills(by_year: dict[str, dict[str, int]], spec: Any) -> dict[str, int]:
+    year = str(spec.start_date.year) if spec.start_date else ""
+    return by_year.get(year, {})
+
+
+def session_bills(config: Any, sites: SavedSites, session: str) -> list[str]:
+    """The saved bills to scrape in `session`: those of its year (all, when the file names
+    give no year), kept only if their own page is saved when a bill URL template tells."""
+    by_year = sites.bills.get(config.state, {})
+    spec = config.session(session)
+    chosen = _year_bills(by_year, spec) or {
+        b: n for bills in by_year.values() for b, n in bills.items()
+    }
+    return bills_in_session(config, sites, session, sorted(chosen))
+
+
+def bills_in_session(config: Any, sites: SavedSites, session: str, bills: list[str]) -> list[str]:
+    """Of `bills`, those whose own page is saved for `session`, when a bill page's URL template
+    tells (an Illinois bill of the 101st is not asked for in the 100th); else all of them."""
+    from scrapers.scrape import bill_names
+
+    names = config.session(session).vars
+    pages = [p for p in config.pages.values() if p.role == "bill" and p.live and p.urls]
+    if not any(list(_page_urls(config, p, {**names, **bill_names("HB 1")})) for p in pages):
+        return bills
+    return [
+        b
+        for b in bills
+        if any(
+            served(sites, u)
+            for p in pages
+            for u in _page_urls(config, p, {**names, **bill_names(b)})
+        )
+    ]
+
+
+def replay_history(engine: Any) -> None:
+    """Replay the data as if the tracker had watched it as it came: each bill on the digest's
+    topics gets the stage changes its actions made, on the days they happened (one import sees
+    only the end state), and every change is dated by the day it happened rather than the
+    minute the demo read it. The digest of any past week then shows that week's news."""
+    from sqlalchemy import bindparam, select, update
+
+    from tracker.ingest_rows import change_table
+
+    _replay_stages(engine)
+    c = change_table.c
+    with engine.begin() as conn:
+        dated = [
+            {"cid": cid, "seen": _noon(eff)}
+            for cid, eff in conn.execute(
+                select(c.id, c.effective_date).where(c.effective_date.is_not(None))
+            )
+            if _noon(eff) is not None
+        ]
+        if dated:
+            conn.execute(
+                update(change_table)
+                .where(c.id == bindparam("cid"))
+                .values(seen_at=bindparam("seen")),
+                dated,
+            )
+
+
+def _noon(effective: str | None) -> datetime | None:
+    """Noon UTC of an effective date ("2025-02-03..."), the middle of the day it happened."""
+    try:
+        day = date.fromisoformat(str(effective)[:10])
+    except ValueError:
+        return None
+    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+
+
+def _replay_stages(engine: Any) -> None:
+    """Stage changes, one per step a topic bill's actions took (computed by tracker.stages)."""
+    from sqlalchemy import insert, select
+
+    from tracker.ingest_rows import action_table, bill_table, change_row, change_table
+    from tracker.stages import compute_stage
+    from tracker.subscriptions import DEFAULT_TOPICS
+
+    b, a = bill_table.c, action_table.c
+    with engine.begin() as conn:
+        bills = conn.execute(
+            select(b.id, b.chamber, b.classification, b.identifier, b.primary_source).where(
+                b.topic.in_(list(DEFAULT_TOPICS))
+            )
+        ).all()
+        rows = []
+        for bill in bills:
+            actions = [
+                dict(x)
+                for x in conn.execute(
+                    select(a.date, a.description, a.chamber, a.classification)
+                    .where(
+                        a.bill_id == bill.id,
+                        a.source == bill.primary_source,
+                        a.removed_at.is_(None),
+                    )
+                    .order_by(a.position)
+                ).mappings()
+            ]
+            stage = "introduced"
+            for day in sorted({str(x["date"])[:10] for x in actions if x["date"]}):
+                done = [x for x in actions if str(x["date"])[:10] <= day]
+                new = compute_stage(
+                    done,
+                    bill_chamber=bill.chamber,
+                    bill_classification=bill.classification,
+                    identifier=bill.identifier,
+                ).stage
+                if new != stage:
+                    seen = _noon(day)
+                    rows.append(
+                        change_row(
+                            bill_id=bill.id,
+                            run_id=None,
+                            source="demo:replay",
+                            kind="stage_changed",
+                            old=stage,
+                            new=new,
+                            effective_date=day,
+                            now=seen or datetime.now(UTC),
+                        )
+                    )
+                    stage = new
+        if rows:
+            conn.execute(insert(change_table), rows)
+
+
+def busiest_period(engine: Any, *, states: list[str] | None = None) -> str | None:
+    """The week with the most new bills and stage changes on the digest's default topics
+    (both kinds, when any week has both), of `states` if given."""
+    from sqlalchemy import select
+
+    from tracker import digest
+    from tracker.ingest_rows import bill_table, change_table
+    from tracker.subscriptions import DEFAULT_TOPICS
+
+    c, b = change_table.c, bill_table.c
+    q = (
+        select(c.kind, c.effective_date)
+        .join(bill_table, b.id == c.bill_id)
+        .where(
+            c.kind.in_(("bill_new", "stage_changed")),
+            c.effective_date.is_not(None),
+            b.topic.in_(list(DEFAULT_TOPICS)),
+        )
+    )
+    if states:
+        q = q.where(b.state.in_([s.lower() for s in states]))
+    weeks: dict[str, dict[str, int]] = {}
+    with engine.connect() as conn:
+        for kind, eff in conn.execute(q):
+            try:
+                day = date.fromisoformat(str(eff)[:10])
+            except ValueError:
+                continue
+            counts = weeks.setdefault(digest.format_period(day), {})
+            counts[kind] = counts.get(kind, 0) + 1
+    if not weeks:
+        return None
+    return max(
+        weeks,
+        key=lambda w: (len(weeks[w]) == 2, min(weeks[w].values()), sum(weeks[w].values())),
+    )
+
+
+def write_preview(engine: Any, out: Path, say: Say) -> Any:
+    """Subscribe the demo address (confirmed, default choices) and preview its digest of the
+    busiest week of the data."""
+    from sqlmodel import Session
+
+    from tracker import digest, subscriptions
+    from tracker.digest_preview import write_preview as render
+
+    with Session(engine) as session:
+        subscriptions.add(
+            session,
+            email=DEMO_EMAIL,
+            preferences=subscriptions.make_preferences(),
+            confirmed=True,
+        )
+        session.commit()
+    period = busiest_period(engine) or digest.format_period(date.today())
+    say(f"5. Digest preview of the busiest week of the data, {period} -> {out}/")
+    result = render(engine, email=DEMO_EMAIL, period=period, out=out)
+    say(f"   {result.line()}")
+    return result
 
 
 def run_demo(
@@ -441,9 +772,11 @@ def run_demo(
     port: int = 8000,
     serve: bool = True,
     states: list[str] | None = None,
+    site_ports: range | None = None,
     say: Say = print,
 ) -> DemoResult:
     """Run the demo in `workdir` (see the module docstring); `states` limits the scrapes."""
+    from scrapers.http import offline
     from tracker.db import make_engine, upgrade
     from tracker.paths import config_dir
     from tracker.settings import get_settings
@@ -454,7 +787,11 @@ def run_demo(
     workdir.mkdir(parents=True, exist_ok=True)
     say(f"[bold]Single-Payer Tracker demo[/] in {workdir} (nothing outside it is changed)")
     started = time.perf_counter()
-    with serve_saved_pages(html_dir) as sites:
+    from tracker.scraping import list_states, load_state_config
+
+    configs = {st: load_state_config(st) for st in list_states()}
+    extra = example_urls(list(configs.values()))
+    with serve_saved_pages(html_dir, ports=site_ports, extra=extra) as sites:
         say(
             f"1. Serving {sites.pages} saved real pages of {len(sites.servers)} legislature sites "
             f"locally, under their original paths:"
@@ -471,32 +808,57 @@ def run_demo(
             raise DemoError(
                 f"none of {', '.join(sorted(wanted))} has saved pages; choose from {', '.join(served)}"
             )
-        db = _isolate(workdir, workdir / "config")
+        db = _isolate(workdir, workdir / "config", base_url=f"http://{host}:{port}")
         engine = make_engine()
         upgrade(engine)
+        sessions = {st: sess for st in states if (sess := saved_session(configs[st], sites))}
+        bills = {st: session_bills(configs[st], sites, sess) for st, sess in sessions.items()}
+        for st, sess in sessions.items():
+            _mute_unsaved_checks(
+                workdir / "config" / "states" / f"{st}.yaml", configs[st], sess, sites
+            )
         say(
             f"2. State configs copied to {workdir / 'config'} and pointed at those servers: "
             f"{', '.join(s.upper() for s in states) or 'none'}"
         )
         say("3. One scheduled cycle (scrape, ingest, classify, maintenance, digest preview):")
-        runs = run_cycle(
-            engine, states, preview_dir=workdir / "digest-preview", say=say, bills=sites.bills
-        )
+        with offline(sites.origin_map()):  # any other host is refused: nothing leaves
+            runs = run_cycle(
+                engine,
+                states,
+                preview_dir=workdir / "digest-preview",
+                say=say,
+                bills={st: b for st, b in bills.items() if b},
+                sessions=sessions,
+            )
         fetched = sum(s.hits for s in sites.servers.values())
         missing = sum(s.misses for s in sites.servers.values())
         say(
             f"   the scrapers fetched {fetched} saved pages; {missing} requests asked for pages "
             "nobody saved (expected: only a few pages per site were captured)"
         )
-    imported = _imports(engine, shared, quick=quick, say=say)
-    result = DemoResult(states, runs, workdir / "digest-preview", db, imported, fetched, missing)
-    say(f"Done in {time.perf_counter() - started:.0f}s. Where to look:")
-    say(f"   database:        {db}")
-    say(f"   digest preview:  {workdir / 'digest-preview'}/ (.html, .txt, .eml)")
-    say(f"   scraper health:  TRACKER_DATABASE_URL=sqlite:///{db} tracker status")
-    if serve:
-        say(f"   the site:        http://{host}:{port}/  (health: /health) - Ctrl-C to stop")
-        _serve(engine, host, port)
+        imported = _imports(engine, shared, quick=quick, say=say)
+        replay_history(engine)
+        write_preview(engine, workdir / "digest-preview", say)
+        result = DemoResult(
+            states, runs, workdir / "digest-preview", db, imported, fetched, missing
+        )
+        say(f"Done in {time.perf_counter() - started:.0f}s. Where to look:")
+        say(f"   database:        {db}")
+        say(f"   digest preview:  {workdir / 'digest-preview'}/ (.html, .txt, .eml)")
+        say(f"   settings:        {workdir / '.env'} (read by tracker commands run in {workdir})")
+        say("   to use the demo's data from anywhere, copy this line:")
+        say(
+            f"   export TRACKER_DATABASE_URL={db} TRACKER_CONFIG_DIR={workdir / 'config'} "
+            f"TRACKER_DATA_DIR={workdir / 'data'}"
+        )
+        if serve:
+            say(
+                f"   the site:        http://{host}:{port}/  (health: /health; the scheduler runs "
+                "and the saved sites stay up) - Ctrl-C to stop"
+            )
+            with offline(sites.origin_map()):
+                _serve(engine, host, port)
     return result
 
 
@@ -516,8 +878,16 @@ def _imports(engine: Any, shared: Path, *, quick: bool, say: Say) -> dict[str, i
 
 
 def _serve(engine: Any, host: str, port: int) -> None:
+    """The site with a scheduler, as ``tracker run`` has: /health shows it live."""
     import uvicorn
 
+    from tracker.scheduler import SchedulerService
     from tracker.web.app import create_app
 
-    uvicorn.Server(uvicorn.Config(create_app(engine), host=host, port=port, log_config=None)).run()
+    app = create_app(engine)
+    service = app.state.scheduler_service = SchedulerService(engine)
+    service.start()
+    try:
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None)).run()
+    finally:
+        service.stop(timeout=3)

@@ -67,12 +67,16 @@ def job_engine() -> Engine:
 
 
 def scrape_state(
-    state: str, source: str | None = None, bills: list[str] | None = None
+    state: str,
+    source: str | None = None,
+    bills: list[str] | None = None,
+    sessions: list[str] | None = None,
 ) -> int | None:
     """Run `state`'s sources once (its own scraper first), record the outcome, update alerts.
 
     `source` limits the run to one source (``scrape``, ``openstates-api``, ...); `bills` (e.g.
-    ``["SB 11"]``) runs only the state's scraper, for those bills of its lists. Never raises
+    ``["SB 11"]``) runs only the state's scraper, for those bills of its lists (of `sessions`,
+    default today's: the demo names the saved session). Never raises
     for a scrape failure: the failure is the run's recorded result.
     """
     st = state.lower()
@@ -83,7 +87,10 @@ def scrape_state(
     run_id = begin_job_run(engine, source=SCRAPE_SOURCE.format(state=st), state=st)
     log.info("scrape %s: started (run %d)", st, run_id)
     try:
-        results = _run_sources(engine, st, source, bills)
+        if sessions is None:
+            results = _run_sources(engine, st, source, bills)
+        else:  # named sessions (the demo's saved ones): only the state's scraper
+            results = [scrape_one(engine, st, bills=bills, sessions=sessions)]
         status, counts, errors, message = summarize_results(results)
     except Exception as exc:  # noqa: BLE001 - recorded, shown in status, alerts after N in a row
         log.warning("scrape %s failed: %s: %s", st, type(exc).__name__, exc)

@@ -197,7 +197,8 @@ class StateScrapeTrigger(BaseTrigger):
             out_of_session=cfg.schedule.out_of_session,
             quiet_hours=cfg.schedule.quiet_hours,
             timezone=cfg.timezone,
-            sessions=[(s.start_date, s.end_date) for s in cfg.sessions],
+            # the rule's sessions up to the next one, so the trigger knows when that starts
+            sessions=[(s.start_date, s.end_date) for s in _sessions_ahead(cfg)],
             jitter=jitter,
         )
 
@@ -403,6 +404,15 @@ def sync_jobs(scheduler: BackgroundScheduler, specs: Sequence[JobSpec]) -> dict[
             scheduler.remove_job(job_id)
             report["removed"].append(job_id)
     return report
+
+
+def _sessions_ahead(cfg: Any) -> list[Any]:
+    """A config's sessions, with its ``current_session`` rule's up to the next one (so the
+    trigger knows when that starts); a plain object's ``sessions`` as they are."""
+    known = getattr(cfg, "known_sessions", None)
+    if known is None:
+        return list(cfg.sessions)
+    return list(known(date.today() + timedelta(days=4 * 366)))
 
 
 def schedule_first_scrapes(

@@ -604,6 +604,13 @@ def demo(
     state: Annotated[
         list[str] | None, typer.Option("--state", help="scrape only this state (repeatable)")
     ] = None,
+    site_ports: Annotated[
+        str | None,
+        typer.Option(
+            help="ports for the local servers of the saved sites, e.g. 9100-9120 (one per site; "
+            "default: free ports the system picks)"
+        ),
+    ] = None,
 ) -> None:
     """A first look with no internet: saved real pages served locally, one scheduled cycle, the site.
 
@@ -615,12 +622,13 @@ def demo(
     """
     from pathlib import Path
 
-    from tracker.demo import DemoError, run_demo
+    from tracker.demo import DemoError, parse_ports, run_demo
 
     setup_logging(level=logging.WARNING)
     try:
         run_demo(
             Path(workdir),
+            site_ports=parse_ports(site_ports) if site_ports else None,
             quick=quick,
             host=host,
             port=port,

@@ -44,6 +44,10 @@ def scrape_state(
     if cache is None:
         cache = ParseCache(settings.data_dir / "parse-cache" / f"{config.state}.sqlite")
     scraper = Scraper(config, client, cache=cache, base_url=base_url)
+    if bills is None and not any(p.role == "list" and p.live for p in config.pages.values()):
+        # no list page on this site: the bills the imports (Open States, LegiScan) know are
+        # the index, each fetched by its bill page's URL
+        bills = known_bills(engine, config.state, sessions or scraper.default_sessions())
     name = f"scrape:{config.state}" + (f":{source}" if source else "")
     run_id = start_run(engine, source=name, kind="scrape", state=config.state)
     try:
@@ -105,6 +109,18 @@ def scrape_state(
         bill_ids=set(report.bill_ids),
         stats=stats,
     )
+
+
+def known_bills(engine: Any, state: str, sessions: list[str]) -> list[str]:
+    """Identifiers of the state's bills of `sessions` in the database (from any source)."""
+    from sqlalchemy import select
+
+    from tracker.ingest_rows import bill_table
+
+    c = bill_table.c
+    q = select(c.identifier).where(c.state == state, c.session.in_(sessions))
+    with engine.connect() as conn:
+        return sorted({str(r) for r in conn.execute(q).scalars()})
 
 
 def _scrape_errors(stats: ScrapeStats) -> list[dict[str, Any]]:
