@@ -362,9 +362,10 @@ def test_search_cli_formats(site, monkeypatch: pytest.MonkeyPatch) -> None:  # t
     lines = out.stdout.splitlines()
     assert all(len(line) <= 80 for line in lines), max(lines, key=len)
     assert re.search(r"\b\d{4}-\d{2}-\d{2}\b", out.stdout) and "T00:00" not in out.stdout
-    for line in lines[2:]:  # a shortened title ends with an ellipsis after a whole word
+    ends = [line.rstrip() for line in lines[2:]]  # titles take up to two lines
+    for line in ends:  # a shortened title ends with an ellipsis after a whole word
         assert not line.endswith("…") or line.endswith(" …")
-    assert any(line.endswith(" …") for line in lines)  # some titles are longer than the room
+    assert any(line.endswith(" …") for line in ends)  # some titles are longer than the room
     assert re.search(r"^\d+ bills?; page 1 of \d+$", out.stderr, re.M)
     one = runner.invoke(app, ["search", "wa SJM 8004"])
     assert "1 bill; page 1 of 1" in one.stderr

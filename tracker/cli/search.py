@@ -134,7 +134,8 @@ def _table(result: SearchResult) -> None:
     table = _grid(rows, title_width=room)
     for row, h in zip(rows, result.hits, strict=True):
         title = _badge(h) + " ".join((h["title"] or "").split())
-        short = textwrap.shorten(title, width=room, placeholder=" …") if title else ""
+        # Up to two lines of title: at 80 columns one line leaves room for only a few words.
+        short = textwrap.shorten(title, width=2 * room - 4, placeholder=" …") if title else ""
         table.add_row(*(escape(cell) for cell in row), escape(short))  # titles are scraped text
     console.print(table, highlight=False)
     total = result.total
@@ -160,7 +161,7 @@ def _grid(rows: Sequence[tuple[str, ...]], *, title_width: int | None = None) ->
         for row in rows:
             table.add_row(*row)
     else:
-        table.add_column("Title", no_wrap=True, overflow="ellipsis", width=title_width)
+        table.add_column("Title", overflow="fold", width=title_width)
     return table
 
 
