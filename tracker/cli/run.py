@@ -241,7 +241,9 @@ class JobProcess:
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")  # never fork a process that has threads
-        role: Any = ctx.Array("c", 16)  # a char array: .value is bytes
+        # A char array (.value is bytes) with no lock: one writer, and a lock is a semaphore
+        # that the resource tracker reports as leaked at exit.
+        role: Any = ctx.Array("c", 16, lock=False)
         role.value = b"starting"
         self._role = role
         self._process = ctx.Process(
