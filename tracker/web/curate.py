@@ -142,12 +142,12 @@ def _page(request: Request, code: int = 200, **context: Any) -> HTMLResponse:
 def _message(request: Request, title: str, text: str, code: int = 200, **extra: Any) -> Response:
     return HTMLResponse(
         render(
-            "curate_message.html",
+            "message.html",
             request=request,
             path=request.url.path,
             title=title,
             text=text,
-            **({"action": None, "button": None} | extra),
+            **({"action": None, "button": None, "secondary": None} | extra),
         ),
         status_code=code,
         headers={"Cache-Control": "no-store"},

@@ -121,7 +121,7 @@ def _message(
 ) -> HTMLResponse:
     context = {"title": title, "text": text, "action": None, "button": None, "secondary": None}
     context.update(extra)
-    return _page(request, "subscribe_message.html", code, **context)
+    return _page(request, "message.html", code, **context)
 
 
 def _form_context(prefs: subscriptions.Preferences | None = None, **extra: Any) -> dict[str, Any]:
