@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
@@ -50,6 +50,6 @@ def fetch_all(conn: Connection, stmt: Any) -> list[tuple[Any, ...]]:
     cursor = conn.connection.cursor()
     try:
         cursor.execute(str(compiled), params)
-        return list(cursor.fetchall())
+        return cast(list[tuple[Any, ...]], cursor.fetchall())  # DB-API: already a list
     finally:
         cursor.close()
