@@ -90,7 +90,7 @@ def test_tracker_run_serves_records_an_unreachable_state_and_stops_on_sigterm(
         health = wait_for(lambda: httpx.get(f"{base}/healthz", timeout=2).json(), 30, "/healthz")
         assert health["database"] is True
         wait_for(
-            lambda: httpx.get(f"{base}/healthz", timeout=2).json()["scheduler"], 15, "the scheduler"
+            lambda: httpx.get(f"{base}/healthz", timeout=2).json()["scheduler"], 60, "the scheduler"
         )
 
         # the database is empty, so the state is scraped at once; its site refuses connections
