@@ -37,6 +37,9 @@ class Match:
     scored: Any
     top: Any = None  # SQLite: FTS5's own ORDER BY rank with :limit and :offset
     split: Any = None  # SQLite: the same matches in two parts, see Split
+    # PostgreSQL, one plain word: (bill_id, score), the score only where the word is in the
+    # identifier or title (weight A), else NULL; see :func:`pg_title_first`
+    title_scored: Any = None
 
 
 def match_words(conn: Connection, tq: TextQuery, sponsor: str | None) -> Match | None:
@@ -158,7 +161,42 @@ def _pg_match(tq: TextQuery, sponsor_words: Sequence[str]) -> Match:
         f"SELECT bill_id, ts_rank(document, {expr}) AS score "  # noqa: S608 - placeholders only
         f"FROM bill_search WHERE document @@ {expr}"
     )
+    title_scored = None
+    word = pg_title_first(tq, sponsor_words)
+    if word is not None:
+        in_title = "to_tsquery('english', quote_literal(:tw) || :tA)"
+        title_scored = (
+            text(
+                f"SELECT bill_id, CASE WHEN document @@ {in_title} "  # noqa: S608 - placeholders
+                f"THEN ts_rank(document, {expr}) END AS score "
+                f"FROM bill_search WHERE document @@ {expr}"
+            )
+            .bindparams(tw=word, tA=":A", **params)
+            .columns(bill_id=Integer, score=Float)
+            .subquery("mt")
+        )
     return Match(
         ids.bindparams(**params).columns(bill_id=Integer),
         scored.bindparams(**params).columns(bill_id=Integer, score=Float).subquery("m"),
+        title_scored=title_scored,
     )
+
+
+def pg_title_first(tq: TextQuery, sponsor_words: Sequence[str]) -> str | None:
+    """The word, when the query is one plain word whose ts_rank puts every bill with it in the
+    identifier or title (weight A) before every bill without.
+
+    For a query of one lexeme ts_rank is ``sum(w[j] / (j + 1)^2) / 1.6449`` over the lexeme's
+    positions j in document order (PostgreSQL's calc_rank_or, no normalisation), and the
+    index's documents are A || B || C || D (see :mod:`.indexing`), so a bill with the word in
+    A starts with weight 1.0 and scores at least 1 / 1.6449 = 0.61, while one without starts
+    with at most B (0.4) and scores below 0.4 (the sum of 1 / (j + 1)^2 stays under 1.6449).
+    An ASCII run of letters and digits is one token of PostgreSQL's parser: one lexeme at most.
+    """
+    if sponsor_words or tq.excluded or len(tq.groups) != 1 or len(tq.groups[0]) != 1:
+        return None
+    item = tq.groups[0][0]
+    if item.prefix or len(item.words) != 1:
+        return None
+    word = item.words[0]
+    return word if word.isascii() and word.isalnum() else None
