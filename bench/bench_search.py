@@ -208,9 +208,10 @@ def raw_limit(conn, params: dict[str, Any]) -> bool:  # type: ignore[no-untyped-
         binds = {"fts": fts5_expression(tq)}
     else:
         expr, binds = pg_tsquery(tq)
+        # the tsquery computed once for ts_rank (a subquery), as tracker.search does
         sql = (
             f"SELECT bill_id FROM bill_search WHERE document @@ {expr} "  # noqa: S608
-            f"ORDER BY ts_rank(document, {expr}) DESC LIMIT 25"
+            f"ORDER BY ts_rank(document, (SELECT {expr})) DESC LIMIT 25"
         )
         count = f"SELECT count(*) FROM bill_search WHERE document @@ {expr}"  # noqa: S608
     conn.execute(text(sql), binds).all()

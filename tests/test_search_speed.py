@@ -188,3 +188,31 @@ def test_title_first_only_for_one_plain_word(typed: str, word: str | None) -> No
 
     assert pg_title_first(parse_text(typed), ()) == word
     assert pg_title_first(parse_text(typed), ("smith",)) is None
+
+
+@pytest.mark.parametrize("typed", ["health -insurance", "health -insurance -the", "health -the"])
+def test_one_word_with_exclusions_in_recency_order(loaded, monkeypatch, typed: str) -> None:  # type: ignore[no-untyped-def]
+    """On PostgreSQL every match of `word -other` has the same ts_rank, so the snapshot orders
+    them by recency without scoring; when a stop word drops out of the tsquery it is scored as
+    usual (``health -the`` ranks by the word). The answers are the plain query's."""
+    shortcuts(monkeypatch, on=False)
+    query = SearchQuery(q=typed, per_page=16)
+    plain = answer(loaded, query)
+    assert plain[0] == (16 if typed == "health -the" else 4)
+    if loaded.dialect.name == "postgresql":
+        from tracker.search.backends import PG_NO_PAIR_SCORE, match_words
+        from tracker.search.query import parse_text
+
+        with loaded.connect() as conn:
+            same = match_words(conn, parse_text(typed), None).same_score  # type: ignore[union-attr]
+        # a stop word dropped from the tsquery: not the expected shape, scored as usual
+        assert same == (PG_NO_PAIR_SCORE if typed == "health -insurance" else None)
+    for cached in (2, 200):
+        shortcuts(monkeypatch, on=True)
+        monkeypatch.setattr(cache, "CACHED_IDS", cached)
+        now = answer(loaded, query)
+        assert now[:2] == plain[:2]
+        if loaded.dialect.name == "postgresql":
+            assert now[2] == plain[2]
+        else:
+            assert set(now[2]) == set(plain[2])

@@ -40,6 +40,9 @@ class Match:
     # PostgreSQL, one plain word: (bill_id, score), the score only where the word is in the
     # identifier or title (weight A), else NULL; see :func:`pg_title_first`
     title_scored: Any = None
+    # PostgreSQL: every match has this ts_rank (see :func:`pg_same_score`), so relevance
+    # order is recency order and nothing needs scoring
+    same_score: float | None = None
 
 
 def match_words(conn: Connection, tq: TextQuery, sponsor: str | None) -> Match | None:
@@ -48,7 +51,7 @@ def match_words(conn: Connection, tq: TextQuery, sponsor: str | None) -> Match |
         return None
     if conn.dialect.name == "sqlite":
         return _fts5_match(tq, sponsor_words)
-    return _pg_match(tq, sponsor_words)
+    return _pg_match(tq, sponsor_words, conn)
 
 
 # FTS5 column weights: identifier, title, body, sponsors, actions.
@@ -152,13 +155,15 @@ def pg_tsquery(tq: TextQuery, sponsor_words: Sequence[str] = ()) -> tuple[str, d
     return "(" + " && ".join(parts) + ")", params
 
 
-def _pg_match(tq: TextQuery, sponsor_words: Sequence[str]) -> Match:
+def _pg_match(tq: TextQuery, sponsor_words: Sequence[str], conn: Connection | None = None) -> Match:
     # The tsquery expression is written inline (not in a joined subquery) so the planner sees
     # it in the WHERE clause and uses the GIN index.
     expr, params = pg_tsquery(tq, sponsor_words)
     ids = text(f"SELECT bill_id FROM bill_search WHERE document @@ {expr}")  # noqa: S608
+    # ts_rank's tsquery as a subquery: computed once (an InitPlan), not once per matched row as
+    # a function of parameters is in a generic plan (a third of the query's time for 19,000 rows)
     scored = text(
-        f"SELECT bill_id, ts_rank(document, {expr}) AS score "  # noqa: S608 - placeholders only
+        f"SELECT bill_id, ts_rank(document, (SELECT {expr})) AS score "  # noqa: S608
         f"FROM bill_search WHERE document @@ {expr}"
     )
     title_scored = None
@@ -167,19 +172,43 @@ def _pg_match(tq: TextQuery, sponsor_words: Sequence[str]) -> Match:
         in_title = "to_tsquery('english', quote_literal(:tw) || :tA)"
         title_scored = (
             text(
-                f"SELECT bill_id, CASE WHEN document @@ {in_title} "  # noqa: S608 - placeholders
-                f"THEN ts_rank(document, {expr}) END AS score "
+                f"SELECT bill_id, CASE WHEN document @@ (SELECT {in_title}) "  # noqa: S608
+                f"THEN ts_rank(document, (SELECT {expr})) END AS score "
                 f"FROM bill_search WHERE document @@ {expr}"
             )
             .bindparams(tw=word, tA=":A", **params)
             .columns(bill_id=Integer, score=Float)
             .subquery("mt")
         )
+    same = None
+    if conn is not None and pg_same_score(tq, sponsor_words):
+        # a stop word drops out of the tsquery: only the full shape has the constant score
+        nodes = conn.execute(text(f"SELECT numnode({expr})").bindparams(**params)).scalar_one()
+        same = PG_NO_PAIR_SCORE if nodes == 1 + 3 * len(tq.excluded) else None
     return Match(
         ids.bindparams(**params).columns(bill_id=Integer),
         scored.bindparams(**params).columns(bill_id=Integer, score=Float).subquery("m"),
         title_scored=title_scored,
+        same_score=same,
     )
+
+
+PG_NO_PAIR_SCORE = 1e-20  # ts_rank of an AND query none of whose pairs of words occur
+
+
+def pg_same_score(tq: TextQuery, sponsor_words: Sequence[str]) -> bool:
+    """One plain word and excluded plain words (``health -dental``): ts_rank ranks a query
+    with AND by pairs of its words found in the document (calc_rank_and), the excluded words
+    counting as words, and a match holds none of them: no pair, every match scores 1e-20."""
+    if sponsor_words or not tq.excluded or len(tq.groups) != 1 or len(tq.groups[0]) != 1:
+        return False
+    return all(_plain_word(item) for item in (tq.groups[0][0], *tq.excluded))
+
+
+def _plain_word(item: Item) -> bool:
+    # an ASCII run of letters and digits is one token of PostgreSQL's parser: one lexeme at most
+    word = item.words[0]
+    return not item.prefix and len(item.words) == 1 and word.isascii() and word.isalnum()
 
 
 def pg_title_first(tq: TextQuery, sponsor_words: Sequence[str]) -> str | None:
@@ -191,12 +220,8 @@ def pg_title_first(tq: TextQuery, sponsor_words: Sequence[str]) -> str | None:
     index's documents are A || B || C || D (see :mod:`.indexing`), so a bill with the word in
     A starts with weight 1.0 and scores at least 1 / 1.6449 = 0.61, while one without starts
     with at most B (0.4) and scores below 0.4 (the sum of 1 / (j + 1)^2 stays under 1.6449).
-    An ASCII run of letters and digits is one token of PostgreSQL's parser: one lexeme at most.
     """
     if sponsor_words or tq.excluded or len(tq.groups) != 1 or len(tq.groups[0]) != 1:
         return None
     item = tq.groups[0][0]
-    if item.prefix or len(item.words) != 1:
-        return None
-    word = item.words[0]
-    return word if word.isascii() and word.isalnum() else None
+    return item.words[0] if _plain_word(item) else None

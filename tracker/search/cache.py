@@ -160,6 +160,9 @@ def _from_snapshot(
     session, stage and topic filters; None when the set is small."""
     relevance = by_relevance(query, match, ranked)
     scores = relevance and match.top is None  # PostgreSQL ranks here; FTS5 ranks itself
+    same = match.same_score if scores else None
+    if same is not None:  # every match scores the same: the order is recency's
+        scores = False
     title_first = scores and match.title_scored is not None
     if scores:
         scored = match.title_scored if title_first else match.scored
@@ -173,17 +176,19 @@ def _from_snapshot(
     snap = snapshot_at(conn, version)
     code, size = snap.code, len(snap.code)
     wanted = wanted_combos(query, snap)
-    if ids and max(ids) >= size:  # a bill newer than the snapshot (rare): not counted
+    # one pass each, no per-row function call: a Python loop over 19,000 matches costs as
+    # much as the database listing them
+    try:
+        codes = [code[i] for i in ids]
+    except IndexError:  # a bill newer than the snapshot (rare): not counted
         rows = [row for row in rows if row[0] < size]
         ids = [i for i in ids if i < size]
-    # map and filter in C (map, compress): a Python loop over 19,000 matches costs more than
-    # FTS5 listing them
-    codes = list(map(code.__getitem__, ids))
+        codes = [code[i] for i in ids]
     if len(wanted) < len(snap.combos) or 0 in codes:  # 0: no bill has that id
         keep = bytearray(len(snap.combos) + 1)
         for combo in wanted:
             keep[combo] = 1
-        passed = list(map(keep.__getitem__, codes))
+        passed = [keep[c] for c in codes]
         ids, codes = list(compress(ids, passed)), list(compress(codes, passed))
         rows = list(compress(rows, passed)) if scores else rows
     counts = Counter(codes)
@@ -196,6 +201,8 @@ def _from_snapshot(
     total, order = len(ids), snap.order
     if stop > CACHED_IDS:
         head: list[tuple[int, float]] = []
+    elif same is not None:
+        head = [(i, same) for i in newest(ids, CACHED_IDS, order)]
     elif relevance and not scores and filters and match.split and total <= ranking.FEW_MATCHES:
         head = score_ids(conn, match.split, ids, order)[:CACHED_IDS]  # FTS5 scores these few
     elif relevance and not scores:
@@ -220,10 +227,12 @@ def best_scored(
     """The first `n` of (id, score) rows in SQL's order: score, then `order` (the snapshot's
     recency position). Only the rows scoring at least the n-th best score are sorted with the
     full key: building a key tuple for each of 19,000 rows costs more than matching them."""
-    if len(rows) > n:
-        cut = sorted(map(itemgetter(1), rows), reverse=True)[n - 1]
-        rows = [row for row in rows if row[1] >= cut]
-    return sorted(rows, key=lambda r: (-r[1], order[r[0]]))[:n]
+    if len(rows) <= n:
+        return sorted(rows, key=lambda r: (-r[1], order[r[0]]))
+    cut = sorted(map(itemgetter(1), rows), reverse=True)[n - 1]
+    above = sorted((row for row in rows if row[1] > cut), key=lambda r: (-r[1], order[r[0]]))
+    tied = [row[0] for row in rows if row[1] == cut]  # many, when scores tie: by recency
+    return above + [(i, cut) for i in newest(tied, n - len(above), order)]
 
 
 def newest(ids: Sequence[int], n: int, order: Sequence[int]) -> list[int]:

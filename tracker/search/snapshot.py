@@ -106,6 +106,8 @@ def snapshot_applies(
 
 def wanted_combos(query: SearchQuery, snap: Snapshot) -> set[int]:
     """Codes of the facet value combinations the query's filters let through."""
+    if not (query.state or query.session or query.stage or query.topic):
+        return set(range(1, len(snap.combos) + 1))
     wanted = set()
     session_wanted = (query.session or "").replace("\x00", "")
     for code, (state, stage, topic, session) in enumerate(snap.combos, start=1):
