@@ -164,12 +164,14 @@ def _from_snapshot(
     if same is not None:  # every match scores the same: the order is recency's
         scores = False
     title_first = scores and match.title_scored is not None
+    rows: list[tuple[int, float]] = []
     if scores:
         scored = match.title_scored if title_first else match.scored
-        rows = fetch_all(conn, select(scored.c.bill_id, scored.c.score))
-        ids: Sequence[int] = list(map(itemgetter(0), rows))
+        ids, scored_list = _pg_arrays(conn, scored, with_score=True)
+        rows = list(zip(ids, scored_list, strict=True))
+    elif match.top is None:
+        ids = _pg_arrays(conn, match.ids.subquery("i"), with_score=False)[0]
     else:
-        rows = []
         ids = list(map(itemgetter(0), fetch_all(conn, match.ids)))
     if match.top is not None and len(ids) < SNAPSHOT_MIN and not snapshot_ready(conn, version):
         return None  # a small set is counted faster in SQL than the snapshot is built
@@ -219,6 +221,16 @@ def _from_snapshot(
     else:
         head = [(i, 0.0) for i in newest(ids, CACHED_IDS, order)]
     return Cached(total, facets, head)
+
+
+def _pg_arrays(conn: Connection, sub: Any, *, with_score: bool) -> tuple[list[Any], list[Any]]:
+    """PostgreSQL: the matched ids (and scores) as one array each: psycopg reads two arrays
+    of 19,000 numbers in half the time it reads 19,000 rows."""
+    cols = [func.array_agg(sub.c.bill_id)]
+    if with_score:
+        cols.append(func.array_agg(sub.c.score))
+    (row,) = fetch_all(conn, select(*cols))
+    return list(row[0] or []), list(row[1] or []) if with_score else []
 
 
 def best_scored(
