@@ -220,6 +220,8 @@ def pg_title_first(tq: TextQuery, sponsor_words: Sequence[str]) -> str | None:
     index's documents are A || B || C || D (see :mod:`.indexing`), so a bill with the word in
     A starts with weight 1.0 and scores at least 1 / 1.6449 = 0.61, while one without starts
     with at most B (0.4) and scores below 0.4 (the sum of 1 / (j + 1)^2 stays under 1.6449).
+    (PostgreSQL clamps positions at 16,383: only titles and abstracts longer than that could
+    put a lower weight first.) tests/test_search_speed.py compares it with the full ranking.
     """
     if sponsor_words or tq.excluded or len(tq.groups) != 1 or len(tq.groups[0]) != 1:
         return None
