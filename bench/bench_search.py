@@ -54,8 +54,10 @@ from tracker.search import (  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "search"
 PG_ADMIN = os.environ.get("TRACKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-PG_DB = "tracker_bench_search"
+# scratch database name; TRACKER_BENCH_SEARCH_PG_DB (or --pg-db) keeps parallel runs apart
+PG_DB = os.environ.get("TRACKER_BENCH_SEARCH_PG_DB", "tracker_bench_search")
 REPEAT = 5
+LIKE = True  # --no-like leaves out the naive LIKE scans (seconds each on all shared data)
 
 # (label, query parameters): what staffers type, with and without filters.
 QUERIES: list[tuple[str, dict[str, Any]]] = [
@@ -194,7 +196,7 @@ def naive_like(conn, params: dict[str, Any]) -> None:  # type: ignore[no-untyped
 
 def raw_limit(conn, params: dict[str, Any]) -> bool:  # type: ignore[no-untyped-def]
     """The limit: the query's words alone through the index, best 25 by its rank (FTS5 bm25 or
-    ts_rank), no filters, counts or facets. False when the query has no words to match."""
+    ts_rank) and their count; no filters or facets. False when the query has no words."""
     from tracker.search import fts5_expression, parse_text, pg_tsquery
 
     tq = parse_text(params.get("q", ""))
@@ -202,14 +204,18 @@ def raw_limit(conn, params: dict[str, Any]) -> bool:  # type: ignore[no-untyped-
         return False
     if conn.dialect.name == "sqlite":
         sql = "SELECT rowid FROM bill_fts WHERE bill_fts MATCH :fts ORDER BY rank LIMIT 25"
-        conn.execute(text(sql), {"fts": fts5_expression(tq)}).all()
+        count = "SELECT count(*) FROM bill_fts WHERE bill_fts MATCH :fts"
+        binds = {"fts": fts5_expression(tq)}
     else:
         expr, binds = pg_tsquery(tq)
+        # the tsquery computed once for ts_rank (a subquery), as tracker.search does
         sql = (
             f"SELECT bill_id FROM bill_search WHERE document @@ {expr} "  # noqa: S608
-            f"ORDER BY ts_rank(document, {expr}) DESC LIMIT 25"
+            f"ORDER BY ts_rank(document, (SELECT {expr})) DESC LIMIT 25"
         )
-        conn.execute(text(sql), binds).all()
+        count = f"SELECT count(*) FROM bill_search WHERE document @@ {expr}"  # noqa: S608
+    conn.execute(text(sql), binds).all()
+    conn.execute(text(count), binds).scalar_one()
     return True
 
 
@@ -245,6 +251,20 @@ def topic_check(conn) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return {"single_payer_yes": n, "single_payer_yes_first": first}
 
 
+def cpu(conn) -> float:  # type: ignore[no-untyped-def]
+    """CPU milliseconds used so far by this process and, for a PostgreSQL server on this
+    machine, by the connection's backend (from /proc: 10 ms ticks, summed over many queries)."""
+    used = time.process_time() * 1000
+    if conn.dialect.name == "postgresql":
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used += (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+        except OSError:  # a server elsewhere: this process only
+            pass
+    return used
+
+
 def search_latency(engine) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Cold: the result cache emptied before every search (a new question); cached: the same
     search again, as when a staffer pages through results or reloads."""
@@ -252,6 +272,8 @@ def search_latency(engine) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     cached: list[float] = []
     naive: list[float] = []
     raw: list[float] = []
+    cpu_ours: list[float] = []
+    cpu_raw: list[float] = []
     per_query = []
     with engine.connect() as conn:
         for label, params in QUERIES:
@@ -262,11 +284,16 @@ def search_latency(engine) -> dict[str, Any]:  # type: ignore[no-untyped-def]
                 clear_cache()
                 search(conn, q)
 
+            cpu_before = cpu(conn)
             mine = [timed(fresh) for _ in range(REPEAT)]
+            mine_cpu = cpu(conn) - cpu_before
             again = [timed(lambda q=query: search(conn, q)) for _ in range(REPEAT)]
-            like = [timed(lambda p=params: naive_like(conn, p)) for _ in range(2)]
+            like = [timed(lambda p=params: naive_like(conn, p)) for _ in range(2 if LIKE else 0)]
             if raw_limit(conn, params):
+                cpu_before = cpu(conn)
                 raw += [timed(lambda p=params: raw_limit(conn, p)) for _ in range(REPEAT)]
+                cpu_raw.append(cpu(conn) - cpu_before)
+                cpu_ours.append(mine_cpu)  # the same queries on both sides of the ratio
             cold += mine
             cached += again
             naive += like
@@ -278,7 +305,7 @@ def search_latency(engine) -> dict[str, Any]:  # type: ignore[no-untyped-def]
                     total,
                     statistics.median(mine),
                     statistics.median(again),
-                    statistics.median(like),
+                    statistics.median(like) if like else float("nan"),
                 )
             )
     for label, params, total, mine_ms, again_ms, like_ms in per_query:
@@ -292,10 +319,14 @@ def search_latency(engine) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "search_p95_ms": round(pct(cold, 95), 1),
         "search_cached_p50_ms": round(pct(cached, 50), 1),
         "search_cached_p95_ms": round(pct(cached, 95), 1),
-        "like_p50_ms": round(pct(naive, 50), 1),
-        "like_p95_ms": round(pct(naive, 95), 1),
+        "like_p50_ms": round(pct(naive, 50), 1) if naive else None,
+        "like_p95_ms": round(pct(naive, 95), 1) if naive else None,
         "raw_p50_ms": round(pct(raw, 50), 1),
         "raw_p95_ms": round(pct(raw, 95), 1),
+        # CPU per search (this process, plus the PostgreSQL backend's when it runs here) over
+        # the queries with words: less swayed by a loaded machine than wall time
+        "cpu_ms": round(sum(cpu_ours) / max(1, len(cpu_ours) * REPEAT), 1),
+        "raw_cpu_ms": round(sum(cpu_raw) / max(1, len(cpu_raw) * REPEAT), 1),
     }
 
 
@@ -378,16 +409,45 @@ def run(  # noqa: PLR0913 - the command's options
             f"  index: reindex_bills(500 bills) {figures['reindex_500_ms']} ms; "
             f"rebuild_index {figures['rebuild_s']} s"
         )
-    print("  searches (median of 5 cold, then 5 repeated; LIKE median of 2):")
+    like = "LIKE median of 2" if LIKE else "no LIKE"
+    print(f"  searches (median of {REPEAT} cold, then {REPEAT} repeated; {like}):")
     figures.update(search_latency(engine))
     print(
         f"  search p50 {figures['search_p50_ms']} ms, p95 {figures['search_p95_ms']} ms "
         f"(repeated: p50 {figures['search_cached_p50_ms']}, "
         f"p95 {figures['search_cached_p95_ms']}); "
         f"naive LIKE p50 {figures['like_p50_ms']} ms, p95 {figures['like_p95_ms']} ms; "
-        f"limit (raw {'FTS5' if backend == 'sqlite' else 'tsvector'} query, words only, best 25): "
-        f"p50 {figures['raw_p50_ms']} ms, p95 {figures['raw_p95_ms']} ms"
+        f"limit (raw {'FTS5' if backend == 'sqlite' else 'tsvector'} query, words only, best 25 "
+        f"and count): p50 {figures['raw_p50_ms']} ms, p95 {figures['raw_p95_ms']} ms"
     )
+    print(
+        f"  CPU per search over the queries with words: ours {figures['cpu_ms']} ms, "
+        f"raw {figures['raw_cpu_ms']} ms (ratio {figures['cpu_ms'] / max(figures['raw_cpu_ms'], 0.1):.2f})"
+    )
+    raw_name = "FTS5" if backend == "sqlite" else "tsvector"
+    row = {
+        "section": f"search {backend}",
+        "name": f"bench_search: {len(QUERIES)} searches, all shared data (cold, p95)",
+        "value": figures["search_p95_ms"],
+        "unit": "ms",
+        "limit_name": f"raw {raw_name} match+rank+count, words only (p95)",
+        "limit": figures["raw_p95_ms"],
+        "target": "p95 < 20 ms",
+        "note": f"{figures['bills']} bills; p50 {figures['search_p50_ms']} ms "
+        f"(raw {figures['raw_p50_ms']}); CPU per search {figures['cpu_ms']} ms "
+        f"(raw {figures['raw_cpu_ms']}); load average {os.getloadavg()[0]:.1f}",
+    }
+    print("BENCH_ROW " + json.dumps(row))
+    cpu_row = {
+        **row,
+        "name": "bench_search: CPU per cold search with words (mean)",
+        "value": figures["cpu_ms"],
+        "limit_name": f"raw {raw_name} match+rank+count, CPU (mean)",
+        "limit": figures["raw_cpu_ms"],
+        "target": "ratio <= 1",
+        "note": "process + PostgreSQL backend CPU" if backend != "sqlite" else "process CPU",
+    }
+    print("BENCH_ROW " + json.dumps(cpu_row))
     with engine.connect() as conn:
         figures.update(topic_check(conn))
         figures["ranking"] = ranking(conn)
@@ -413,6 +473,7 @@ def run(  # noqa: PLR0913 - the command's options
 
 
 def main() -> None:
+    global PG_DB, LIKE, REPEAT  # noqa: PLW0603 - module-level settings the options override
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--subset", choices=["all", "small"], default="all")
@@ -427,7 +488,15 @@ def main() -> None:
     parser.add_argument(
         "--compare", metavar="FIGURES_JSON", help="an earlier figures file: compare the ranking"
     )
+    parser.add_argument(
+        "--no-like", action="store_true", help="leave out the naive LIKE scans (slow)"
+    )
+    parser.add_argument("--repeat", type=int, default=REPEAT, help="timings per search")
+    parser.add_argument("--pg-db", help=f"the PostgreSQL bench database's name prefix ({PG_DB})")
     args = parser.parse_args()
+    if args.pg_db:
+        PG_DB = args.pg_db
+    LIKE, REPEAT = not args.no_like, args.repeat
     os.environ.setdefault("TRACKER_DATA_DIR", str(OUT))
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     results = [
@@ -442,8 +511,10 @@ def main() -> None:
         )
         for b in backends
     ]
-    (OUT / f"figures-{args.subset}.json").write_text(json.dumps(results, indent=2))
-    print(f"\nfigures written to {OUT / f'figures-{args.subset}.json'}")
+    suffix = "" if args.backend == "both" else f"-{args.backend}"
+    written = OUT / f"figures-{args.subset}{suffix}.json"
+    written.write_text(json.dumps(results, indent=2))
+    print(f"\nfigures written to {written}")
 
 
 if __name__ == "__main__":

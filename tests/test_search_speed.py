@@ -141,3 +141,78 @@ def test_warm_builds_the_snapshot_searches_then_use(loaded, monkeypatch) -> None
     assert sum(snap.sizes) == len(BILLS)
     search(loaded, SearchQuery(q="health"))
     assert next(iter(snapshot.SNAPSHOTS.values())) is snap  # same data version: not rebuilt
+
+
+def test_title_first_ranking_gives_the_full_ranking(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL ranks only the bills with the word in the title when they fill the first
+    pages, else every match (12 of the 16 'health' bills have it in the title); SQLite ranks
+    title matches first too. Either way the order is the plain query's."""
+    shortcuts(monkeypatch, on=False)
+    plain = [h["id"] for h in search(loaded, SearchQuery(q="health", per_page=16)).hits]
+    for cached in (4, 12, 13, 20):  # fewer, as many and more first ids than title matches
+        shortcuts(monkeypatch, on=True)
+        monkeypatch.setattr(cache, "CACHED_IDS", cached)
+        result = search(loaded, SearchQuery(q="health", per_page=16))
+        assert result.total == 16
+        if loaded.dialect.name == "postgresql":
+            assert [h["id"] for h in result.hits] == plain, cached
+        else:
+            assert set(h["id"] for h in result.hits) == set(plain), cached
+
+
+def test_few_filtered_matches_are_scored_from_the_snapshot(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    shortcuts(monkeypatch, on=False)
+    query = SearchQuery(q="health", state=("wa",))
+    plain = answer(loaded, query)
+    shortcuts(monkeypatch, on=True)
+    assert answer(loaded, query) == plain
+    assert plain[0] == len(plain[2]) == 4
+
+
+@pytest.mark.parametrize(
+    ("typed", "word"),
+    [
+        ("health", "health"),
+        ("Medicaid2025", "medicaid2025"),
+        ("health*", None),
+        ('"health plan"', None),
+        ("health insurance", None),
+        ("health -dental", None),
+        ("medicare OR medicaid", None),
+        ("santé", None),
+    ],
+)
+def test_title_first_only_for_one_plain_word(typed: str, word: str | None) -> None:
+    from tracker.search.backends import pg_title_first
+    from tracker.search.query import parse_text
+
+    assert pg_title_first(parse_text(typed), ()) == word
+    assert pg_title_first(parse_text(typed), ("smith",)) is None
+
+
+@pytest.mark.parametrize("typed", ["health -insurance", "health -insurance -the", "health -the"])
+def test_one_word_with_exclusions_in_recency_order(loaded, monkeypatch, typed: str) -> None:  # type: ignore[no-untyped-def]
+    """On PostgreSQL every match of `word -other` has the same ts_rank, so the snapshot orders
+    them by recency without scoring; when a stop word drops out of the tsquery it is scored as
+    usual (``health -the`` ranks by the word). The answers are the plain query's."""
+    shortcuts(monkeypatch, on=False)
+    query = SearchQuery(q=typed, per_page=16)
+    plain = answer(loaded, query)
+    assert plain[0] == (16 if typed == "health -the" else 4)
+    if loaded.dialect.name == "postgresql":
+        from tracker.search.backends import PG_NO_PAIR_SCORE, match_words
+        from tracker.search.query import parse_text
+
+        with loaded.connect() as conn:
+            same = match_words(conn, parse_text(typed), None).same_score  # type: ignore[union-attr]
+        # a stop word dropped from the tsquery: not the expected shape, scored as usual
+        assert same == (PG_NO_PAIR_SCORE if typed == "health -insurance" else None)
+    for cached in (2, 200):
+        shortcuts(monkeypatch, on=True)
+        monkeypatch.setattr(cache, "CACHED_IDS", cached)
+        now = answer(loaded, query)
+        assert now[:2] == plain[:2]
+        if loaded.dialect.name == "postgresql":
+            assert now[2] == plain[2]
+        else:
+            assert set(now[2]) == set(plain[2])

@@ -37,6 +37,12 @@ class Match:
     scored: Any
     top: Any = None  # SQLite: FTS5's own ORDER BY rank with :limit and :offset
     split: Any = None  # SQLite: the same matches in two parts, see Split
+    # PostgreSQL, one plain word: (bill_id, score), the score only where the word is in the
+    # identifier or title (weight A), else NULL; see :func:`pg_title_first`
+    title_scored: Any = None
+    # PostgreSQL: every match has this ts_rank (see :func:`pg_same_score`), so relevance
+    # order is recency order and nothing needs scoring
+    same_score: float | None = None
 
 
 def match_words(conn: Connection, tq: TextQuery, sponsor: str | None) -> Match | None:
@@ -45,7 +51,7 @@ def match_words(conn: Connection, tq: TextQuery, sponsor: str | None) -> Match |
         return None
     if conn.dialect.name == "sqlite":
         return _fts5_match(tq, sponsor_words)
-    return _pg_match(tq, sponsor_words)
+    return _pg_match(tq, sponsor_words, conn)
 
 
 # FTS5 column weights: identifier, title, body, sponsors, actions.
@@ -149,16 +155,75 @@ def pg_tsquery(tq: TextQuery, sponsor_words: Sequence[str] = ()) -> tuple[str, d
     return "(" + " && ".join(parts) + ")", params
 
 
-def _pg_match(tq: TextQuery, sponsor_words: Sequence[str]) -> Match:
+def _pg_match(tq: TextQuery, sponsor_words: Sequence[str], conn: Connection | None = None) -> Match:
     # The tsquery expression is written inline (not in a joined subquery) so the planner sees
     # it in the WHERE clause and uses the GIN index.
     expr, params = pg_tsquery(tq, sponsor_words)
     ids = text(f"SELECT bill_id FROM bill_search WHERE document @@ {expr}")  # noqa: S608
+    # ts_rank's tsquery as a subquery: computed once (an InitPlan), not once per matched row as
+    # a function of parameters is in a generic plan (a third of the query's time for 19,000 rows)
     scored = text(
-        f"SELECT bill_id, ts_rank(document, {expr}) AS score "  # noqa: S608 - placeholders only
+        f"SELECT bill_id, ts_rank(document, (SELECT {expr})) AS score "  # noqa: S608
         f"FROM bill_search WHERE document @@ {expr}"
     )
+    title_scored = None
+    word = pg_title_first(tq, sponsor_words)
+    if word is not None:
+        in_title = "to_tsquery('english', quote_literal(:tw) || :tA)"
+        title_scored = (
+            text(
+                f"SELECT bill_id, CASE WHEN document @@ (SELECT {in_title}) "  # noqa: S608
+                f"THEN ts_rank(document, (SELECT {expr})) END AS score "
+                f"FROM bill_search WHERE document @@ {expr}"
+            )
+            .bindparams(tw=word, tA=":A", **params)
+            .columns(bill_id=Integer, score=Float)
+            .subquery("mt")
+        )
+    same = None
+    if conn is not None and pg_same_score(tq, sponsor_words):
+        # a stop word drops out of the tsquery: only the full shape has the constant score
+        nodes = conn.execute(text(f"SELECT numnode({expr})").bindparams(**params)).scalar_one()
+        same = PG_NO_PAIR_SCORE if nodes == 1 + 3 * len(tq.excluded) else None
     return Match(
         ids.bindparams(**params).columns(bill_id=Integer),
         scored.bindparams(**params).columns(bill_id=Integer, score=Float).subquery("m"),
+        title_scored=title_scored,
+        same_score=same,
     )
+
+
+PG_NO_PAIR_SCORE = 1e-20  # ts_rank of an AND query none of whose pairs of words occur
+
+
+def pg_same_score(tq: TextQuery, sponsor_words: Sequence[str]) -> bool:
+    """One plain word and excluded plain words (``health -dental``): ts_rank ranks a query
+    with AND by pairs of its words found in the document (calc_rank_and), the excluded words
+    counting as words, and a match holds none of them: no pair, every match scores 1e-20."""
+    if sponsor_words or not tq.excluded or len(tq.groups) != 1 or len(tq.groups[0]) != 1:
+        return False
+    return all(_plain_word(item) for item in (tq.groups[0][0], *tq.excluded))
+
+
+def _plain_word(item: Item) -> bool:
+    # an ASCII run of letters and digits is one token of PostgreSQL's parser: one lexeme at most
+    word = item.words[0]
+    return not item.prefix and len(item.words) == 1 and word.isascii() and word.isalnum()
+
+
+def pg_title_first(tq: TextQuery, sponsor_words: Sequence[str]) -> str | None:
+    """The word, when the query is one plain word whose ts_rank puts every bill with it in the
+    identifier or title (weight A) before every bill without.
+
+    For a query of one lexeme ts_rank is ``sum(w[j] / (j + 1)^2) / 1.6449`` over the lexeme's
+    positions j in document order (PostgreSQL's calc_rank_or, no normalisation), and the
+    index's documents are A || B || C || D (see :mod:`.indexing`), so a bill with the word in
+    A starts with weight 1.0 and scores at least 1 / 1.6449 = 0.61, while one without starts
+    with at most B (0.4) and scores below 0.4 (the sum of 1 / (j + 1)^2 stays under 1.6449).
+    (PostgreSQL clamps positions at 16,383: only titles and abstracts longer than that could
+    put a lower weight first.) tests/test_search_speed.py compares it with the full ranking.
+    """
+    if sponsor_words or tq.excluded or len(tq.groups) != 1 or len(tq.groups[0]) != 1:
+        return None
+    item = tq.groups[0][0]
+    return item.words[0] if _plain_word(item) else None

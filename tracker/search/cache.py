@@ -8,20 +8,23 @@ first look at a big match set counts it against the facet snapshot (:mod:`.snaps
 
 from __future__ import annotations
 
-import heapq
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import compress
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
 from tracker.models import Bill
+from tracker.search import ranking
 from tracker.search.backends import Match
 from tracker.search.facets import FACETS, FacetValue, count_and_facets, facet_values
 from tracker.search.plans import fetch_all
 from tracker.search.query import SearchQuery
-from tracker.search.ranking import by_relevance, page_ids
+from tracker.search.ranking import by_relevance, page_ids, score_ids
 from tracker.search.snapshot import (
     snapshot_applies,
     snapshot_at,
@@ -157,31 +160,96 @@ def _from_snapshot(
     session, stage and topic filters; None when the set is small."""
     relevance = by_relevance(query, match, ranked)
     scores = relevance and match.top is None  # PostgreSQL ranks here; FTS5 ranks itself
+    same = match.same_score if scores else None
+    if same is not None:  # every match scores the same: the order is recency's
+        scores = False
+    title_first = scores and match.title_scored is not None
+    rows: list[tuple[int, float]] = []
     if scores:
-        rows = fetch_all(conn, select(match.scored.c.bill_id, match.scored.c.score))
+        scored = match.title_scored if title_first else match.scored
+        ids, scored_list = _pg_arrays(conn, scored, with_score=True)
+        rows = list(zip(ids, scored_list, strict=True))
+    elif match.top is None:
+        ids = _pg_arrays(conn, match.ids.subquery("i"), with_score=False)[0]
     else:
-        rows = [(bill_id, 0.0) for (bill_id,) in fetch_all(conn, match.ids)]
-    if match.top is not None and len(rows) < SNAPSHOT_MIN and not snapshot_ready(conn, version):
+        ids = list(map(itemgetter(0), fetch_all(conn, match.ids)))
+    if match.top is not None and len(ids) < SNAPSHOT_MIN and not snapshot_ready(conn, version):
         return None  # a small set is counted faster in SQL than the snapshot is built
     snap = snapshot_at(conn, version)
     code, size = snap.code, len(snap.code)
     wanted = wanted_combos(query, snap)
-    if len(wanted) < len(snap.combos) or any(row[0] >= size for row in rows):
-        rows = [row for row in rows if row[0] < size and code[row[0]] in wanted]
-    counts = Counter(map(code.__getitem__, [bill_id for bill_id, _ in rows]))
+    # one pass each, no per-row function call: a Python loop over 19,000 matches costs as
+    # much as the database listing them
+    try:
+        codes = [code[i] for i in ids]
+    except IndexError:  # a bill newer than the snapshot (rare): not counted
+        rows = [row for row in rows if row[0] < size]
+        ids = [i for i in ids if i < size]
+        codes = [code[i] for i in ids]
+    if len(wanted) < len(snap.combos) or 0 in codes:  # 0: no bill has that id
+        keep = bytearray(len(snap.combos) + 1)
+        for combo in wanted:
+            keep[combo] = 1
+        passed = [keep[c] for c in codes]
+        ids, codes = list(compress(ids, passed)), list(compress(codes, passed))
+        rows = list(compress(rows, passed)) if scores else rows
+    counts = Counter(codes)
     sums: dict[str, dict[str, int]] = {name: {} for name in FACETS}
     for combo, n in counts.items():
         for name, value in zip(FACETS, snap.combos[combo - 1], strict=True):
             if value is not None:
                 sums[name][value] = sums[name].get(value, 0) + n
     facets = facet_values(query, {name: list(v.items()) for name, v in sums.items()})
-    total, order = len(rows), snap.order
+    total, order = len(ids), snap.order
     if stop > CACHED_IDS:
         head: list[tuple[int, float]] = []
+    elif same is not None:
+        head = [(i, same) for i in newest(ids, CACHED_IDS, order)]
+    elif relevance and not scores and filters and match.split and total <= ranking.FEW_MATCHES:
+        head = score_ids(conn, match.split, ids, order)[:CACHED_IDS]  # FTS5 scores these few
     elif relevance and not scores:
         head = page_ids(conn, query, match, filters, ranked, CACHED_IDS, 0, total)
     elif relevance:  # the SQL order: score, then latest action, then id
-        head = heapq.nsmallest(CACHED_IDS, rows, key=lambda r: (-r[1], order[r[0]]))
+        if title_first:  # scored where the word is in the title: those come first
+            titled = [row for row in rows if row[1] is not None]
+            if len(titled) < min(CACHED_IDS, total):  # too few: score them all after all
+                kept = set(ids)
+                full = fetch_all(conn, select(match.scored.c.bill_id, match.scored.c.score))
+                titled = [row for row in full if row[0] in kept]
+            rows = titled
+        head = best_scored(rows, CACHED_IDS, order)
     else:
-        head = heapq.nsmallest(CACHED_IDS, rows, key=lambda r: order[r[0]])
+        head = [(i, 0.0) for i in newest(ids, CACHED_IDS, order)]
     return Cached(total, facets, head)
+
+
+def _pg_arrays(conn: Connection, sub: Any, *, with_score: bool) -> tuple[list[Any], list[Any]]:
+    """PostgreSQL: the matched ids (and scores) as one array each: psycopg reads two arrays
+    of 19,000 numbers in half the time it reads 19,000 rows."""
+    cols = [func.array_agg(sub.c.bill_id)]
+    if with_score:
+        cols.append(func.array_agg(sub.c.score))
+    (row,) = fetch_all(conn, select(*cols))
+    return list(row[0] or []), list(row[1] or []) if with_score else []
+
+
+def best_scored(
+    rows: Sequence[tuple[int, float]], n: int, order: Sequence[int]
+) -> list[tuple[int, float]]:
+    """The first `n` of (id, score) rows in SQL's order: score, then `order` (the snapshot's
+    recency position). Only the rows scoring at least the n-th best score are sorted with the
+    full key: building a key tuple for each of 19,000 rows costs more than matching them."""
+    if len(rows) <= n:
+        return sorted(rows, key=lambda r: (-r[1], order[r[0]]))
+    cut = sorted(map(itemgetter(1), rows), reverse=True)[n - 1]
+    above = sorted((row for row in rows if row[1] > cut), key=lambda r: (-r[1], order[r[0]]))
+    tied = [row[0] for row in rows if row[1] == cut]  # many, when scores tie: by recency
+    return above + [(i, cut) for i in newest(tied, n - len(above), order)]
+
+
+def newest(ids: Sequence[int], n: int, order: Sequence[int]) -> list[int]:
+    """The first `n` ids by the snapshot's recency position (positions are distinct)."""
+    if len(ids) <= n:
+        return sorted(ids, key=order.__getitem__)
+    cut = sorted(map(order.__getitem__, ids))[n - 1]
+    return sorted((i for i in ids if order[i] <= cut), key=order.__getitem__)

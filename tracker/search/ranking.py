@@ -7,6 +7,7 @@ filtered matches are scored one by one (:func:`_score_few`); the rest is plain S
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, literal, select
@@ -78,13 +79,15 @@ def _split_top(conn: Connection, split: Any, limit: int, offset: int) -> list[tu
     ranking the title matches alone costs half, and they rank first by weight anyway. The
     order is the same on every page, so paging neither repeats nor skips a bill.
     """
-    in_title = int(conn.execute(split.title_count).scalar_one())
+    # from the first row, a short page of title matches means they are all there: no count
+    in_title = int(conn.execute(split.title_count).scalar_one()) if offset else limit + 1
     rows: list[tuple[int, float]] = []
     if offset < in_title:
         stmt = split.title_top.bindparams(limit=limit, offset=offset)
         rows = [tuple(r) for r in conn.execute(stmt)]
     if len(rows) < limit:
-        stmt = split.rest_top.bindparams(limit=limit - len(rows), offset=max(0, offset - in_title))
+        rest_offset = max(0, offset - in_title) if offset else 0
+        stmt = split.rest_top.bindparams(limit=limit - len(rows), offset=rest_offset)
         rows += [tuple(r) for r in conn.execute(stmt)]
     return rows
 
@@ -128,3 +131,13 @@ def _split_filtered(
         in_title = len(rows) if offset == 0 else part(split.title_scored, count=True)
         rows += part(split.rest_scored, limit=limit - len(rows), offset=max(0, offset - in_title))
     return rows
+
+
+def score_ids(
+    conn: Connection, split: Split, ids: Sequence[int], order: Sequence[int]
+) -> list[tuple[int, float]]:
+    """A few matched ids already filtered (by the snapshot), scored by FTS5 and ordered as SQL
+    would: score, then `order` (the snapshot's recency position: latest action, then id)."""
+    scores = dict(tuple(r) for r in conn.execute(split.scored_ids, {"ids": json.dumps(list(ids))}))
+    ranked = sorted(ids, key=lambda i: (-scores.get(i, 0.0), order[i]))
+    return [(i, scores.get(i, 0.0)) for i in ranked]
