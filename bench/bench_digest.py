@@ -388,7 +388,7 @@ def _smtplib_alone(engine, renderer, settings, port: int, n: int) -> float:  # t
     digest = renderer.render(
         prefs_of(row), email=row.email, manage_url=unsubscribe, unsubscribe_url=unsubscribe
     )
-    msg = mail.build_raw_message(
+    msg = mail.build_message(
         to=row.email,
         subject=digest.subject,
         text=digest.text,
@@ -396,7 +396,7 @@ def _smtplib_alone(engine, renderer, settings, port: int, n: int) -> float:  # t
         unsubscribe_url=unsubscribe,
         settings=settings,
     )
-    data = msg.as_bytes()[0] if isinstance(msg, mail.RawMessage) else msg.as_bytes()
+    data = mail.as_bytes(msg)
     started = time.perf_counter()
     with smtplib.SMTP("127.0.0.1", port) as smtp:
         for i in range(n):

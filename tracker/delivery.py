@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
@@ -24,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tracker import mail, subscriptions
 from tracker.digest import load_week
-from tracker.digest_render import DigestRenderer, prefs_of
+from tracker.digest_render import DigestRenderer, EncodedDigest, prefs_of
 from tracker.settings import Settings, get_settings
 from tracker.subscription_models import DigestLedger, Subscriber
 
@@ -150,25 +149,48 @@ def _prepare(row: Any, renderer: DigestRenderer, settings: Settings) -> tuple[An
 
 
 def digest_message(
-    subscriber: Any, *, prefs: Any, renderer: DigestRenderer, settings: Settings
-) -> tuple[Any, EmailMessage]:
-    """One subscriber's rendered digest and the message that carries it: what ``digest send``
-    sends and ``digest preview`` writes (the same code, so the same bytes)."""
-    # the row has the id and address a token needs; no ORM object per subscriber
-    links = {
-        "manage_url": subscriptions.link(subscriber, "manage", settings=settings),
-        "unsubscribe_url": subscriptions.link(subscriber, "unsubscribe", settings=settings),
-    }
-    digest = renderer.render(prefs, email=subscriber.email, **links)
-    msg = mail.build_message(
+    subscriber: Any,
+    *,
+    prefs: Any,
+    renderer: DigestRenderer,
+    settings: Settings,
+    preview: bool = False,
+    links: dict[str, str] | None = None,
+) -> tuple[EncodedDigest, mail.RawMessage]:
+    """One subscriber's digest and the message that carries it: what ``digest send`` sends and
+    ``digest preview`` writes (the same code, so the same bytes apart from Date and
+    Message-ID). The Message-ID is the subscriber's and the week's (:func:`digest_message_id`),
+    so a copy sent again after an interrupted run is recognisable as the same message."""
+    links = links or digest_links(subscriber, settings)
+    digest = renderer.encoded(prefs, email=subscriber.email, **links)
+    period = renderer.week.period
+    msg = mail.build_bulk_message(
         to=subscriber.email,
         subject=digest.subject,
         text=digest.text,
         html=digest.html,
+        boundary=digest.boundary,
         unsubscribe_url=links["unsubscribe_url"],
+        message_id=digest_message_id(subscriber.id, period, settings, preview=preview),
         settings=settings,
     )
     return digest, msg
+
+
+def digest_links(subscriber: Any, settings: Settings) -> dict[str, str]:
+    # the row has the id and address a token needs; no ORM object per subscriber
+    return {
+        "manage_url": subscriptions.link(subscriber, "manage", settings=settings),
+        "unsubscribe_url": subscriptions.link(subscriber, "unsubscribe", settings=settings),
+    }
+
+
+def digest_message_id(
+    subscriber_id: int, period: str, settings: Settings, *, preview: bool = False
+) -> str:
+    """``<spt.digest.2025-W10.42.<site hash>@<sending domain>>``: one per subscriber and week."""
+    kind = "digest-preview" if preview else "digest"
+    return mail.message_id_for(kind=kind, key=f"{period}.{subscriber_id}", settings=settings)
 
 
 class _Sender(threading.Thread):

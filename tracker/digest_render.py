@@ -2,19 +2,25 @@
 
 Each bill's block is rendered once per detail level and reused in every digest that shows it;
 whole digests are cached per preference set with the subscriber's address and links left as
-markers, so 10,000 subscribers cost a few renderings plus string substitution.
+markers, so 10,000 subscribers cost a few renderings plus string substitution. For sending,
+the cached body is also quoted-printable encoded once (:class:`tracker.mail.EncodedBody`):
+a subscriber's message is the encoded pieces joined with their own encoded links.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
+
+from jinja2 import Environment
 
 from markupsafe import Markup, escape
 
-from tracker import subscriptions
+from tracker import mail, subscriptions
 from tracker.digest import MAX_EVENTS, BillItem, Week
 from tracker.templating import get_env
 
@@ -55,6 +61,37 @@ class RenderedDigest:
     bills: int
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedDigest:
+    """One subscriber's digest as the message carries it: both parts quoted-printable, and the
+    multipart boundary shared by every digest of the same choices."""
+
+    subject: str
+    text: bytes
+    html: bytes
+    boundary: str
+    quiet: bool
+    bills: int
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One rendering per preference set: the bodies cut at their markers, and (for sending)
+    the same pieces quoted-printable encoded once."""
+
+    digest: RenderedDigest
+    html: Split
+    text: Split
+    encoded: tuple[mail.EncodedBody, mail.EncodedBody, str] | None = None
+
+    @property
+    def size(self) -> int:
+        size = len(self.digest.html) + len(self.digest.text)
+        if self.encoded is not None:
+            size += self.encoded[0].size + self.encoded[1].size
+        return size
+
+
 class DigestRenderer:
     """Render digests for one week.
 
@@ -63,14 +100,17 @@ class DigestRenderer:
     markers. Memory is bounded by the week's size and the cache size, not by subscribers.
     """
 
-    def __init__(self, week: Week, *, cache_size: int = 128) -> None:
+    def __init__(
+        self, week: Week, *, cache_size: int = 4096, cache_bytes: int = 48 * 2**20
+    ) -> None:
         self.week = week
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[Any, ...], tuple[RenderedDigest, Split, Split]] = (
-            OrderedDict()
-        )
+        self.cache_bytes = cache_bytes  # the cache's bodies stay under this many characters
+        self._cached_bytes = 0
+        self.renderings = 0  # how many digests were rendered (the rest came from the cache)
+        self._cache: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
         self._fragments: dict[tuple[int, str, str], str] = {}
-        env = get_env()
+        env = _no_reload(get_env())
         self._html = env.get_template("email/digest.html")
         self._text = env.get_template("email/digest.txt")
         self._subject = env.get_template("email/digest_subject.txt")
@@ -89,14 +129,15 @@ class DigestRenderer:
         return hit
 
     def template(self, prefs: subscriptions.Preferences) -> RenderedDigest:
-        return self._entry(prefs)[0]
+        return self._entry(prefs).digest
 
-    def _entry(self, prefs: subscriptions.Preferences) -> tuple[RenderedDigest, Split, Split]:
-        key = (prefs.states, prefs.topics, prefs.query, prefs.detail)  # quiet_week: same text
+    def _entry(self, prefs: subscriptions.Preferences) -> _Entry:
+        key = _key(prefs)
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
+        self.renderings += 1
         ctx = self.week.context_for(prefs, dict(_MARKERS))
         ctx["bill_html"] = lambda b: self._fragment(b, prefs.detail, "html")
         ctx["bill_text"] = lambda b: self._fragment(b, prefs.detail, "text")
@@ -107,22 +148,66 @@ class DigestRenderer:
             quiet=ctx["quiet"],
             bills=ctx["counts"]["bills"],
         )
-        entry = (rendered, _split(rendered.html), _split(rendered.text))
+        entry = _Entry(rendered, _split(rendered.html), _split(rendered.text))
         if self.cache_size:
             self._cache[key] = entry
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            self._cached_bytes += entry.size
+            self._trim()
         return entry
+
+    def _trim(self) -> None:
+        while self._cache and (
+            len(self._cache) > self.cache_size or self._cached_bytes > self.cache_bytes
+        ):
+            _, old = self._cache.popitem(last=False)
+            self._cached_bytes -= old.size
 
     def render(
         self, prefs: subscriptions.Preferences, *, email: str, manage_url: str, unsubscribe_url: str
     ) -> RenderedDigest:
-        t, html, text = self._entry(prefs)
+        entry = self._entry(prefs)
+        t = entry.digest
         values = {"manage_url": manage_url, "unsubscribe_url": unsubscribe_url, "email": email}
-        escaped = {name: str(escape(value)) for name, value in values.items()}
         return RenderedDigest(
-            t.subject, _fill(html, escaped), _fill(text, values), t.quiet, t.bills
+            t.subject, _fill(entry.html, _escaped(values)), _fill(entry.text, values), t.quiet, t.bills
         )
+
+    def encoded(
+        self, prefs: subscriptions.Preferences, *, email: str, manage_url: str, unsubscribe_url: str
+    ) -> EncodedDigest:
+        """The digest :meth:`render` gives, quoted-printable for the message: the shared body
+        is encoded once per preference set, and only the subscriber's links and address are
+        encoded per message (HTML-escaped in the HTML part, as :meth:`render` does)."""
+        entry = self._entry(prefs)
+        if entry.encoded is None:
+            html = mail.EncodedBody(*entry.html)
+            text = mail.EncodedBody(*entry.text)
+            digest = hashlib.sha256(b"\0".join(text.literals + (b"",) + html.literals))
+            entry.encoded = (html, text, "=_spt_" + digest.hexdigest()[:24])
+            if self._cache.get(_key(prefs)) is entry:  # counted in the cache's size
+                self._cached_bytes += html.size + text.size
+                self._trim()
+        html, text, boundary = entry.encoded
+        t = entry.digest
+        values = {"manage_url": manage_url, "unsubscribe_url": unsubscribe_url, "email": email}
+        return EncodedDigest(
+            t.subject, text.fill(values), html.fill(_escaped(values)), boundary, t.quiet, t.bills
+        )
+
+
+@lru_cache(maxsize=4)
+def _no_reload(env: Environment) -> Environment:
+    """The environment without a file check per include: a week's digests render with the
+    templates as they were when the run started."""
+    return env.overlay(auto_reload=False)
+
+
+def _key(prefs: subscriptions.Preferences) -> tuple[Any, ...]:
+    return (prefs.states, prefs.topics, prefs.query, prefs.detail)  # quiet_week: same text
+
+
+def _escaped(values: dict[str, str]) -> dict[str, str]:
+    return {name: str(escape(value)) for name, value in values.items()}
 
 
 def prefs_of(row: Any) -> subscriptions.Preferences:
