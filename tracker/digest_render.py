@@ -17,7 +17,6 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment
-
 from markupsafe import Markup, escape
 
 from tracker import mail, subscriptions
@@ -169,7 +168,11 @@ class DigestRenderer:
         t = entry.digest
         values = {"manage_url": manage_url, "unsubscribe_url": unsubscribe_url, "email": email}
         return RenderedDigest(
-            t.subject, _fill(entry.html, _escaped(values)), _fill(entry.text, values), t.quiet, t.bills
+            t.subject,
+            _fill(entry.html, _escaped(values)),
+            _fill(entry.text, values),
+            t.quiet,
+            t.bills,
         )
 
     def encoded(

@@ -264,7 +264,9 @@ def _qp_piece(piece: str, *, soft_break: bool) -> bytes:
 
 
 # A plain address To: can carry as written (anything else goes through the email package).
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+)
 
 
 @lru_cache(maxsize=512)
@@ -338,9 +340,7 @@ def build_bulk_message(
         _header_line(policy, "Precedence", "bulk"),
         _header_line(policy, "Auto-Submitted", "auto-generated"),
         _header_line(policy, "MIME-Version", "1.0"),
-        _header_line(
-            policy, "Content-Type", f'multipart/alternative; boundary="{boundary}"'
-        ),
+        _header_line(policy, "Content-Type", f'multipart/alternative; boundary="{boundary}"'),
         b"\r\n",
     ]
     part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
