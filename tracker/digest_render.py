@@ -75,20 +75,55 @@ class EncodedDigest:
 
 @dataclass(slots=True)
 class _Entry:
-    """One rendering per preference set: the bodies cut at their markers, and (for sending)
-    the same pieces quoted-printable encoded once."""
+    """One rendering per preference set: the bodies cut at their markers (for :meth:`render`)."""
 
     digest: RenderedDigest
     html: Split
     text: Split
-    encoded: tuple[mail.EncodedBody, mail.EncodedBody, str] | None = None
 
     @property
     def size(self) -> int:
-        size = len(self.digest.html) + len(self.digest.text)
-        if self.encoded is not None:
-            size += self.encoded[0].size + self.encoded[1].size
-        return size
+        return len(self.digest.html) + len(self.digest.text)
+
+
+@dataclass(slots=True)
+class _Encoded:
+    """The same, as the message carries it (for sending): the pieces quoted-printable encoded
+    once, as bytes, and the boundary every digest of these choices shares."""
+
+    subject: str
+    quiet: bool
+    bills: int
+    html: mail.EncodedBody
+    text: mail.EncodedBody
+    boundary: str
+
+    @property
+    def size(self) -> int:
+        return self.html.size + self.text.size
+
+
+class _LRU(OrderedDict[tuple[Any, ...], Any]):
+    """At most `entries` values whose `size` adds up to at most `limit`."""
+
+    def __init__(self, entries: int, limit: int) -> None:
+        super().__init__()
+        self.entries, self.limit, self.total = entries, limit, 0
+
+    def hit(self, key: tuple[Any, ...]) -> Any:
+        value = self.get(key)
+        if value is not None:
+            self.move_to_end(key)
+        return value
+
+    def add(self, key: tuple[Any, ...], value: Any) -> None:
+        if not self.entries:
+            return
+        self[key] = value
+        self.total += value.size
+        while self and (len(self) > self.entries or self.total > self.limit):
+            _, old = self.popitem(last=False)
+            self.total -= old.size
 
 
 class DigestRenderer:
@@ -96,18 +131,19 @@ class DigestRenderer:
 
     Each bill's block is rendered once per detail level and reused in every digest that shows
     it; whole digests are cached (LRU) per preference set, with per-subscriber values left as
-    markers. Memory is bounded by the week's size and the cache size, not by subscribers.
+    markers. Memory is bounded by the week's size and the caches' sizes, not by subscribers.
     """
 
     def __init__(
-        self, week: Week, *, cache_size: int = 4096, cache_bytes: int = 48 * 2**20
+        self, week: Week, *, cache_size: int = 4096, cache_bytes: int = 32 * 2**20
     ) -> None:
         self.week = week
         self.cache_size = cache_size
-        self.cache_bytes = cache_bytes  # the cache's bodies stay under this many characters
-        self._cached_bytes = 0
-        self.renderings = 0  # how many digests were rendered (the rest came from the cache)
-        self._cache: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
+        self.renderings = 0  # how many digests were rendered (the rest came from a cache)
+        # rendered bodies (render(), previews) and encoded ones (sending): each at most
+        # cache_size preference sets and about cache_bytes characters
+        self._cache = _LRU(cache_size, cache_bytes)
+        self._encoded = _LRU(cache_size, cache_bytes)
         self._fragments: dict[tuple[int, str, str], str] = {}
         env = _no_reload(get_env())
         self._html = env.get_template("email/digest.html")
@@ -132,10 +168,13 @@ class DigestRenderer:
 
     def _entry(self, prefs: subscriptions.Preferences) -> _Entry:
         key = _key(prefs)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
+        hit = self._cache.hit(key)
+        if hit is None:
+            hit = self._render(prefs)
+            self._cache.add(key, hit)
+        return hit
+
+    def _render(self, prefs: subscriptions.Preferences) -> _Entry:
         self.renderings += 1
         ctx = self.week.context_for(prefs, dict(_MARKERS))
         ctx["bill_html"] = lambda b: self._fragment(b, prefs.detail, "html")
@@ -147,19 +186,25 @@ class DigestRenderer:
             quiet=ctx["quiet"],
             bills=ctx["counts"]["bills"],
         )
-        entry = _Entry(rendered, _split(rendered.html), _split(rendered.text))
-        if self.cache_size:
-            self._cache[key] = entry
-            self._cached_bytes += entry.size
-            self._trim()
-        return entry
+        return _Entry(rendered, _split(rendered.html), _split(rendered.text))
 
-    def _trim(self) -> None:
-        while self._cache and (
-            len(self._cache) > self.cache_size or self._cached_bytes > self.cache_bytes
-        ):
-            _, old = self._cache.popitem(last=False)
-            self._cached_bytes -= old.size
+    def _encoded_entry(self, prefs: subscriptions.Preferences) -> _Encoded:
+        key = _key(prefs)
+        hit = self._encoded.hit(key)
+        if hit is None:
+            entry = self._cache.hit(key) or self._render(prefs)  # not kept: sending needs bytes
+            html, text = mail.EncodedBody(*entry.html), mail.EncodedBody(*entry.text)
+            digest = hashlib.sha256(b"\0".join(text.literals + (b"",) + html.literals))
+            t = entry.digest
+            hit = _Encoded(
+                t.subject, t.quiet, t.bills, html, text, "=_spt_" + digest.hexdigest()[:24]
+            )
+            self._encoded.add(key, hit)
+        return hit
+
+    def quiet(self, prefs: subscriptions.Preferences) -> bool:
+        """Whether these choices make a quiet week (for the sender, which skips or sends)."""
+        return self._encoded_entry(prefs).quiet
 
     def render(
         self, prefs: subscriptions.Preferences, *, email: str, manage_url: str, unsubscribe_url: str
@@ -181,20 +226,15 @@ class DigestRenderer:
         """The digest :meth:`render` gives, quoted-printable for the message: the shared body
         is encoded once per preference set, and only the subscriber's links and address are
         encoded per message (HTML-escaped in the HTML part, as :meth:`render` does)."""
-        entry = self._entry(prefs)
-        if entry.encoded is None:
-            html = mail.EncodedBody(*entry.html)
-            text = mail.EncodedBody(*entry.text)
-            digest = hashlib.sha256(b"\0".join(text.literals + (b"",) + html.literals))
-            entry.encoded = (html, text, "=_spt_" + digest.hexdigest()[:24])
-            if self._cache.get(_key(prefs)) is entry:  # counted in the cache's size
-                self._cached_bytes += html.size + text.size
-                self._trim()
-        html, text, boundary = entry.encoded
-        t = entry.digest
+        e = self._encoded_entry(prefs)
         values = {"manage_url": manage_url, "unsubscribe_url": unsubscribe_url, "email": email}
         return EncodedDigest(
-            t.subject, text.fill(values), html.fill(_escaped(values)), boundary, t.quiet, t.bills
+            e.subject,
+            e.text.fill(values),
+            e.html.fill(_escaped(values)),
+            e.boundary,
+            e.quiet,
+            e.bills,
         )
 
 

@@ -1,8 +1,10 @@
 """Building and delivering mail: one context -> HTML + plain text parts, then SMTP.
 
-Every mail the tracker sends (digests, their previews, confirmations, alerts, the test mail) is
-built by :func:`build_message` and serialized by :func:`as_bytes`: one builder, so a preview is
-byte for byte what is sent (apart from Date and Message-ID). Every header line ends CRLF, even
+Every mail the tracker sends (confirmations, alerts, the test mail) is built by
+:func:`build_message` and serialized by :func:`as_bytes`. Digests and their previews use its bulk
+form, :func:`build_bulk_message`: the same headers folded the same way, written straight to
+bytes around a body quoted-printable encoded once per preference set (:class:`EncodedBody`),
+so a preview is byte for byte what is sent (apart from Date and Message-ID). Every header line ends CRLF, even
 folded ones (servers with SMTP-smuggling protection refuse a bare LF), and both parts are
 quoted-printable, so the message is 7-bit clean for any server. Messages carry the headers bulk
 mail needs to be trusted and easy to leave: Message-ID, Date, Reply-To, List-Unsubscribe with the
