@@ -156,6 +156,23 @@ def test_bulk_message_has_the_headers_build_message_writes(to: str, subject: str
     assert bulk["Message-ID"] == message_id and str(g_msg["Message-ID"]) == message_id
 
 
+def test_bulk_message_refuses_what_build_message_refuses() -> None:
+    settings = get_settings()
+    with pytest.raises(Exception) as general:  # noqa: PT011 - the same error, whatever it is
+        mail.build_message(to="josé@example.org", subject="x", text="a", html="b")
+    with pytest.raises(type(general.value)):
+        mail.build_bulk_message(
+            to="josé@example.org",
+            subject="x",
+            text=b"a",
+            html=b"b",
+            boundary="=_spt_x",
+            unsubscribe_url="https://tracker.example/u",
+            message_id="<a@example.org>",
+            settings=settings,
+        )
+
+
 def test_message_id_is_one_per_subscriber_and_week() -> None:
     settings = get_settings()
     ids = {delivery.digest_message_id(s, p, settings) for s in (1, 2) for p in (PERIOD, "2025-W12")}
