@@ -485,10 +485,13 @@ def _mark_uncertain(conn: Connection, period: str) -> int:
 
 
 def _done_ids(conn: Connection, period: str, ids: Sequence[int]) -> set[int]:
+    """Subscribers whose digest of `period` needs nothing more. A `sending` row is not done: a
+    real run has already taken those for uncertain (:func:`_mark_uncertain`) and resends them,
+    so a dry run counts them as would-send too."""
     q = select(ledger_table.c.subscriber_id).where(
         ledger_table.c.period == period,
         ledger_table.c.subscriber_id.in_(list(ids)),
-        ledger_table.c.status.not_in(RETAKE),
+        ledger_table.c.status.not_in((*RETAKE, "sending")),
     )
     return set(conn.execute(q).scalars())
 
