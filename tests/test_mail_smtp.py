@@ -273,7 +273,18 @@ class CrashAfter(mail.SmtpTransport):
             raise RuntimeError("simulated crash")
 
 
+def _ids_by_address(smtp: Collector) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for m in smtp.messages:
+        out.setdefault(str(m["To"]), []).append(str(m["Message-ID"]))
+    return out
+
+
 def test_crash_mid_run_then_rerun_sends_each_subscriber_once(engine, smtp: Collector) -> None:  # type: ignore[no-untyped-def]
+    """The sender dies right after the server accepted r2's digest, before the ledger heard of
+    it. The rerun sends the rest once and resolves r2 (uncertain) by sending the SAME message
+    again: same Message-ID, so a mail system or reader recognises the copy. Nobody gets a
+    second, different message, and nobody is left out."""
     load_synthetic_week(engine)
     ids = add_synthetic_subscribers(engine, [{"email": f"r{i}@example.org"} for i in range(8)])
     settings = get_settings()
@@ -283,22 +294,70 @@ def test_crash_mid_run_then_rerun_sends_each_subscriber_once(engine, smtp: Colle
     with CrashAfter(3, **base) as t, pytest.raises(RuntimeError, match="simulated crash"):
         delivery.send_digests(engine, period=PERIOD, transport=t)
     assert len(smtp.messages) == 3
+    with engine.connect() as conn:  # known outcomes kept; the rest of the group released
+        ledger = dict(conn.execute(select(DigestLedger.subscriber_id, DigestLedger.status)).all())
+    assert ledger == {ids[0]: "sent", ids[1]: "sent", ids[2]: "sending"}
 
     with _transport() as t:
         report = delivery.send_digests(engine, period=PERIOD, transport=t)
     assert (report.sent, report.already, report.uncertain) == (
-        5,
-        3,
+        6,
+        2,
         1,
-    )  # already: 2 sent + 1 uncertain
-    assert smtp.to() == {f"r{i}@example.org": 1 for i in range(8)}
+    )  # sent: 5 never tried + the uncertain one; already: r0, r1
+    sent_ids = _ids_by_address(smtp)
+    assert {a: len(v) for a, v in sent_ids.items()} == {
+        f"r{i}@example.org": 2 if i == 2 else 1 for i in range(8)
+    }
+    first, again = sent_ids["r2@example.org"]
+    assert first == again == delivery.digest_message_id(ids[2], PERIOD, settings)
+    assert len({v[0] for v in sent_ids.values()}) == 8  # one Message-ID per subscriber
     with engine.connect() as conn:
-        ledger = dict(conn.execute(select(DigestLedger.subscriber_id, DigestLedger.status)).all())
-    assert ledger[ids[2]] == "uncertain" and sum(s == "sent" for s in ledger.values()) == 7
+        rows = {
+            r.subscriber_id: r
+            for r in conn.execute(select(DigestLedger)).all()  # type: ignore[call-overload]
+        }
+    assert all(r.status == "sent" for r in rows.values()) and len(rows) == 8
+    assert rows[ids[2]].error == delivery.RESENT and rows[ids[2]].attempts == 2
+    assert rows[ids[3]].error == "" and rows[ids[3]].attempts == 1
 
     with _transport() as t:  # a third run has nothing left to do
         assert delivery.send_digests(engine, period=PERIOD, transport=t).sent == 0
-    assert len(smtp.messages) == 8
+    assert len(smtp.messages) == 9
+
+
+def test_hard_kill_resends_the_group_with_the_same_message_ids(
+    engine, smtp: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A hard kill (no exception handling runs) in the middle of a ledger group leaves the
+    group's rows `sending`. The next run resends each with its first Message-ID: the copies of
+    the three the server had accepted are recognisable, and the five it had not get theirs."""
+    load_synthetic_week(engine)
+    add_synthetic_subscribers(engine, [{"email": f"k{i}@example.org"} for i in range(8)])
+    settings = get_settings()
+    base = dict(
+        host=settings.smtp_host, port=settings.smtp_port, envelope_from="digest@example.org"
+    )
+    # what a SIGKILL skips: writing the known outcomes and releasing the untried rows
+    monkeypatch.setattr(delivery._Sender, "_write_outcomes", lambda self, conn: None)
+    monkeypatch.setattr(delivery, "_release", lambda conn, period, items: None)
+    with CrashAfter(3, **base) as t, pytest.raises(RuntimeError, match="simulated crash"):
+        delivery.send_digests(engine, period=PERIOD, transport=t, ledger_group=16)
+    monkeypatch.undo()
+    with engine.connect() as conn:  # (the groups hold what was rendered when they formed)
+        left = list(conn.execute(select(DigestLedger.status)).scalars())
+    assert set(left) == {"sending"} and 3 <= len(left) <= 8
+    dry = delivery.send_digests(engine, period=PERIOD, transport=None, dry_run=True)
+    assert (dry.would_send, dry.already) == (8, 0)  # what the real rerun will send
+
+    with _transport() as t:
+        report = delivery.send_digests(engine, period=PERIOD, transport=t)
+    assert (report.uncertain, report.sent, report.already) == (len(left), 8, 0)
+    sent_ids = _ids_by_address(smtp)
+    assert {a: len(v) for a, v in sent_ids.items()} == {
+        f"k{i}@example.org": 2 if i < 3 else 1 for i in range(8)
+    }
+    assert all(len(set(v)) == 1 for v in sent_ids.values())  # a copy is the same message
 
 
 def test_sent_urls_point_at_the_site(engine, smtp: Collector) -> None:  # type: ignore[no-untyped-def]

@@ -193,6 +193,8 @@ class Week:
     _bills_by: dict[tuple[str, str], list[BillItem]] = field(init=False, repr=False)
     _counts_by: dict[tuple[str, str], tuple[int, int, int, int]] = field(init=False, repr=False)
     _hearings_by: dict[tuple[str, str], list[HearingItem]] = field(init=False, repr=False)
+    # (state, topic) list filtered by a saved search's words: many preference sets share one
+    _matching: dict[tuple[Any, ...], list[BillItem]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         bills_by: dict[tuple[str, str], list[BillItem]] = defaultdict(list)
@@ -210,6 +212,15 @@ class Week:
         for h in self.hearings:  # already in date order
             hearings_by[(h.bill.state, h.bill.digest_topic)].append(h)
         self._hearings_by = dict(hearings_by)
+        self._matching = {}
+
+    def _matches(self, key: tuple[str, str], terms: tuple[str, ...]) -> list[BillItem]:
+        hit = self._matching.get((key, terms))
+        if hit is None:
+            hit = [b for b in self._bills_by[key] if all(t in b.haystack for t in terms)]
+            if len(self._matching) < 4096:  # bounded by the week's keys and saved searches
+                self._matching[(key, terms)] = hit
+        return hit
 
     def _keys(
         self, index: dict[tuple[str, str], Any], prefs: subscriptions.Preferences
@@ -220,12 +231,15 @@ class Week:
     def _lists(
         self, prefs: subscriptions.Preferences
     ) -> tuple[list[list[BillItem]], list[HearingItem]]:
-        terms = _terms(prefs.query)
-        lists = [self._bills_by[k] for k in self._keys(self._bills_by, prefs)]
+        terms = tuple(_terms(prefs.query))
+        keys = self._keys(self._bills_by, prefs)
+        if terms:
+            lists = [self._matches(k, terms) for k in keys]
+        else:
+            lists = [self._bills_by[k] for k in keys]
         hearing_lists = [self._hearings_by[k] for k in self._keys(self._hearings_by, prefs)]
         hearings = list(heapq.merge(*hearing_lists, key=lambda h: h.date))
         if terms:
-            lists = [[b for b in items if all(t in b.haystack for t in terms)] for items in lists]
             hearings = [h for h in hearings if all(t in h.bill.haystack for t in terms)]
         return lists, hearings
 

@@ -45,7 +45,11 @@ def write_preview(engine: Engine, *, email: str, period: str, out: Path) -> Prev
         renderer = digest_render.DigestRenderer(
             digest.load_week(conn, period=period, settings=settings)
         )
-    result, msg = delivery.digest_message(sub, prefs=prefs, renderer=renderer, settings=settings)
+    links = delivery.digest_links(sub, settings)
+    _, msg = delivery.digest_message(
+        sub, prefs=prefs, renderer=renderer, settings=settings, preview=True, links=links
+    )
+    result = renderer.render(prefs, email=sub.email, **links)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"digest-{period}"
     stem.with_suffix(".eml").write_bytes(mail.as_bytes(msg))

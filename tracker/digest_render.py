@@ -2,19 +2,24 @@
 
 Each bill's block is rendered once per detail level and reused in every digest that shows it;
 whole digests are cached per preference set with the subscriber's address and links left as
-markers, so 10,000 subscribers cost a few renderings plus string substitution.
+markers, so 10,000 subscribers cost a few renderings plus string substitution. For sending,
+the cached body is also quoted-printable encoded once (:class:`tracker.mail.EncodedBody`):
+a subscriber's message is the encoded pieces joined with their own encoded links.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from jinja2 import Environment
 from markupsafe import Markup, escape
 
-from tracker import subscriptions
+from tracker import mail, subscriptions
 from tracker.digest import MAX_EVENTS, BillItem, Week
 from tracker.templating import get_env
 
@@ -55,22 +60,92 @@ class RenderedDigest:
     bills: int
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedDigest:
+    """One subscriber's digest as the message carries it: both parts quoted-printable, and the
+    multipart boundary shared by every digest of the same choices."""
+
+    subject: str
+    text: bytes
+    html: bytes
+    boundary: str
+    quiet: bool
+    bills: int
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One rendering per preference set: the bodies cut at their markers (for :meth:`render`)."""
+
+    digest: RenderedDigest
+    html: Split
+    text: Split
+
+    @property
+    def size(self) -> int:
+        return len(self.digest.html) + len(self.digest.text)
+
+
+@dataclass(slots=True)
+class _Encoded:
+    """The same, as the message carries it (for sending): the pieces quoted-printable encoded
+    once, as bytes, and the boundary every digest of these choices shares."""
+
+    subject: str
+    quiet: bool
+    bills: int
+    html: mail.EncodedBody
+    text: mail.EncodedBody
+    boundary: str
+
+    @property
+    def size(self) -> int:
+        return self.html.size + self.text.size
+
+
+class _LRU(OrderedDict[tuple[Any, ...], Any]):
+    """At most `entries` values whose `size` adds up to at most `limit`."""
+
+    def __init__(self, entries: int, limit: int) -> None:
+        super().__init__()
+        self.entries, self.limit, self.total = entries, limit, 0
+
+    def hit(self, key: tuple[Any, ...]) -> Any:
+        value = self.get(key)
+        if value is not None:
+            self.move_to_end(key)
+        return value
+
+    def add(self, key: tuple[Any, ...], value: Any) -> None:
+        if not self.entries:
+            return
+        self[key] = value
+        self.total += value.size
+        while self and (len(self) > self.entries or self.total > self.limit):
+            _, old = self.popitem(last=False)
+            self.total -= old.size
+
+
 class DigestRenderer:
     """Render digests for one week.
 
     Each bill's block is rendered once per detail level and reused in every digest that shows
     it; whole digests are cached (LRU) per preference set, with per-subscriber values left as
-    markers. Memory is bounded by the week's size and the cache size, not by subscribers.
+    markers. Memory is bounded by the week's size and the caches' sizes, not by subscribers.
     """
 
-    def __init__(self, week: Week, *, cache_size: int = 128) -> None:
+    def __init__(
+        self, week: Week, *, cache_size: int = 4096, cache_bytes: int = 32 * 2**20
+    ) -> None:
         self.week = week
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[Any, ...], tuple[RenderedDigest, Split, Split]] = (
-            OrderedDict()
-        )
+        self.renderings = 0  # how many digests were rendered (the rest came from a cache)
+        # rendered bodies (render(), previews) and encoded ones (sending): each at most
+        # cache_size preference sets and about cache_bytes characters
+        self._cache = _LRU(cache_size, cache_bytes)
+        self._encoded = _LRU(cache_size, cache_bytes)
         self._fragments: dict[tuple[int, str, str], str] = {}
-        env = get_env()
+        env = _no_reload(get_env())
         self._html = env.get_template("email/digest.html")
         self._text = env.get_template("email/digest.txt")
         self._subject = env.get_template("email/digest_subject.txt")
@@ -89,14 +164,18 @@ class DigestRenderer:
         return hit
 
     def template(self, prefs: subscriptions.Preferences) -> RenderedDigest:
-        return self._entry(prefs)[0]
+        return self._entry(prefs).digest
 
-    def _entry(self, prefs: subscriptions.Preferences) -> tuple[RenderedDigest, Split, Split]:
-        key = (prefs.states, prefs.topics, prefs.query, prefs.detail)  # quiet_week: same text
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
+    def _entry(self, prefs: subscriptions.Preferences) -> _Entry:
+        key = _key(prefs)
+        hit = self._cache.hit(key)
+        if hit is None:
+            hit = self._render(prefs)
+            self._cache.add(key, hit)
+        return hit
+
+    def _render(self, prefs: subscriptions.Preferences) -> _Entry:
+        self.renderings += 1
         ctx = self.week.context_for(prefs, dict(_MARKERS))
         ctx["bill_html"] = lambda b: self._fragment(b, prefs.detail, "html")
         ctx["bill_text"] = lambda b: self._fragment(b, prefs.detail, "text")
@@ -107,22 +186,73 @@ class DigestRenderer:
             quiet=ctx["quiet"],
             bills=ctx["counts"]["bills"],
         )
-        entry = (rendered, _split(rendered.html), _split(rendered.text))
-        if self.cache_size:
-            self._cache[key] = entry
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return entry
+        return _Entry(rendered, _split(rendered.html), _split(rendered.text))
+
+    def _encoded_entry(self, prefs: subscriptions.Preferences) -> _Encoded:
+        key = _key(prefs)
+        hit = self._encoded.hit(key)
+        if hit is None:
+            entry = self._cache.hit(key) or self._render(prefs)  # not kept: sending needs bytes
+            html, text = mail.EncodedBody(*entry.html), mail.EncodedBody(*entry.text)
+            # any boundary starting "=_" is safe (no quoted-printable line holds "=_"); this
+            # one is the same for the same week and choices, so a resent copy is the same bytes
+            digest = hashlib.sha256(repr((self.week.period, key)).encode("utf-8"))
+            t = entry.digest
+            hit = _Encoded(
+                t.subject, t.quiet, t.bills, html, text, "=_spt_" + digest.hexdigest()[:24]
+            )
+            self._encoded.add(key, hit)
+        return hit
+
+    def quiet(self, prefs: subscriptions.Preferences) -> bool:
+        """Whether these choices make a quiet week (for the sender, which skips or sends)."""
+        return self._encoded_entry(prefs).quiet
 
     def render(
         self, prefs: subscriptions.Preferences, *, email: str, manage_url: str, unsubscribe_url: str
     ) -> RenderedDigest:
-        t, html, text = self._entry(prefs)
+        entry = self._entry(prefs)
+        t = entry.digest
         values = {"manage_url": manage_url, "unsubscribe_url": unsubscribe_url, "email": email}
-        escaped = {name: str(escape(value)) for name, value in values.items()}
         return RenderedDigest(
-            t.subject, _fill(html, escaped), _fill(text, values), t.quiet, t.bills
+            t.subject,
+            _fill(entry.html, _escaped(values)),
+            _fill(entry.text, values),
+            t.quiet,
+            t.bills,
         )
+
+    def encoded(
+        self, prefs: subscriptions.Preferences, *, email: str, manage_url: str, unsubscribe_url: str
+    ) -> EncodedDigest:
+        """The digest :meth:`render` gives, quoted-printable for the message: the shared body
+        is encoded once per preference set, and only the subscriber's links and address are
+        encoded per message (HTML-escaped in the HTML part, as :meth:`render` does)."""
+        e = self._encoded_entry(prefs)
+        values = {"manage_url": manage_url, "unsubscribe_url": unsubscribe_url, "email": email}
+        return EncodedDigest(
+            e.subject,
+            e.text.fill(values),
+            e.html.fill(_escaped(values)),
+            e.boundary,
+            e.quiet,
+            e.bills,
+        )
+
+
+@lru_cache(maxsize=4)
+def _no_reload(env: Environment) -> Environment:
+    """The environment without a file check per include: a week's digests render with the
+    templates as they were when the run started."""
+    return env.overlay(auto_reload=False)
+
+
+def _key(prefs: subscriptions.Preferences) -> tuple[Any, ...]:
+    return (prefs.states, prefs.topics, prefs.query, prefs.detail)  # quiet_week: same text
+
+
+def _escaped(values: dict[str, str]) -> dict[str, str]:
+    return {name: str(escape(value)) for name, value in values.items()}
 
 
 def prefs_of(row: Any) -> subscriptions.Preferences:

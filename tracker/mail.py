@@ -1,8 +1,10 @@
 """Building and delivering mail: one context -> HTML + plain text parts, then SMTP.
 
-Every mail the tracker sends (digests, their previews, confirmations, alerts, the test mail) is
-built by :func:`build_message` and serialized by :func:`as_bytes`: one builder, so a preview is
-byte for byte what is sent (apart from Date and Message-ID). Every header line ends CRLF, even
+Every mail the tracker sends (confirmations, alerts, the test mail) is built by
+:func:`build_message` and serialized by :func:`as_bytes`. Digests and their previews use its bulk
+form, :func:`build_bulk_message`: the same headers folded the same way, written straight to
+bytes around a body quoted-printable encoded once per preference set (:class:`EncodedBody`),
+so a preview is byte for byte what is sent (apart from Date and Message-ID). Every header line ends CRLF, even
 folded ones (servers with SMTP-smuggling protection refuse a bare LF), and both parts are
 quoted-printable, so the message is 7-bit clean for any server. Messages carry the headers bulk
 mail needs to be trusted and easy to leave: Message-ID, Date, Reply-To, List-Unsubscribe with the
@@ -20,6 +22,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import logging
+import re
 import smtplib
 import ssl
 import time
@@ -128,7 +131,12 @@ def ascii_address(address: str) -> str:
 
 
 def _domain(settings: Settings) -> str:
-    address = parseaddr(settings.mail_from)[1]
+    return _domain_of(settings.mail_from)
+
+
+@lru_cache(maxsize=16)
+def _domain_of(mail_from: str) -> str:
+    address = parseaddr(mail_from)[1]
     return address.rpartition("@")[2] or "localhost"
 
 
@@ -140,6 +148,7 @@ def build_message(
     html: str,
     settings: Settings | None = None,
     unsubscribe_url: str | None = None,
+    message_id: str | None = None,
 ) -> EmailMessage:
     """THE message builder (digests, previews, confirmations, alerts, test mail): a
     multipart/alternative message, both parts quoted-printable (7-bit clean for any server),
@@ -156,7 +165,7 @@ def build_message(
     msg["To"] = str(Address(addr_spec=to))  # one plain address, or ValueError
     msg["Reply-To"] = reply
     msg["Date"] = formatdate(usegmt=True)
-    msg["Message-ID"] = make_msgid(idstring="spt", domain=_domain(settings))
+    msg["Message-ID"] = message_id or make_msgid(idstring="spt", domain=_domain(settings))
     if unsubscribe_url:
         msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <mailto:{reply}?subject=unsubscribe>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
@@ -194,9 +203,158 @@ def _multipart_body(boundary: str, parts: list[tuple[str, bytes]]) -> str:
     return "".join([*chunks, f"--{boundary}--\r\n"])
 
 
-def as_bytes(msg: EmailMessage) -> bytes:
+def as_bytes(msg: EmailMessage | RawMessage) -> bytes:
     """The message as it goes on the wire and into a preview ``.eml``: CRLF line ends only."""
+    if isinstance(msg, RawMessage):
+        return msg.data
     return msg.as_bytes(policy=msg.policy)
+
+
+# ----------------------------------------------------------------------------- bulk (digests)
+
+
+class RawMessage:
+    """A message already serialized (:func:`build_bulk_message`): its bytes, and the values of
+    the headers the sender and the tests read (``msg["Message-ID"]``)."""
+
+    __slots__ = ("data", "headers")
+
+    def __init__(self, data: bytes, headers: dict[str, str]) -> None:
+        self.data = data
+        self.headers = {k.lower(): v for k, v in headers.items()}
+
+    def __getitem__(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+    def as_bytes(self) -> bytes:
+        return self.data
+
+
+class EncodedBody:
+    """A body with per-recipient values (links, the address) at known places, encoded
+    quoted-printable ONCE: filling it in joins the encoded pieces with the encoded values.
+
+    Each piece is encoded on its own and ends with a soft line break (``=`` CRLF), which a
+    reader removes when decoding, so the decoded text is exactly the pieces and values joined,
+    and no line is longer than 76 characters (``binascii.b2a_qp`` writes at most 75 before its
+    own soft break)."""
+
+    __slots__ = ("literals", "names", "size")
+
+    def __init__(self, literals: tuple[str, ...], names: tuple[str, ...]) -> None:
+        last = len(literals) - 1
+        self.literals = tuple(_qp_piece(p, soft_break=i < last) for i, p in enumerate(literals))
+        self.names = names
+        self.size = sum(map(len, self.literals))
+
+    def fill(self, values: dict[str, str]) -> bytes:
+        literals = self.literals
+        out = [literals[0]]
+        for name, literal in zip(self.names, literals[1:], strict=True):
+            out += (_qp_piece(values[name], soft_break=True), literal)
+        return b"".join(out)
+
+
+def _qp_piece(piece: str, *, soft_break: bool) -> bytes:
+    encoded = _quoted_printable(piece)
+    if soft_break and encoded and not encoded.endswith(b"\r\n"):
+        encoded += b"=\r\n"
+    return encoded
+
+
+# A plain address To: can carry as written (anything else goes through the email package).
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+)
+
+
+@lru_cache(maxsize=512)
+def _header_line(policy: EmailPolicy, name: str, value: str) -> bytes:
+    """One header as the message builder writes it (``EmailMessage`` then the generator)."""
+    return policy.fold_binary(name, policy.header_factory(name, value))
+
+
+def _to_line(policy: EmailPolicy, to: str) -> bytes:
+    if len(to) < 70 and _PLAIN_ADDRESS.fullmatch(to):
+        return f"To: {to}\r\n".encode("ascii")
+    return policy.fold_binary("To", policy.header_factory("To", str(Address(addr_spec=to))))
+
+
+_PLAIN_ID = re.compile(r"<[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+>")
+
+
+def _id_line(policy: EmailPolicy, message_id: str) -> bytes:
+    if len(message_id) < 60 and _PLAIN_ID.fullmatch(message_id):
+        return f"Message-ID: {message_id}\r\n".encode("ascii")
+    return policy.fold_binary("Message-ID", policy.header_factory("Message-ID", message_id))
+
+
+def message_id_for(*, kind: str, key: str, settings: Settings) -> str:
+    """A deterministic Message-ID: the same message (e.g. one subscriber's digest of one week)
+    always has the same one, so a copy sent again is recognisable as the same message (mail
+    systems and clients that drop duplicates do it by Message-ID). The hash of the site's
+    address keeps two installations with the same sending domain apart."""
+    site = hashlib.sha256(settings.base_url.rstrip("/").encode("utf-8")).hexdigest()[:12]
+    return f"<spt.{kind}.{key}.{site}@{_domain(settings)}>"
+
+
+def build_bulk_message(
+    *,
+    to: str,
+    subject: str,
+    text: bytes,
+    html: bytes,
+    boundary: str,
+    unsubscribe_url: str,
+    message_id: str,
+    settings: Settings,
+) -> RawMessage:
+    """A digest: the message :func:`build_message` builds, written straight to bytes.
+
+    `text` and `html` are already quoted-printable (:class:`EncodedBody`), and `boundary`
+    (which must start ``=_``, a sequence no quoted-printable line holds) is shared by every
+    message of one body. Headers shared by a run's messages are folded once; the per-recipient
+    ones (To, Date, Message-ID, List-Unsubscribe) are plain ASCII lines folded as
+    :data:`POLICY` folds them. ``tests/test_mail_bulk.py`` checks it against
+    :func:`build_message`, header by header and part by part."""
+    if not boundary.startswith("=_"):
+        raise ValueError("a bulk message boundary must start with '=_'")
+    settings.check_base_url()
+    to = ascii_address(to)
+    policy = POLICY if to.isascii() else POLICY_UTF8
+    reply = settings.mail_reply_to or settings.contact_email
+    domain = _domain(settings)
+    date = formatdate(usegmt=True)
+    unsubscribe = f"<{unsubscribe_url}>, <mailto:{reply}?subject=unsubscribe>"
+    head = [
+        _header_line(policy, "Subject", subject),
+        _header_line(policy, "From", settings.mail_from),
+        _to_line(policy, to),
+        _header_line(policy, "Reply-To", reply),
+        f"Date: {date}\r\n".encode("ascii"),
+        _id_line(policy, message_id),
+        policy.fold("List-Unsubscribe", unsubscribe).encode("ascii"),
+        _header_line(policy, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        _header_line(policy, "List-Id", f"Single-Payer Tracker digest <digest.{domain}>"),
+        _header_line(policy, "Precedence", "bulk"),
+        _header_line(policy, "Auto-Submitted", "auto-generated"),
+        _header_line(policy, "MIME-Version", "1.0"),
+        _header_line(policy, "Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+        b"\r\n",
+    ]
+    part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+    body = [
+        f"--{boundary}\r\n{part.format('plain')}".encode("ascii"),
+        text,
+        f"\r\n--{boundary}\r\n{part.format('html')}".encode("ascii"),
+        html,
+        f"\r\n--{boundary}--\r\n".encode("ascii"),
+    ]
+    headers = {"To": to, "Subject": subject, "Message-ID": message_id, "Date": date}
+    return RawMessage(b"".join(head + body), headers)
 
 
 def render_pair(name: str, context: dict[str, Any]) -> tuple[str, str]:
@@ -351,7 +509,7 @@ class SmtpTransport:
             now = self._next_at
         self._next_at = now + self.interval
 
-    def send(self, msg: EmailMessage, *, to: str) -> None:
+    def send(self, msg: EmailMessage | RawMessage, *, to: str) -> None:
         """Deliver `msg` (from :func:`build_message`) to `to` as the bytes :func:`as_bytes`
         gives; raises PermanentFailure or TemporaryFailure."""
         self._pace()
