@@ -102,6 +102,8 @@ def sqlite_copy(tmp: Path) -> Iterator[str]:
         print(f"importing {mn_zip().name} into {cached} (once) ...", flush=True)
         import_mn(f"sqlite:///{building}", tmp / "import-data")
         building.rename(cached)
+        for left in OUT.glob("mn-building.db*"):  # ingest's lock file beside it
+            left.unlink()
     target = tmp / "run.db"
     src, dst = sqlite3.connect(cached), sqlite3.connect(target)
     with dst:
