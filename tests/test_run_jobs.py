@@ -82,6 +82,8 @@ def test_pages_answer_while_a_job_holds_the_database_write_lock(tmp_path: Path) 
     try:
         wait_for(lambda: httpx.get(f"{base}/healthz", timeout=2).status_code == 200, 60, "/healthz")
         wait_for(lambda: flag.exists() and flag.read_text().startswith("writing"), 90, "the job")
+        job_pid = int(flag.read_text().split()[1])
+        assert job_pid != proc.pid  # the job runs in the job process
         reader = sqlite3.connect(db, timeout=0)
         try:
             # the job really holds the write lock: a writer that will not wait is refused
@@ -101,8 +103,6 @@ def test_pages_answer_while_a_job_holds_the_database_write_lock(tmp_path: Path) 
             reader.close()
         assert set(answers.values()) == {200}, answers
         wait_for(lambda: flag.read_text().startswith("committed"), 60, "the job to commit")
-        _word, job_pid = flag.read_text().split()
-        assert int(job_pid) != proc.pid  # the job ran in the job process
     finally:
         out = stop(proc)
     assert proc.returncode == 0, out[-3000:]
