@@ -8,7 +8,7 @@ carries a Content-Security-Policy that allows only this site's own assets.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tracker.paths import templates_dir
 from tracker.settings import get_settings
@@ -78,14 +79,14 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     # Starlette's own trailing-slash redirect builds an absolute URL from the Host header;
     # ours (in the 404 handler) answers with a relative one.
     app.router.redirect_slashes = False
-    app.middleware("http")(_refuse_bad_targets)
+    app.add_middleware(RefuseBadTargets)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: covers the 400s too
     app.mount("/static", StaticFiles(directory=templates_dir() / "site" / "static"), name="static")
     app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     for router in ROUTERS:
         app.include_router(
             router,
-            responses=schemas.BAD_REQUEST,  # _refuse_bad_targets
+            responses=schemas.BAD_REQUEST,  # RefuseBadTargets
             include_in_schema=router not in FORMS,
         )
     _error_handlers(app)
@@ -94,7 +95,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 
 
 def _document_refusals(app: FastAPI) -> None:
-    """The schema says what :func:`_refuse_bad_targets` refuses: control characters in text."""
+    """The schema says what :class:`RefuseBadTargets` refuses: control characters in text."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -140,15 +141,24 @@ def bad_target(scope: Mapping[str, Any]) -> str | None:
     return None
 
 
-async def _refuse_bad_targets(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    reason = bad_target(request.scope)
-    if reason is None:
-        return await call_next(request)
-    if _wants_json(request):
-        return JSONResponse({"detail": reason}, status_code=400)
-    return _error_page(request, 400, f"This address cannot be served: {reason}.")
+class RefuseBadTargets:
+    """Answers 400 to a request whose path or query :func:`bad_target` refuses (plain ASGI)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        reason = bad_target(scope) if scope["type"] == "http" else None
+        if reason is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        response: Response
+        if _wants_json(request):
+            response = JSONResponse({"detail": reason}, status_code=400)
+        else:
+            response = _error_page(request, 400, f"This address cannot be served: {reason}.")
+        await response(scope, receive, send)
 
 
 def _slash_redirect(request: Request) -> str | None:
