@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tracker.paths import templates_dir
 from tracker.settings import get_settings
 from tracker.web import api, curate, feeds, health, pages, schemas, subscribe
+from tracker.web.pagecache import configured_cache
 from tracker.web.render import render
 from tracker.web.security import SECURITY_HEADERS, SecurityHeadersMiddleware
 
@@ -76,6 +77,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.engine = engine
+    app.state.page_cache = configured_cache()
     # Starlette's own trailing-slash redirect builds an absolute URL from the Host header;
     # ours (in the 404 handler) answers with a relative one.
     app.router.redirect_slashes = False

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import BindParameter, Connection, bindparam, func, select
 
 from tracker.identifiers import normalize_identifier
 from tracker.stages import compute_stage, ladder
@@ -32,7 +32,7 @@ from tracker.web.data.common import (
 
 # The page's statements are built once: building a select() and its cache key each request
 # cost more CPU than SQLite's answering it.
-BILL_ID = bindparam("bill_id")
+BILL_ID: BindParameter[Any] = bindparam("bill_id")
 _FIND_BILL = select(bill_table.c.id).where(
     bill_table.c.state == bindparam("state"),
     bill_table.c.session == bindparam("session"),
