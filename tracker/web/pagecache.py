@@ -47,7 +47,8 @@ class DataVersion:
     connection serving it last looked before that commit.
 
     PostgreSQL: the current snapshot (``xmax`` and the transactions in progress) changes with
-    every commit of a transaction that wrote; read-only transactions do not move it.
+    every commit of a transaction that wrote; read-only transactions do not move it. Writes in
+    the cluster's other databases move it too, so on a shared server pages are kept less often.
     """
 
     def __init__(self, engine: Engine) -> None:
