@@ -116,12 +116,12 @@ def ensure_imported(db: Path, reimport: bool) -> int:
     if not tars:
         sys.exit(f"no MN data under {shared()}/data/openstates/windy_civi_2025")
     code = textwrap.dedent(
-        f"""
-        import sys, time
+        """
+        import json, sys, time
         from sqlalchemy import func, select
         from tracker.db import make_engine, upgrade
         from tracker.models import Bill
-        engine = make_engine({f"sqlite:///{db}"!r})
+        engine = make_engine("sqlite:///" + sys.argv[1])
         upgrade(engine)
         with engine.connect() as conn:
             have = conn.execute(select(func.count()).select_from(Bill)).scalar_one()
@@ -129,9 +129,9 @@ def ensure_imported(db: Path, reimport: bool) -> int:
             from scrapers.importers.openstates import iter_openstates
             from tracker.ingest import ingest_bills
             t = time.perf_counter()
-            report = ingest_bills(engine, iter_openstates({[str(t) for t in tars]!r}, lazy=True),
+            report = ingest_bills(engine, iter_openstates(json.loads(sys.argv[2]), lazy=True),
                                   source="import:openstates")
-            print("  imported:", report.line(), f"in {{time.perf_counter() - t:.1f}}s",
+            print("  imported:", report.line(), f"in {time.perf_counter() - t:.1f}s",
                   file=sys.stderr)
             with engine.connect() as conn:
                 have = conn.execute(select(func.count()).select_from(Bill)).scalar_one()
@@ -140,7 +140,12 @@ def ensure_imported(db: Path, reimport: bool) -> int:
     )
     db.parent.mkdir(parents=True, exist_ok=True)
     out = subprocess.run(
-        [PY, "-c", code], check=True, capture_output=True, text=True, env=server_env(db), cwd=ROOT
+        [PY, "-c", code, str(db), json.dumps([str(t) for t in tars])],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=server_env(db),
+        cwd=ROOT,
     )
     sys.stderr.write(out.stderr)
     return int(out.stdout.split()[-1])
@@ -248,12 +253,12 @@ def start(name: str, argv: list[str], env: dict[str, str], port: int, probe: str
     sys.exit(f"{name} did not answer within 120 s")
 
 
-def start_tracker(db: Path, workers: int | None) -> Server:
+def start_tracker(db: Path, workers: int | None, extra_env: dict[str, str]) -> Server:
     port = free_port()
     argv = [PY, "-m", "tracker.cli", "run", "--no-scheduler", "--port", str(port)]
     if workers is not None:
         argv += ["--workers", str(workers)]
-    return start("tracker", argv, server_env(db), port, "/healthz")
+    return start("tracker", argv, {**server_env(db), **extra_env}, port, "/healthz")
 
 
 def start_hello(workers: int) -> Server:
@@ -283,7 +288,14 @@ def _wrk(base: str, paths: list[str], *, connections: int, seconds: float) -> di
         script.write_text(LUA)
         out = Path(tmp) / "out.json"
         threads = min(2, connections)
-        argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"]
+        argv = [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+        ]
         argv += ["-s", str(script), base, "--", *paths]
         subprocess.run(
             argv, check=True, capture_output=True, env={**os.environ, "BENCH_WRK_OUT": str(out)}
@@ -365,7 +377,9 @@ def measure(server: Server, paths: list[str], args: argparse.Namespace) -> dict[
 # ----------------------------------------------------------------------------- report
 
 
-def row(name: str, value: float, unit: str, limit_name: str, limit: float | None, note: str) -> None:
+def row(
+    name: str, value: float, unit: str, limit_name: str, limit: float | None, note: str
+) -> None:
     print(
         "BENCH_ROW "
         + json.dumps(
@@ -396,6 +410,11 @@ def main() -> None:
         help="passed to `tracker run --workers` (default: tracker run's own default)",
     )
     parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="measure the server as deployed only (not also with TRACKER_PAGE_CACHE_MB=0)",
+    )
+    parser.add_argument(
         "--rounds", type=int, default=1, help="load every endpoint this many times (memory)"
     )
     args = parser.parse_args()
@@ -412,11 +431,74 @@ def main() -> None:
     }
     load_avg = os.getloadavg()
     print(f"MN bills: {bills}; {args.connections} connections, {args.duration:g} s per endpoint")
-    print(f"client: {'wrk' if shutil.which('wrk') else 'asyncio (wrk not installed)'}; "
-          f"load average before: {load_avg[0]:.2f} {load_avg[1]:.2f} {load_avg[2]:.2f}; "
-          f"cores: {os.cpu_count()}")
+    print(
+        f"client: {'wrk' if shutil.which('wrk') else 'asyncio (wrk not installed)'}; "
+        f"load average before: {load_avg[0]:.2f} {load_avg[1]:.2f} {load_avg[2]:.2f}; "
+        f"cores: {os.cpu_count()}"
+    )
 
-    tracker = start_tracker(args.db.resolve(), args.workers)
+    configs = [("", {})]
+    if not args.cached_only:
+        configs.append((" (no page cache)", {"TRACKER_PAGE_CACHE_MB": "0"}))
+    runs = []
+    for label, extra in configs:
+        runs.append((label, *serve_and_load(args, endpoints, extra)))
+    processes = runs[0][3]
+    # uvicorn with workers: a supervisor and its workers (tracker run adds no process with
+    # --no-scheduler); the limit gets as many workers
+    hello = start_hello(max(1, processes - 1) if processes > 1 else 1)
+    try:
+        limit = measure(hello, ["/hello"], args)
+    finally:
+        hello.stop()
+
+    print(f"server processes: {processes} (tracker run --workers {args.workers or 'default'})")
+    head = (
+        f"{'endpoint':<32} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'CPU ms/req':>10} {'RSS MB before→after':>20} {'non-2xx':>8}"
+    )
+    print(head)
+    print("-" * len(head))
+    table = [(name + label, r) for label, results, _, _ in runs for name, r in results.items()]
+    for name, r in [*table, ("limit: hello app", limit)]:
+        print(
+            f"{name:<32} {r['rps']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} "
+            f"{r['cpu_ms_per_request']:>10.2f} "
+            f"{r['rss_before']:>9.0f} → {r['rss_after']:<8.0f} {r['non2xx'] + r['errors']:>8}"
+        )
+    for label, _, (rss_start, rss_end, total), _ in runs:
+        print(
+            f"server RSS{label}: {rss_start:.0f} MB at start → {rss_end:.0f} MB "
+            f"after {total:,} requests"
+        )
+    load_avg = os.getloadavg()
+    print(f"load average after: {load_avg[0]:.2f} {load_avg[1]:.2f} {load_avg[2]:.2f}")
+    note = (
+        f"MN {bills} bills, SQLite, {args.connections} clients, {processes} server processes, "
+        f"load {load_avg[0]:.1f}"
+    )
+    for name, r in table:
+        row(f"{name} req/s", r["rps"], "req/s", "hello app, same stack", limit["rps"], note)
+        row(f"{name} p95", r["p95"], "ms", "hello app, same stack", limit["p95"], note)
+    for label, _, (rss_start, rss_end, total), _ in runs:
+        row(
+            f"server RSS growth{label}",
+            rss_end - rss_start,
+            "MB",
+            "",
+            None,
+            f"{rss_start:.0f} → {rss_end:.0f} MB over {total:,} requests",
+        )
+    (OUT / "last.json").write_text(
+        json.dumps({"runs": runs, "limit": limit, "processes": processes}, indent=2)
+    )
+
+
+def serve_and_load(
+    args: argparse.Namespace, endpoints: dict[str, list[str]], extra_env: dict[str, str]
+) -> tuple[dict[str, dict[str, Any]], tuple[float, float, int], int]:
+    """Start `tracker run`, load each endpoint `args.rounds` times; results, RSS, processes."""
+    tracker = start_tracker(args.db.resolve(), args.workers, extra_env)
     try:
         results: dict[str, dict[str, Any]] = {}
         rss_start = tracker.rss_mb()
@@ -429,48 +511,7 @@ def main() -> None:
         processes = len(tracker.pids())
     finally:
         tracker.stop()
-    # uvicorn with workers: a supervisor and its workers (tracker run adds no process with
-    # --no-scheduler); the limit gets as many workers
-    hello = start_hello(max(1, processes - 1) if processes > 1 else 1)
-    try:
-        limit = measure(hello, ["/hello"], args)
-    finally:
-        hello.stop()
-
-    print(f"server processes: {processes}")
-    head = (
-        f"{'endpoint':<16} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'CPU ms/req':>10} {'RSS MB before→after':>20} {'non-2xx':>8}"
-    )
-    print(head)
-    print("-" * len(head))
-    for name, r in [*results.items(), ("limit: hello", limit)]:
-        print(
-            f"{name:<16} {r['rps']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} "
-            f"{r['cpu_ms_per_request']:>10.2f} "
-            f"{r['rss_before']:>9.0f} → {r['rss_after']:<8.0f} {r['non2xx'] + r['errors']:>8}"
-        )
-    print(f"server RSS: {rss_start:.0f} MB at start → {rss_end:.0f} MB after {total:,} requests")
-    load_avg = os.getloadavg()
-    print(f"load average after: {load_avg[0]:.2f} {load_avg[1]:.2f} {load_avg[2]:.2f}")
-    note = f"MN {bills} bills, SQLite, {args.connections} clients, load {load_avg[0]:.1f}"
-    for name, r in results.items():
-        row(f"{name} req/s", r["rps"], "req/s", "hello app, same stack", limit["rps"], note)
-        row(f"{name} p95", r["p95"], "ms", "hello app, same stack", limit["p95"], note)
-    row(
-        "server RSS growth",
-        rss_end - rss_start,
-        "MB",
-        "",
-        None,
-        f"{rss_start:.0f} → {rss_end:.0f} MB over {total:,} requests",
-    )
-    (OUT / "last.json").write_text(
-        json.dumps(
-            {"results": results, "limit": limit, "rss": [rss_start, rss_end], "processes": processes},
-            indent=2,
-        )
-    )
+    return results, (rss_start, rss_end, total), processes
 
 
 if __name__ == "__main__":
