@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import Connection
@@ -28,6 +29,15 @@ from tracker.web.pagecache import serve
 from tracker.web.render import render
 
 router = APIRouter(tags=["api"])
+
+
+class FastJSON(JSONResponse):
+    """A JSON response encoded by orjson: the same compact UTF-8 JSON as Starlette's, in a
+    tenth of the time (json.dumps was 10% of a search answer's CPU)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
 
 Multi = Annotated[list[str] | None, Query()]
 
@@ -123,9 +133,7 @@ async def api_bills(
     query, warnings = _query(request)
     if format == "csv":
         return await serve(request, lambda conn: _csv_response(conn, query, warnings))
-    return await serve(
-        request, lambda conn: JSONResponse(result_json(search(conn, query, warnings)))
-    )
+    return await serve(request, lambda conn: FastJSON(result_json(search(conn, query, warnings))))
 
 
 @router.get(
@@ -153,7 +161,7 @@ async def api_bill(state: str, session: str, identifier: str, request: Request) 
             raise HTTPException(404, f"no bill {identifier[:40]} in {state[:2]} {session[:40]}")
         base = get_settings().base_url.rstrip("/")
         page["bill"]["url"] = base + page["bill"]["path"]
-        return JSONResponse(_jsonable(page))
+        return FastJSON(_jsonable(page))
 
     return await serve(request, build)
 
@@ -164,7 +172,7 @@ async def api_bill(state: str, session: str, identifier: str, request: Request) 
     response_model=schemas.StatesPublic,
 )
 async def api_states(request: Request) -> Any:
-    return await serve(request, lambda conn: JSONResponse({"states": data.states_summary(conn)}))
+    return await serve(request, lambda conn: FastJSON({"states": data.states_summary(conn)}))
 
 
 @router.get("/docs", include_in_schema=False, response_class=HTMLResponse)
