@@ -8,8 +8,8 @@ kept (bounded, least recently used first) under (path, query, version), so the s
 again before anything is written costs one cheap query; its ETag lets a browser or proxy
 revalidate it with ``If-None-Match`` and get a ``304``.
 
-What is never kept: anything but a 200, and a page whose rendering issued a CSRF token (forms
-carry a per-browser token; see :mod:`tracker.web.security`).
+What is never kept: anything but a 200, a page whose rendering issued a CSRF token (forms
+carry a per-browser token; see :mod:`tracker.web.security`) and an answer setting a cookie.
 
 ``TRACKER_PAGE_CACHE_MB`` (default 32) bounds the bodies kept per server process; 0 turns the
 cache off (pages are still served in one thread trip, with ETags).
@@ -191,7 +191,8 @@ async def serve(request: Request, build: Callable[[Connection], Response]) -> Re
         if response.status_code != 200 or not isinstance(response.body, bytes | memoryview):
             return response, response.status_code
         page = _page(response)
-        if cache is not None and version is not None and not _issued_csrf(request):
+        personal = _issued_csrf(request) or "set-cookie" in response.headers
+        if cache is not None and version is not None and not personal:
             cache.put(key, page)
         return page, 200
 
