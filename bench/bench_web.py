@@ -201,7 +201,7 @@ class Server:
         while i < len(found):
             found.extend(children.get(found[i], []))
             i += 1
-        return found
+        return [p for p in found if not _is_resource_tracker(p)]
 
     def rss_mb(self) -> float:
         total = 0
@@ -233,6 +233,14 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def _is_resource_tracker(pid: int) -> bool:
+    """multiprocessing's helper process (spawned with the workers): not a server process."""
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def start(name: str, argv: list[str], env: dict[str, str], port: int, probe: str) -> Server:

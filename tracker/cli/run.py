@@ -110,15 +110,17 @@ def run(
 
         from tracker.cli.core import engine_ready
         from tracker.settings import get_settings
-        from tracker.web.app import create_app
 
         get_settings().check_secrets()
+        get_settings().check_base_url()  # as create_app does, before any web worker starts
         engine = engine_ready()
         log.info("database %s is migrated", engine.url.render_as_string(hide_password=True))
         service = signals.service = None if no_scheduler else JobProcess(log_json=log_json)
         processes = web_workers(workers)
         app: Any = None
         if processes == 1:
+            from tracker.web.app import create_app
+
             app = create_app()  # its own engine, pooled for serving
             app.state.scheduler_service = service
         if signals.seen:  # a signal came while migrating (which is never cut short)
