@@ -88,7 +88,7 @@ def run(
             help="web server processes; 0: one per core, up to 4 (the jobs always run once, in "
             "their own process)",
         ),
-    ] = 0,
+    ] = 1,
 ) -> None:
     """Run everything: scheduled scrapes of every state, the weekly digest, and the web site.
 
@@ -243,6 +243,9 @@ def _serve_workers(
         host=host,
         port=port,
         workers=processes,
+        # a worker that does not answer the supervisor's ping in time is killed and replaced;
+        # one still importing the app on a busy machine takes more than uvicorn's 5 s
+        timeout_worker_healthcheck=120,
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=1,
