@@ -30,18 +30,22 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str | None = None, *, settings: Settings | None = None) -> Engine:
-    """Build an engine for `url` (default: the configured database), creating SQLite's folder."""
+def make_engine(
+    url: str | None = None, *, settings: Settings | None = None, **options: Any
+) -> Engine:
+    """Build an engine for `url` (default: the configured database), creating SQLite's folder.
+    `options` go to ``create_engine`` (e.g. the web server's pool size)."""
     settings = settings or get_settings()
     url = normalize_url(url or settings.resolved_database_url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        connect_args = {"timeout": 30, "check_same_thread": False}
+        engine = create_engine(url, connect_args=connect_args, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **options)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -80,6 +81,14 @@ def run(
     no_scheduler: Annotated[
         bool, typer.Option("--no-scheduler", help="serve the site only")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="web server processes; 0: one per core, up to 4 (the jobs always run once, in "
+            "their own process)",
+        ),
+    ] = 1,
 ) -> None:
     """Run everything: scheduled scrapes of every state, the weekly digest, and the web site.
 
@@ -101,29 +110,42 @@ def run(
 
         from tracker.cli.core import engine_ready
         from tracker.settings import get_settings
-        from tracker.web.app import create_app
 
         get_settings().check_secrets()
+        get_settings().check_base_url()  # as create_app does, before any web worker starts
         engine = engine_ready()
         log.info("database %s is migrated", engine.url.render_as_string(hide_password=True))
         service = signals.service = None if no_scheduler else JobProcess(log_json=log_json)
-        app = create_app(engine)
-        app.state.scheduler_service = service
+        processes = web_workers(workers)
+        app: Any = None
+        if processes == 1:
+            from tracker.web.app import create_app
+
+            app = create_app()  # its own engine, pooled for serving
+            app.state.scheduler_service = service
         if signals.seen:  # a signal came while migrating (which is never cut short)
             raise _Stop
         if service is not None:
             service.start()
         else:
             log.info("--no-scheduler: serving the site only")
-        config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=1
-        )
         log.info("serving the site at http://%s:%d/ (health: /health, /healthz)", host, port)
         if signals.seen:
             raise _Stop
-        server = signals.server = _server(config, signals)
-        signals.phase = "serving"
-        server.run()
+        if processes == 1:
+            config = uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_config=None,
+                lifespan="on",
+                timeout_graceful_shutdown=1,
+            )
+            server = signals.server = _server(config, signals)
+            signals.phase = "serving"
+            server.run()
+        else:
+            server = _serve_workers(processes, host, port, service, signals, log_json=log_json)
     except _Stop:
         pass
     finally:
@@ -135,6 +157,136 @@ def run(
     # Everything is stopped and recorded: skip the interpreter's teardown of every imported
     # module (seconds on a busy machine) and the join of job threads still in a request.
     _exit(0 if started else 1)
+
+
+def web_workers(asked: int) -> int:
+    """How many web server processes: `asked`, or for 0 one per core up to 4. A page costs a
+    few milliseconds of CPU in one interpreter; a second process serves on the second core."""
+    if asked > 0:
+        return asked
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+
+
+# The web workers read the job process's role (for /healthz) from this file, which the parent
+# keeps current: they are started by uvicorn, and nothing of the parent's is passed to them.
+ROLE_FILE_ENV = "TRACKER_RUN_ROLE_FILE"
+LOG_JSON_ENV = "TRACKER_RUN_LOG_JSON"
+
+
+class _FileRole:
+    """The job process's role as the parent last wrote it (see :data:`ROLE_FILE_ENV`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @property
+    def role(self) -> str:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                return f.read().strip() or "starting"
+        except OSError:
+            return "stopping"
+
+
+def worker_app() -> Any:
+    """The app in one of `tracker run --workers N`'s web processes (uvicorn's factory)."""
+    from tracker.web.app import create_app
+
+    setup_logging(as_json=os.environ.get(LOG_JSON_ENV) == "1")
+    app = create_app()
+    path = os.environ.get(ROLE_FILE_ENV)
+    app.state.scheduler_service = _FileRole(path) if path else None
+    return app
+
+
+def _serve_workers(
+    processes: int,
+    host: str,
+    port: int,
+    service: JobProcess | None,
+    signals: _SignalGuard,
+    *,
+    log_json: bool,
+) -> Any:
+    """Serve with `processes` uvicorn workers on one socket; the jobs stay in their one process
+    (the scheduler's lock is taken there, once, whatever the number of web processes)."""
+    import tempfile
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    stop_copying = threading.Event()
+    role_path = None
+    if service is not None:
+        fd, role_path = tempfile.mkstemp(prefix="tracker-role-")
+        os.close(fd)
+        os.environ[ROLE_FILE_ENV] = role_path
+
+        def copy_role() -> None:
+            last = None
+            while True:
+                role = service.role
+                if role != last:
+                    tmp = f"{role_path}.tmp"
+                    with open(tmp, "w", encoding="utf-8") as f:
+                        f.write(role)
+                    os.replace(tmp, role_path)
+                    last = role
+                if stop_copying.wait(0.25):
+                    return
+
+        threading.Thread(target=copy_role, name="role-file", daemon=True).start()
+    os.environ[LOG_JSON_ENV] = "1" if log_json else "0"
+    config = uvicorn.Config(
+        "tracker.cli.run:worker_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=processes,
+        # a worker that does not answer the supervisor's ping in time is killed and replaced;
+        # one still importing the app on a busy machine takes more than uvicorn's 5 s
+        timeout_worker_healthcheck=120,
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+    )
+
+    class Supervisor(Multiprocess):
+        started = False
+
+        def _stop(self, signum: int) -> None:
+            if signals.seen:  # a second signal: the workers go now, then run() quits at once
+                for process in self.processes:
+                    process.kill()
+            signals.notice(signum)  # the jobs stop while the workers do
+            self.should_exit.set()
+
+        def handle_int(self) -> None:
+            self._stop(signal.SIGINT)
+
+        def handle_term(self) -> None:
+            self._stop(signal.SIGTERM)
+
+        def init_processes(self) -> None:
+            super().init_processes()
+            self.started = True
+
+    sock = config.bind_socket()
+    supervisor = Supervisor(config, sockets=[sock])  # takes over SIGINT/SIGTERM
+    signals.phase = "serving"
+    log.info("%d web server processes", processes)
+    try:
+        supervisor.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal now quits at once
+            signal.signal(sig, signals._handle)
+        stop_copying.set()
+        sock.close()
+        if role_path:
+            for path in (role_path, f"{role_path}.tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+    return supervisor
 
 
 def _server(config: Any, signals: _SignalGuard) -> Any:

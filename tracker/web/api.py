@@ -8,7 +8,8 @@ from __future__ import annotations
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import Connection
 
@@ -24,10 +25,19 @@ from tracker.settings import get_settings
 from tracker.urls import api_bill_path, bill_path_of, search_path
 from tracker.vocab import TOPIC_LABELS
 from tracker.web import data, schemas
-from tracker.web.deps import connection
+from tracker.web.pagecache import serve
 from tracker.web.render import render
 
 router = APIRouter(tags=["api"])
+
+
+class FastJSON(JSONResponse):
+    """A JSON response encoded by orjson: the same compact UTF-8 JSON as Starlette's, in a
+    tenth of the time (json.dumps was 10% of a search answer's CPU)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
 
 Multi = Annotated[list[str] | None, Query()]
 
@@ -98,7 +108,7 @@ def _csv_response(conn: Connection, query: SearchQuery, warnings: list[str]) -> 
         **schemas.INVALID,
     },
 )
-def api_bills(
+async def api_bills(
     request: Request,
     q: Annotated[
         str,
@@ -118,13 +128,12 @@ def api_bills(
     page: Annotated[int, Query(ge=1)] = 1,
     per_page: Annotated[int, Query(ge=1, le=1000)] = 25,
     format: Literal["json", "csv"] = "json",
-    conn: Connection = Depends(connection),
 ) -> Any:
     """Results with facets and paging; `format=csv` (or /api/bills.csv) exports every row."""
     query, warnings = _query(request)
     if format == "csv":
-        return _csv_response(conn, query, warnings)
-    return JSONResponse(result_json(search(conn, query, warnings)))
+        return await serve(request, lambda conn: _csv_response(conn, query, warnings))
+    return await serve(request, lambda conn: FastJSON(result_json(search(conn, query, warnings))))
 
 
 @router.get(
@@ -133,9 +142,9 @@ def api_bills(
     response_class=Response,
     responses=schemas.CSV,
 )
-def api_bills_csv(request: Request, conn: Connection = Depends(connection)) -> Response:
+async def api_bills_csv(request: Request) -> Response:
     query, warnings = _query(request)
-    return _csv_response(conn, query, warnings)
+    return await serve(request, lambda conn: _csv_response(conn, query, warnings))
 
 
 @router.get(
@@ -144,16 +153,17 @@ def api_bills_csv(request: Request, conn: Connection = Depends(connection)) -> R
     response_model=schemas.BillDetailPublic,
     responses={**schemas.NOT_FOUND, **schemas.INVALID},
 )
-def api_bill(
-    state: str, session: str, identifier: str, conn: Connection = Depends(connection)
-) -> Any:
-    bill_id = data.find_bill_id(conn, state, session, identifier)
-    page = data.bill_page(conn, bill_id) if bill_id else None
-    if page is None:
-        raise HTTPException(404, f"no bill {identifier[:40]} in {state[:2]} {session[:40]}")
-    base = get_settings().base_url.rstrip("/")
-    page["bill"]["url"] = base + page["bill"]["path"]
-    return JSONResponse(_jsonable(page))
+async def api_bill(state: str, session: str, identifier: str, request: Request) -> Any:
+    def build(conn: Connection) -> Response:
+        bill_id = data.find_bill_id(conn, state, session, identifier)
+        page = data.bill_page(conn, bill_id) if bill_id else None
+        if page is None:
+            raise HTTPException(404, f"no bill {identifier[:40]} in {state[:2]} {session[:40]}")
+        base = get_settings().base_url.rstrip("/")
+        page["bill"]["url"] = base + page["bill"]["path"]
+        return FastJSON(_jsonable(page))
+
+    return await serve(request, build)
 
 
 @router.get(
@@ -161,8 +171,8 @@ def api_bill(
     summary="Every state with bills: counts, furthest stage, freshness",
     response_model=schemas.StatesPublic,
 )
-def api_states(conn: Connection = Depends(connection)) -> Any:
-    return JSONResponse({"states": data.states_summary(conn)})
+async def api_states(request: Request) -> Any:
+    return await serve(request, lambda conn: FastJSON({"states": data.states_summary(conn)}))
 
 
 @router.get("/docs", include_in_schema=False, response_class=HTMLResponse)

@@ -15,6 +15,7 @@ from tracker.vocab import STATE_NAMES, state_name
 from tracker.wave import wave
 from tracker.web import data
 from tracker.web.deps import connection
+from tracker.web.pagecache import serve
 from tracker.web.render import render
 from tracker.web.wave_chart import chart
 
@@ -145,16 +146,19 @@ def search_context(result: SearchResult) -> dict[str, Any]:
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview_page(request: Request, conn: Connection = Depends(connection)) -> HTMLResponse:
-    return HTMLResponse(render_overview(conn, request=request))
+async def overview_page(request: Request) -> Response:
+    return await serve(request, lambda conn: HTMLResponse(render_overview(conn, request=request)))
 
 
 @router.get("/states/{code}/", response_class=HTMLResponse)
-def state_page(code: str, request: Request, conn: Connection = Depends(connection)) -> HTMLResponse:
-    html = render_state(conn, code.lower()[:2], request=request) if len(code) == 2 else None
-    if html is None:
-        raise HTTPException(404, f"No state with the code {code[:20]!r}.")
-    return HTMLResponse(html)
+async def state_page(code: str, request: Request) -> Response:
+    def build(conn: Connection) -> Response:
+        html = render_state(conn, code.lower()[:2], request=request) if len(code) == 2 else None
+        if html is None:
+            raise HTTPException(404, f"No state with the code {code[:20]!r}.")
+        return HTMLResponse(html)
+
+    return await serve(request, build)
 
 
 @router.get("/wave.csv")
@@ -176,30 +180,30 @@ def _csv(body: str, filename: str) -> Response:
 
 
 @router.get("/bills/{state}/{session}/{identifier}/", response_class=HTMLResponse)
-def bill_page(
-    state: str,
-    session: str,
-    identifier: str,
-    request: Request,
-    conn: Connection = Depends(connection),
-) -> HTMLResponse:
-    bill_id = data.find_bill_id(conn, state, session, identifier)
-    html = render_bill(conn, bill_id, request=request) if bill_id else None
-    if html is None:
-        raise HTTPException(
-            404, f"No bill {identifier[:40]} in {state_name(state[:2])} session {session[:40]}."
-        )
-    return HTMLResponse(html)
+async def bill_page(state: str, session: str, identifier: str, request: Request) -> Response:
+    def build(conn: Connection) -> Response:
+        bill_id = data.find_bill_id(conn, state, session, identifier)
+        html = render_bill(conn, bill_id, request=request) if bill_id else None
+        if html is None:
+            raise HTTPException(
+                404, f"No bill {identifier[:40]} in {state_name(state[:2])} session {session[:40]}."
+            )
+        return HTMLResponse(html)
+
+    return await serve(request, build)
 
 
 @router.get("/search/", response_class=HTMLResponse)
-def search_page(request: Request, conn: Connection = Depends(connection)) -> Any:
-    query, warnings = SearchQuery.from_pairs(request.query_params.multi_items())
-    result = search(conn, query, warnings)
-    if result.resolved is not None:
-        return RedirectResponse(bill_path_of(result.resolved), status_code=303)
-    ctx = search_context(result)
-    return HTMLResponse(render("search.html", request=request, path="/search/", **ctx))
+async def search_page(request: Request) -> Response:
+    def build(conn: Connection) -> Response:
+        query, warnings = SearchQuery.from_pairs(request.query_params.multi_items())
+        result = search(conn, query, warnings)
+        if result.resolved is not None:
+            return RedirectResponse(bill_path_of(result.resolved), status_code=303)
+        ctx = search_context(result)
+        return HTMLResponse(render("search.html", request=request, path="/search/", **ctx))
+
+    return await serve(request, build)
 
 
 @router.get("/about/", response_class=HTMLResponse)

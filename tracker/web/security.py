@@ -17,12 +17,12 @@ hidden ``<input name="csrf_token">``).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException, Request, Response
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from markupsafe import Markup, escape
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tracker.settings import get_settings
 
@@ -102,22 +102,43 @@ async def require_csrf(request: Request) -> None:
     check_csrf(request, submitted)
 
 
-class SecurityHeadersMiddleware(BaseHTTPMiddleware):
-    """Adds the CSP and friends to every response, and the CSRF cookie when one was issued."""
+class SecurityHeadersMiddleware:
+    """Adds the CSP and friends to every response, and the CSRF cookie when one was issued.
 
-    async def dispatch(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if getattr(request.state, "csrf_new", False):
-            response.set_cookie(
-                CSRF_COOKIE,
-                request.state.csrf_raw,
-                httponly=True,
-                samesite="lax",
-                secure=get_settings().base_url.startswith("https://"),
-                path="/",
-            )
-        return response
+    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` runs each request in a task
+    group with a memory stream between the two halves, a tenth of a page's CPU time.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})  # request.state: where csrf_token() notes a cookie
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers.append(name, value)
+                if state.get("csrf_new"):
+                    headers.append("set-cookie", _csrf_cookie(state["csrf_raw"]))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _csrf_cookie(raw: str) -> str:
+    response = Response()
+    response.set_cookie(
+        CSRF_COOKIE,
+        raw,
+        httponly=True,
+        samesite="lax",
+        secure=get_settings().base_url.startswith("https://"),
+        path="/",
+    )
+    return response.headers["set-cookie"]

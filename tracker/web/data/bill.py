@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import BindParameter, Connection, bindparam, func, select
 
 from tracker.identifiers import normalize_identifier
 from tracker.stages import compute_stage, ladder
@@ -30,28 +30,35 @@ from tracker.web.data.common import (
     vote_table,
 )
 
+# The page's statements are built once: building a select() and its cache key each request
+# cost more CPU than SQLite's answering it.
+BILL_ID: BindParameter[Any] = bindparam("bill_id")
+_FIND_BILL = select(bill_table.c.id).where(
+    bill_table.c.state == bindparam("state"),
+    bill_table.c.session == bindparam("session"),
+    bill_table.c.identifier_norm == bindparam("norm"),
+)
+
 
 def find_bill_id(conn: Connection, state: str, session: str, identifier: str) -> int | None:
-    return conn.execute(
-        select(bill_table.c.id).where(
-            bill_table.c.state == state.lower(),
-            bill_table.c.session == session,
-            bill_table.c.identifier_norm == normalize_identifier(identifier),
-        )
-    ).scalar_one_or_none()
+    params = {"state": state.lower(), "session": session, "norm": normalize_identifier(identifier)}
+    return conn.execute(_FIND_BILL, params).scalar_one_or_none()
+
+
+_LAST_RUN = select(func.max(run_table.c.finished_at)).where(
+    run_table.c.source.in_(
+        select(bill_source_table.c.source).where(bill_source_table.c.bill_id == BILL_ID)
+    ),
+    run_table.c.status.in_(OK_RUNS),
+    (run_table.c.state.is_(None)) | (run_table.c.state == bindparam("state")),
+)
+_BILL = select(bill_table).where(bill_table.c.id == BILL_ID)
 
 
 def _last_checked(conn: Connection, bill: dict[str, Any]) -> Any:
     """When a source last reported this bill: re-imports of unchanged bills write nothing to the
     bill row, so the newest successful run of any of its sources counts too."""
-    sources = select(bill_source_table.c.source).where(bill_source_table.c.bill_id == bill["id"])
-    latest = conn.execute(
-        select(func.max(run_table.c.finished_at)).where(
-            run_table.c.source.in_(sources),
-            run_table.c.status.in_(OK_RUNS),
-            (run_table.c.state.is_(None)) | (run_table.c.state == bill["state"]),
-        )
-    ).scalar()
+    latest = conn.execute(_LAST_RUN, {"bill_id": bill["id"], "state": bill["state"]}).scalar()
     candidates = [t for t in (bill["last_checked"], latest) if t is not None]
     if not candidates:
         return None
@@ -59,7 +66,7 @@ def _last_checked(conn: Connection, bill: dict[str, Any]) -> Any:
 
 
 def bill_page(conn: Connection, bill_id: int) -> dict[str, Any] | None:
-    row = conn.execute(select(bill_table).where(bill_table.c.id == bill_id)).first()
+    row = conn.execute(_BILL, {"bill_id": bill_id}).first()
     if row is None:
         return None
     bill = dict(row._mapping)
@@ -85,18 +92,23 @@ def bill_page(conn: Connection, bill_id: int) -> dict[str, Any] | None:
     }
 
 
+_ACTIONS = select(
+    action_table.c.date,
+    action_table.c.description,
+    action_table.c.chamber,
+    action_table.c.committee,
+    action_table.c.classification,
+    action_table.c.source,
+    action_table.c.position,
+).where(action_table.c.bill_id == BILL_ID, action_table.c.removed_at.is_(None))
+
+
 def _actions(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
     """Actions of every source, in date order, with duplicates across sources merged."""
-    q = select(
-        action_table.c.date,
-        action_table.c.description,
-        action_table.c.chamber,
-        action_table.c.committee,
-        action_table.c.classification,
-        action_table.c.source,
-        action_table.c.position,
-    ).where(action_table.c.bill_id == bill_id, action_table.c.removed_at.is_(None))
-    rows = sorted(conn.execute(q), key=lambda r: (r.date[:10], _source_rank(r.source), r.position))
+    rows = sorted(
+        conn.execute(_ACTIONS, {"bill_id": bill_id}),
+        key=lambda r: (r.date[:10], _source_rank(r.source), r.position),
+    )
     seen: set[tuple[str, str]] = set()
     out = []
     for r in rows:
@@ -146,12 +158,15 @@ def stage_bar(
     }
 
 
+_SPONSORS = (
+    select(sponsorship_table)
+    .where(sponsorship_table.c.bill_id == BILL_ID)
+    .order_by(sponsorship_table.c.primary.desc(), sponsorship_table.c.id)
+)
+
+
 def _sponsors(conn: Connection, bill_id: int) -> dict[str, Any]:
-    rows = conn.execute(
-        select(sponsorship_table)
-        .where(sponsorship_table.c.bill_id == bill_id)
-        .order_by(sponsorship_table.c.primary.desc(), sponsorship_table.c.id)
-    ).all()
+    rows = conn.execute(_SPONSORS, {"bill_id": bill_id}).all()
     current: dict[str, dict[str, Any]] = {}
     for r in rows:
         if r.removed_at is None and r.name.lower() not in current:
@@ -181,24 +196,24 @@ def cosponsor_history(rows: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _versions(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
-    q = (
-        select(
-            version_table.c.kind,
-            version_table.c.note,
-            version_table.c.date,
-            version_table.c.url,
-            version_table.c.media_type,
-            version_table.c.classification,
-        )
-        .where(version_table.c.bill_id == bill_id, version_table.c.removed_at.is_(None))
-        .order_by(
-            version_table.c.kind.desc(), version_table.c.date.nulls_last(), version_table.c.id
-        )
+_VERSIONS = (
+    select(
+        version_table.c.kind,
+        version_table.c.note,
+        version_table.c.date,
+        version_table.c.url,
+        version_table.c.media_type,
+        version_table.c.classification,
     )
+    .where(version_table.c.bill_id == BILL_ID, version_table.c.removed_at.is_(None))
+    .order_by(version_table.c.kind.desc(), version_table.c.date.nulls_last(), version_table.c.id)
+)
+
+
+def _versions(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
     seen: set[str] = set()
     out = []
-    for r in conn.execute(q):
+    for r in conn.execute(_VERSIONS, {"bill_id": bill_id}):
         if r.url in seen:
             continue
         seen.add(r.url)
@@ -208,66 +223,79 @@ def _versions(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
     return out
 
 
-def _hearings(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
-    q = (
-        select(
-            hearing_table.c.id,
-            hearing_table.c.date,
-            hearing_table.c.committee,
-            hearing_table.c.location,
-            hearing_table.c.description,
-            hearing_table.c.chamber,
-            hearing_table.c.status,
-        )
-        .where(hearing_table.c.bill_id == bill_id, hearing_table.c.removed_at.is_(None))
-        .order_by(hearing_table.c.date)
+_HEARINGS = (
+    select(
+        hearing_table.c.id,
+        hearing_table.c.date,
+        hearing_table.c.committee,
+        hearing_table.c.location,
+        hearing_table.c.description,
+        hearing_table.c.chamber,
+        hearing_table.c.status,
     )
+    .where(hearing_table.c.bill_id == BILL_ID, hearing_table.c.removed_at.is_(None))
+    .order_by(hearing_table.c.date)
+)
+
+
+def _hearings(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
     today = date.today().isoformat()
-    return [{**dict(r._mapping), "upcoming": r.date[:10] >= today} for r in conn.execute(q)]
+    return [
+        {**dict(r._mapping), "upcoming": r.date[:10] >= today}
+        for r in conn.execute(_HEARINGS, {"bill_id": bill_id})
+    ]
+
+
+_VOTES = (
+    select(
+        vote_table.c.date,
+        vote_table.c.motion,
+        vote_table.c.result,
+        vote_table.c.chamber,
+        vote_table.c.yes,
+        vote_table.c.no,
+        vote_table.c.other,
+    )
+    .where(vote_table.c.bill_id == BILL_ID, vote_table.c.removed_at.is_(None))
+    .order_by(vote_table.c.date.nulls_last())
+)
 
 
 def _votes(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
-    q = (
+    return [dict(r._mapping) for r in conn.execute(_VOTES, {"bill_id": bill_id})]
+
+
+def _links_query(mine: Any, theirs: Any) -> Any:
+    other = bill_table.alias("o")
+    return (
         select(
-            vote_table.c.date,
-            vote_table.c.motion,
-            vote_table.c.result,
-            vote_table.c.chamber,
-            vote_table.c.yes,
-            vote_table.c.no,
-            vote_table.c.other,
+            link_table.c.relation,
+            link_table.c.score,
+            link_table.c.evidence,
+            other.c.state,
+            other.c.session,
+            other.c.identifier,
+            other.c.identifier_norm,
+            other.c.title,
+            other.c.stage,
         )
-        .where(vote_table.c.bill_id == bill_id, vote_table.c.removed_at.is_(None))
-        .order_by(vote_table.c.date.nulls_last())
+        .select_from(link_table.join(other, other.c.id == theirs))
+        .where(mine == BILL_ID)
     )
-    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+_LINKS = (  # (statement, whether the link points from this bill)
+    (_links_query(link_table.c.bill_id, link_table.c.other_bill_id), True),
+    (_links_query(link_table.c.other_bill_id, link_table.c.bill_id), False),
+)
 
 
 def bill_links(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
     """Lineage in both directions: companions, earlier sessions and later reintroductions."""
-    other = bill_table.alias("o")
     out = []
     seen: set[tuple[str, str]] = set()  # companions are stored both ways; show each once
-    for mine, theirs, outgoing in (
-        (link_table.c.bill_id, link_table.c.other_bill_id, True),
-        (link_table.c.other_bill_id, link_table.c.bill_id, False),
-    ):
-        q = (
-            select(
-                link_table.c.relation,
-                link_table.c.score,
-                link_table.c.evidence,
-                other.c.state,
-                other.c.session,
-                other.c.identifier,
-                other.c.identifier_norm,
-                other.c.title,
-                other.c.stage,
-            )
-            .select_from(link_table.join(other, other.c.id == theirs))
-            .where(mine == bill_id)
-        )
-        for r in conn.execute(q):
+    for q, outgoing in _LINKS:
+        for r in conn.execute(q, {"bill_id": bill_id}):
             d = dict(r._mapping)
             d["path"] = bill_path_of(d)
             d["label"] = _relation_label(d["relation"], outgoing)
@@ -287,17 +315,20 @@ def _relation_label(relation: str, outgoing: bool) -> str:
     return "Related bill"
 
 
+_SOURCES = (
+    select(
+        bill_source_table.c.source,
+        bill_source_table.c.first_seen,
+        bill_source_table.c.last_seen,
+        bill_source_table.c.stage,
+    )
+    .where(bill_source_table.c.bill_id == BILL_ID)
+    .order_by(bill_source_table.c.source)
+)
+
+
 def _sources(conn: Connection, bill: dict[str, Any]) -> dict[str, Any]:
-    reports = conn.execute(
-        select(
-            bill_source_table.c.source,
-            bill_source_table.c.first_seen,
-            bill_source_table.c.last_seen,
-            bill_source_table.c.stage,
-        )
-        .where(bill_source_table.c.bill_id == bill["id"])
-        .order_by(bill_source_table.c.source)
-    ).all()
+    reports = conn.execute(_SOURCES, {"bill_id": bill["id"]}).all()
     links = [
         {"url": s.get("url"), "note": s.get("note") or "", "safe_url": safe_url(s.get("url"))}
         for s in bill["sources"]

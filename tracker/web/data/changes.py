@@ -4,11 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from tracker.urls import bill_path_of
 from tracker.vocab import STAGE_LABELS, TOPIC_LABELS
 from tracker.web.data.common import bill_ids_where, bill_table, change_table, iso
+
+# Built once (a bill page asks for its changes on every request).
+_CHANGES = select(
+    change_table.c.id,
+    change_table.c.kind,
+    change_table.c.field,
+    change_table.c.old,
+    change_table.c.new,
+    change_table.c.effective_date,
+    change_table.c.seen_at,
+    change_table.c.source,
+    bill_table.c.state,
+    bill_table.c.session,
+    bill_table.c.identifier,
+    bill_table.c.identifier_norm,
+    bill_table.c.title,
+).select_from(change_table.join(bill_table, bill_table.c.id == change_table.c.bill_id))
+_CHANGES_BY_ID = _CHANGES.where(change_table.c.id.in_(bindparam("ids", expanding=True)))
+_CHANGES_OF_BILLS = select(change_table.c.id, change_table.c.seen_at).where(
+    change_table.c.bill_id.in_(bindparam("bill_ids", expanding=True))
+)
 
 
 def recent_changes(
@@ -21,21 +42,6 @@ def recent_changes(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Latest change rows joined with their bill, newest first."""
-    q = select(
-        change_table.c.id,
-        change_table.c.kind,
-        change_table.c.field,
-        change_table.c.old,
-        change_table.c.new,
-        change_table.c.effective_date,
-        change_table.c.seen_at,
-        change_table.c.source,
-        bill_table.c.state,
-        bill_table.c.session,
-        bill_table.c.identifier,
-        bill_table.c.identifier_norm,
-        bill_table.c.title,
-    ).select_from(change_table.join(bill_table, bill_table.c.id == change_table.c.bill_id))
     if bill_ids is None and (state or topic):
         # the bills first (few), then their changes by the change.bill_id index: walking the
         # whole change history newest-first for a state with no tracked bills is slow
@@ -43,22 +49,21 @@ def recent_changes(
         conds += [bill_table.c.topic == topic] if topic else []
         conds += [bill_table.c.relevant.is_(True)] if relevant_only else []
         bill_ids = bill_ids_where(conn, *conds)
-    if bill_ids is None and relevant_only:
-        q = q.where(bill_table.c.relevant.is_(True))
     if bill_ids is not None:
         # newest first among these bills' changes, picked by the change.bill_id index; an
         # ORDER BY seen_at plan would walk the whole history looking for them
-        found = conn.execute(
-            select(change_table.c.id, change_table.c.seen_at).where(
-                change_table.c.bill_id.in_(bill_ids or [-1])
-            )
-        ).all()
+        found = conn.execute(_CHANGES_OF_BILLS, {"bill_ids": bill_ids or [-1]}).all()
         newest = sorted(found, key=lambda r: (iso(r.seen_at) or "", r.id), reverse=True)
-        q = q.where(change_table.c.id.in_([r.id for r in newest[:limit]]))
+        rows = conn.execute(_CHANGES_BY_ID, {"ids": [r.id for r in newest[:limit]] or [-1]})
     else:
-        q = q.order_by(change_table.c.seen_at.desc(), change_table.c.id.desc()).limit(limit)
+        q = _CHANGES
+        if relevant_only:
+            q = q.where(bill_table.c.relevant.is_(True))
+        rows = conn.execute(
+            q.order_by(change_table.c.seen_at.desc(), change_table.c.id.desc()).limit(limit)
+        )
     out = []
-    for row in conn.execute(q):
+    for row in rows:
         d = dict(row._mapping)
         d["seen_at"] = iso(d["seen_at"])
         d["path"] = bill_path_of(d)
