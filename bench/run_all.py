@@ -70,7 +70,7 @@ SCRIPTS = [
            ("bench_search.py", "--backend", "both", "--searches-only", "--subset", "small")),
     Script("jobs-web", ("bench_jobs_web.py", "--backend", "both"),
            ("bench_jobs_web.py", "--backend", "both", "--quick")),
-    Script("web", ("bench_web.py",), ("bench_web.py", "--quick")),
+    Script("web", ("bench_web.py",), ("bench_web.py", "--duration", "3")),
     Script("import", ("bench_import.py", "--backend", "both"),
            ("bench_import.py", "--backend", "both", "--subset", "small")),
     Script("digest", ("bench_digest.py", "--db", DIGEST_DB, "--sizes", "3000"),
