@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import Text, cast, create_engine, func, or_, select, text, update  # noqa: E402
 
 from tracker.db import make_engine, normalize_url, upgrade  # noqa: E402
-from tracker.models import Action, Bill, Sponsorship  # noqa: E402
+from tracker.models import Bill  # noqa: E402
 from tracker.search import (  # noqa: E402
     SearchQuery,
     clear_cache,
@@ -171,6 +171,10 @@ def naive_like(conn, params: dict[str, Any]) -> None:  # type: ignore[no-untyped
     """The same question answered without the index: LIKE over title, abstracts and actions."""
     from tracker.search import SearchQuery, parse_text
     from tracker.search.filters import filter_conditions
+    from tracker.tables import action_table, bill_table, sponsorship_table
+
+    # search's conditions are on tracker.tables' bill table: the same table, not the model's
+    bills, actions, sponsors = bill_table.c, action_table.c, sponsorship_table.c
 
     query, _ = SearchQuery.from_pairs(params.items())
     conds = list(filter_conditions(query))
@@ -178,20 +182,20 @@ def naive_like(conn, params: dict[str, Any]) -> None:  # type: ignore[no-untyped
     for group in tq.groups[:1]:
         for item in group:
             pattern = "%" + " ".join(item.words).rstrip() + "%"
-            in_actions = select(Action.bill_id).where(Action.description.ilike(pattern))
+            in_actions = select(actions.bill_id).where(actions.description.ilike(pattern))
             conds.append(
                 or_(
-                    Bill.title.ilike(pattern),
-                    cast(Bill.abstracts, Text).ilike(pattern),
-                    Bill.id.in_(in_actions),
+                    bills.title.ilike(pattern),
+                    cast(bills.abstracts, Text).ilike(pattern),
+                    bills.id.in_(in_actions),
                 )
             )
     if query.sponsor:
-        by_name = select(Sponsorship.bill_id).where(Sponsorship.name.ilike(f"%{query.sponsor}%"))
-        conds.append(Bill.id.in_(by_name))
-    stmt = select(Bill.id, Bill.title).where(*conds)
+        by_name = select(sponsors.bill_id).where(sponsors.name.ilike(f"%{query.sponsor}%"))
+        conds.append(bills.id.in_(by_name))
+    stmt = select(bills.id, bills.title).where(*conds)
     conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    conn.execute(stmt.order_by(Bill.latest_action_date.desc()).limit(25)).all()
+    conn.execute(stmt.order_by(bills.latest_action_date.desc()).limit(25)).all()
 
 
 def raw_limit(conn, params: dict[str, Any]) -> bool:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ bench/run_all.py).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,41 @@ from tracker.settings import reset_settings
 SERVER_ONLY = ("fastapi", "starlette", "uvicorn", "apscheduler")
 # Only commands that touch the database need these; `--help` must not load them.
 DATABASE = ("sqlalchemy", "sqlmodel", "alembic", "psycopg")
+# `tracker search` reads the bills through SQLAlchemy Core (tracker.tables): no SQLModel models,
+# no ORM, no web layer, and no other command module (tracker.cli.lazy loads only what is named).
+NOT_FOR_SEARCH = (
+    "sqlmodel",
+    "sqlalchemy.orm",
+    "tracker.models",
+    "tracker.web",
+    "tracker.cli.run",
+    "tracker.cli.scrapers",
+    "tracker.cli.subscribers",
+)
+
+
+def modules(args: list[str], env: dict[str, str]) -> tuple[set[str], str]:
+    """(every module imported by `python -m tracker.cli ARGS`, its stdout)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tracker.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "tracker" in names, "importtime output was not read"
+    return names, proc.stdout
+
+
+def loaded(names: set[str], wanted: tuple[str, ...]) -> list[str]:
+    """Which of `wanted` (packages or modules) are among `names` or are parents of one."""
+    return sorted(w for w in wanted if any(n == w or n.startswith(w + ".") for n in names))
 
 
 def imported(args: list[str], env: dict[str, str]) -> tuple[set[str], str]:
@@ -68,8 +104,35 @@ def test_search_loads_the_database_but_not_the_server(tmp_path: Path, sqlite_eng
     names, out = imported(["search", "single payer"], cli_env(tmp_path, url))
     assert "S 1234" in out  # it did search
     assert "sqlalchemy" in names
-    loaded = names & {*SERVER_ONLY, "alembic"}  # a migrated database needs no Alembic
-    assert not loaded, sorted(loaded)
+    found = names & {*SERVER_ONLY, "alembic"}  # a migrated database needs no Alembic
+    assert not found, sorted(found)
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_search_reads_through_core_tables_alone(tmp_path: Path, sqlite_engine, fmt: str) -> None:  # type: ignore[no-untyped-def]
+    ingest_bills(
+        sqlite_engine,
+        [synthetic_bill("S 1234", "Establishes a single payer health plan")],
+        source="test",
+    )
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    names, out = modules(["search", "single payer", "--format", fmt], cli_env(tmp_path, url))
+    assert "S 1234" in out  # it did search, in that format
+    if fmt == "json":
+        assert json.loads(out)["results"][0]["identifier"] == "S 1234"
+    assert "tracker.tables" in names and "tracker.search" in names
+    unwanted = SERVER_ONLY + ("alembic",) + NOT_FOR_SEARCH
+    assert not loaded(names, unwanted), loaded(names, unwanted)
+
+
+def test_help_lists_every_command_of_every_module(tmp_path: Path) -> None:
+    from tracker.cli.lazy import HELP_ORDER, MODULES
+
+    _, out = imported(["--help"], cli_env(tmp_path, "sqlite://"))
+    rows = [line for line in out.splitlines() if line.startswith("│ ") and line[2] != " "]
+    commands = [row.split()[1] for row in rows if row[2] != "-"]  # not the options' rows
+    assert commands == HELP_ORDER
+    assert {n for _, names in MODULES for n in names} <= set(commands)
 
 
 def test_a_database_behind_the_migrations_is_still_upgraded(
@@ -99,6 +162,10 @@ def test_the_fast_check_reads_the_same_heads_as_alembic() -> None:
 
 @pytest.mark.parametrize("group", ["subscribers", "topics", "scrapers", "import"])
 def test_group_help_stays_light(tmp_path: Path, group: str) -> None:
-    names, out = imported([group, "--help"], cli_env(tmp_path, "sqlite://"))
+    names, out = modules([group, "--help"], cli_env(tmp_path, "sqlite://"))
     assert "Example" in out
-    assert not names & set(SERVER_ONLY + DATABASE), sorted(names & set(SERVER_ONLY + DATABASE))
+    unwanted = SERVER_ONLY + DATABASE
+    assert not loaded(names, unwanted), loaded(names, unwanted)
+    # and no other group's module: only the one named is built
+    others = tuple(f"tracker.cli.{m}" for m in ("run", "digest", "mail", "site") if m != group)
+    assert not loaded(names, others), loaded(names, others)

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlmodel import Session
 
 from tracker.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlmodel import Session
 
 
 def normalize_url(url: str) -> str:
@@ -61,6 +61,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
+    from sqlmodel import Session  # not at import: readers on Core alone need no SQLModel
+
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session

@@ -23,10 +23,9 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from tracker.models import Run
+from tracker.tables import run_table
 from tracker.vocab import JOB_KIND, RUN_STATUSES, SOURCE_STATUSES
 
-run_table = Run.__table__
 MAX_ERRORS = 200  # errors kept on one run row
 STALE_RUN = timedelta(hours=12)  # a run still `running` after this was left by a dead process
 

@@ -1,23 +1,17 @@
-"""The `tracker` command. Each group lives in its own module; this file only wires them."""
+"""The `tracker` command. Each group lives in its own module; this file only wires them.
+
+Only `db` and `import` (tracker.cli.core) are registered here; the other modules are listed in
+:data:`tracker.cli.lazy.MODULES` and imported when a command line names them, so that
+`tracker search` does not import and build every other command first.
+"""
 
 from __future__ import annotations
 
 import typer
 
-from tracker.cli import (
-    actions,
-    core,
-    digest,
-    mail,
-    scrapers,
-    site,
-    sources,
-    subscribers,
-    topics,
-)
-from tracker.cli import run as run_cli
-from tracker.cli import search as search_cli
+from tracker.cli import core
 from tracker.cli.helptext import reflow_all
+from tracker.cli.lazy import LazyGroup
 
 app = typer.Typer(
     name="tracker",
@@ -26,25 +20,10 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,
+    cls=LazyGroup,
 )
 
-core.register(app)
-run_cli.register(app)
-search_cli.register(app)
-
-# Command groups, one module each. Registration order is help order.
-GROUPS: list[tuple[str, typer.Typer]] = [
-    ("actions", actions.app),
-    ("topics", topics.app),
-    ("scrapers", scrapers.app),
-    ("subscribers", subscribers.app),
-    ("mail", mail.app),
-    ("digest", digest.app),
-    ("sources", sources.app),
-    ("site", site.app),
-]
-for name, group in GROUPS:
-    app.add_typer(group, name=name)
+core.register(app)  # db, import; the rest: tracker.cli.lazy.MODULES (help order: HELP_ORDER)
 reflow_all(app)  # help texts wrap at the terminal's width, not mid-sentence
 
 

@@ -15,8 +15,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tracker.settings import SettingsError
-
 CONFIG, RUNTIME = 2, 1
 
 # (phrases of the driver's message, any of which names the cause; what to say; exit status).
@@ -91,8 +89,11 @@ def _os_error(exc: OSError) -> tuple[str, int] | None:
 
 def explain(exc: BaseException) -> tuple[str, int] | None:
     """(one-paragraph message, exit status) for an operator error, or None for a bug."""
-    # SQLAlchemy is imported here, not at start-up: `tracker --help` must not pay for it.
+    # SQLAlchemy and the settings (pydantic) are imported here, not at start-up: `tracker --help`
+    # must not pay for them.
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+    from tracker.settings import SettingsError
 
     if isinstance(exc, OperationalError):
         return _database(exc)

@@ -73,6 +73,7 @@ def search_command(
         MAX_EXPORT_ROWS,
         SearchQuery,
         export_rows,
+        result_json,
         search,
         write_csv,
     )
@@ -103,9 +104,7 @@ def search_command(
     result = search(engine_ready(), q)
     base = get_settings().base_url
     if fmt is Format.json:
-        from tracker.web.api import result_json
-
-        print(json.dumps(result_json(result), indent=2, default=str))
+        print(json.dumps(result_json(result, base), indent=2, default=str))
     elif fmt is Format.csv:
         write_csv(export_rows(result.hits, base), sys.stdout)
     else:

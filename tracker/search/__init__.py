@@ -11,7 +11,7 @@ One module per concern, as datasette splits its facets and filters from the view
 - :mod:`.plans`: SQLite's covering indexes (INDEXED BY);
 - :mod:`.results`: :func:`search` composing them;
 - :mod:`.indexing`: keeping the index in step with the bills;
-- :mod:`.export`: CSV and JSON rows.
+- :mod:`.export`: CSV rows and the JSON of a result (the API's and the CLI's).
 
 User input never reaches MATCH or ``to_tsquery`` as typed, and every query is built with bound
 parameters. A bill number typed in the box (``HB 2795``, ``s6169``, ``ny s6169``) resolves to
@@ -26,6 +26,7 @@ from tracker.search.export import (
     csv_safe,
     export_query,
     export_rows,
+    result_json,
     write_csv,
 )
 from tracker.search.facets import FACETS, FacetValue
@@ -66,6 +67,7 @@ __all__ = [
     "rebuild_index",
     "rebuild_index_on",
     "reindex_bills",
+    "result_json",
     "search",
     "warm",
     "write_csv",

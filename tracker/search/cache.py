@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from tracker.models import Bill
 from tracker.search import ranking
 from tracker.search.backends import Match
 from tracker.search.facets import FACETS, FacetValue, count_and_facets, facet_values
@@ -31,8 +30,7 @@ from tracker.search.snapshot import (
     snapshot_ready,
     wanted_combos,
 )
-
-bill_table = Bill.__table__
+from tracker.tables import bill_table
 
 CACHE_MIN_TOTAL = 1000
 CACHED_IDS = 200

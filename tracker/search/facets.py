@@ -7,14 +7,13 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from tracker.models import Bill
 from tracker.search.plans import COVER_INDEX, STATE_INDEX, execute
 from tracker.search.query import SearchQuery
+from tracker.tables import bill_table
 from tracker.vocab import STAGE_LABELS, STATE_NAMES, TOPIC_LABELS
 
 FACETS = ("state", "stage", "topic", "session")
 SESSION_FACET_LIMIT = 20
-bill_table = Bill.__table__
 
 
 @dataclass

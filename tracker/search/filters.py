@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from tracker.models import Bill
 from tracker.search.query import SearchQuery
-
-bill_table = Bill.__table__
+from tracker.tables import bill_table
 
 
 def filter_conditions(query: SearchQuery) -> list[Any]:

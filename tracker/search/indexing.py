@@ -13,10 +13,8 @@ from collections.abc import Iterable, Iterator
 
 from sqlalchemy import Connection, Engine, func, select, text
 
-from tracker.models import Bill
 from tracker.search.backends import FTS5_WEIGHTS
-
-bill_table = Bill.__table__
+from tracker.tables import bill_table
 
 _SQLITE_DOC = """
 SELECT b.id,

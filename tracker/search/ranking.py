@@ -12,12 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, literal, select
 
-from tracker.models import Bill
 from tracker.search.backends import Match, Split
 from tracker.search.plans import COVER_INDEX, execute
 from tracker.search.query import SearchQuery
-
-bill_table = Bill.__table__
+from tracker.tables import bill_table
 
 # Thresholds between plans (tests lower them so a few synthetic bills take every path).
 FEW_ROWS = 2000

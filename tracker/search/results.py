@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, false, select
-from sqlalchemy.orm import Session
 
-from tracker.models import Bill
 from tracker.search.backends import Match, match_words
 from tracker.search.cache import cache_key, first_look
 from tracker.search.facets import FacetValue, count_and_facets
@@ -22,8 +20,10 @@ from tracker.search.query import SearchQuery, TextQuery, detect_bill_number, par
 from tracker.search.ranking import by_relevance, page_ids
 from tracker.search.snapshot import snapshot_at
 from tracker.search.topical import TopicMatch, decided_bills, merged_facets, topic_of
+from tracker.tables import bill_table
 
-bill_table = Bill.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass

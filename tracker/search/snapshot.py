@@ -13,13 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from tracker.models import Bill
 from tracker.search.backends import Match
 from tracker.search.facets import FACETS
 from tracker.search.plans import COVER_INDEX, FROM_BILL, has_index
 from tracker.search.query import SearchQuery
-
-bill_table = Bill.__table__
+from tracker.tables import bill_table
 
 
 @dataclass(frozen=True)

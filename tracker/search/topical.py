@@ -20,13 +20,11 @@ from typing import Any
 
 from sqlalchemy import Connection, case, or_, select
 
-from tracker.models import Bill
 from tracker.search.backends import Match
 from tracker.search.facets import FACETS, FacetValue, facet_values
 from tracker.search.query import WORD, SearchQuery, TextQuery
+from tracker.tables import bill_table
 from tracker.vocab import RELEVANT_TOPICS
-
-bill_table = Bill.__table__
 
 # the decision order within the topic's bills: yes, then possible
 YES, POSSIBLE = 0, 1

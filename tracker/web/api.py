@@ -15,15 +15,13 @@ from sqlalchemy import Connection
 
 from tracker.search import (
     SearchQuery,
-    SearchResult,
     export_query,
     export_rows,
+    result_json,
     search,
     write_csv,
 )
 from tracker.settings import get_settings
-from tracker.urls import api_bill_path, bill_path_of, search_path
-from tracker.vocab import TOPIC_LABELS
 from tracker.web import data, schemas
 from tracker.web.pagecache import serve
 from tracker.web.render import render
@@ -45,50 +43,6 @@ Multi = Annotated[list[str] | None, Query()]
 def _query(request: Request) -> tuple[SearchQuery, list[str]]:
     pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "format"]
     return SearchQuery.from_pairs(pairs)
-
-
-def result_json(result: SearchResult) -> dict[str, Any]:
-    q = result.query
-    base = get_settings().base_url.rstrip("/")
-    hits = [
-        {**h, "url": base + bill_path_of(h), "api_url": base + api_bill_path(h)}
-        for h in result.hits
-    ]
-    pairs = q.to_pairs(page=False)
-    return {
-        "query": {
-            **{k: v for k, v in q.__dict__.items()},
-            "state": list(q.state),
-            "stage": list(q.stage),
-            "topic": list(q.topic),
-        },
-        "total": result.total,
-        "page": q.page,
-        "per_page": q.per_page,
-        "pages": result.pages,
-        "bill_number": result.bill_number,
-        "topic": (
-            {"value": result.topic, "label": TOPIC_LABELS.get(result.topic, result.topic)}
-            if result.topic
-            else None
-        ),
-        "results": hits,
-        "facets": {
-            name: [{"value": f.value, "label": f.label, "count": f.count} for f in values]
-            for name, values in result.facets.items()
-        },
-        "warnings": result.warnings,
-        "links": {
-            "self": search_path(q.to_pairs(), base="/api/bills"),
-            "html": search_path(q.to_pairs(), base="/search/"),
-            "csv": search_path(pairs, base="/api/bills.csv"),
-            "next": (
-                search_path(q.at_page(q.page + 1).to_pairs(), base="/api/bills")
-                if q.page < result.pages
-                else None
-            ),
-        },
-    }
 
 
 def _csv_response(conn: Connection, query: SearchQuery, warnings: list[str]) -> Response:
@@ -133,7 +87,10 @@ async def api_bills(
     query, warnings = _query(request)
     if format == "csv":
         return await serve(request, lambda conn: _csv_response(conn, query, warnings))
-    return await serve(request, lambda conn: FastJSON(result_json(search(conn, query, warnings))))
+    base_url = get_settings().base_url
+    return await serve(
+        request, lambda conn: FastJSON(result_json(search(conn, query, warnings), base_url))
+    )
 
 
 @router.get(
