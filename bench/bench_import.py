@@ -73,10 +73,7 @@ from sqlalchemy import func, select
 from tracker.db import make_engine, upgrade
 from tracker.ingest import ingest_bills
 from tracker.models import Action
-from scrapers.importers.openstates import iter_openstates
-from scrapers.importers.legiscan import iter_legiscan
-from tracker.collect.parallel import default_workers, prefetch
-from scrapers.importers.base import summarise
+from tracker.collect.parallel import import_stream
 
 
 def cpu(who=resource.RUSAGE_SELF):
@@ -86,6 +83,7 @@ def cpu(who=resource.RUSAGE_SELF):
 
 def main():
     url, plan, asked = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+    full = sys.argv[4:] == ["full"]
     engine = make_engine(url)
     upgrade(engine)
     out = {"new": 0, "updated": 0, "unchanged": 0, "errors": 0, "actions_in": 0}
@@ -93,12 +91,11 @@ def main():
     for kind, paths in plan:
         source = f"import:{kind}"
         paths = [Path(p) for p in paths]
-        workers = default_workers(paths) if asked == "auto" else int(asked)
+        it, workers = import_stream(  # as tracker import does
+            kind, paths, engine=engine, source=source,
+            workers=None if asked == "auto" else int(asked), full=full,
+        )
         out.setdefault("workers", []).append(workers)
-        if workers == 0:  # as tracker import does
-            it = (iter_openstates if kind == "openstates" else iter_legiscan)(paths, lazy=True)
-        else:
-            it = summarise(prefetch(kind, paths, engine=engine, source=source, workers=workers))
         r = ingest_bills(engine, it, source=source)
         for k, v in r.summary().items():
             out[k] += v

@@ -39,9 +39,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, select
 
-from scrapers.importers.base import RawBill, RecordError, file_size
+from scrapers.importers.base import RawBill, RecordError, file_size, summarise
 from scrapers.importers.legiscan import legiscan_units
 from scrapers.importers.openstates import openstates_units
+from tracker import ingest_files
 from tracker.identifiers import normalize_identifier
 from tracker.models import LegislativeSession
 from tracker.scraped import ScrapedBill
@@ -86,6 +87,38 @@ def units(kind: str, paths: Iterable[Path | str]) -> list[Unit]:
     raise ValueError(f"unknown importer {kind!r} (expected legiscan or openstates)")
 
 
+def import_stream(
+    kind: str,
+    paths: Iterable[Path | str],
+    *,
+    engine: Engine,
+    source: str,
+    workers: int | None = None,
+    full: bool = False,
+) -> tuple[Iterator[Any], int]:
+    """What ``tracker import`` hands to ``ingest_bills``, and the importer processes used: the
+    items of ``iter_<kind>(paths, lazy=True)``, where a file read by an earlier import and
+    unchanged since comes as one ``KnownFile`` (:mod:`tracker.ingest_files`; ``full``: read
+    every file). ``workers`` None: :func:`default_workers` for the bytes left to read."""
+    planned = ingest_files.plan(units(kind, paths), engine, source, full=full)
+    if workers is None:
+        workers = default_workers_for(ingest_files.bytes_to_read(planned))
+    plan_units = ingest_files.planned_units(planned)
+    if workers > 0:
+        items = prefetch(
+            kind, paths, engine=engine, source=source, workers=workers, plan=plan_units
+        )
+    else:
+        items = (item for func, args in plan_units for item in func(*args, None))
+    return summarise(items), workers
+
+
+def default_workers_for(size: int, *, cpus: int | None = None) -> int:
+    """:func:`default_workers` for `size` bytes to read."""
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    return 2 if cpus >= 2 and size >= WORTH_BYTES else 0
+
+
 def prefetch(
     kind: str,
     paths: Iterable[Path | str],
@@ -95,6 +128,7 @@ def prefetch(
     workers: int | None = None,
     piece: int = PIECE,
     queued: int = QUEUED,
+    plan: list[Unit] | None = None,
 ) -> Iterator[Any]:
     """The items of ``iter_<kind>(paths, lazy=True)``, produced by ``workers`` processes;
     ``engine`` and ``source`` (as given to ``ingest_bills``) let them skip unchanged bills and
@@ -103,7 +137,7 @@ def prefetch(
     Chunks of files are dealt round-robin: worker ``k`` reads chunks ``k``, ``k + workers``, ...
     and sends items in pieces of ``piece`` through its own queue of at most ``queued`` pieces;
     reading the queues in turn restores the order, and a worker that gets ahead waits."""
-    chunks = _chunks(units(kind, paths))
+    chunks = _chunks(units(kind, paths) if plan is None else plan)
     if not chunks:
         return
     workers = max(1, min(workers or min(2, os.cpu_count() or 1), len(chunks)))
@@ -196,7 +230,14 @@ def _chunks(all_units: list[Unit]) -> list[list[Unit]]:
     size = CHUNK_BYTES
     for unit in all_units:
         arg = unit[1][0]
-        n = file_size(arg) if isinstance(arg, Path) else CHUNK_BYTES
+        if isinstance(arg, Path):
+            n = file_size(arg)
+        elif isinstance(arg, int):  # a planned unit: the bytes it reads
+            n = arg
+        elif isinstance(arg, ingest_files.KnownFile):
+            n = 0  # not read
+        else:
+            n = CHUNK_BYTES
         if size + n > CHUNK_BYTES or not chunks:
             chunks.append([])
             size = 0
@@ -269,4 +310,4 @@ def _prepare(item: RawBill) -> None:
     item.data = None  # travels as item.blob
 
 
-__all__ = ["RecordError", "default_workers", "prefetch", "units"]
+__all__ = ["RecordError", "default_workers", "import_stream", "prefetch", "units"]
