@@ -478,7 +478,7 @@ def _known_file(
     this source's stored content hash is still its digest and no earlier file of this run gave
     the same bill; any other is read from the file and goes the ordinary way."""
     reread = None
-    for index, (state, session, norm, digest) in enumerate(known.entries):
+    for index, (state, session, norm, digest) in enumerate(known.entries()):
         key = (state, session, norm)
         token = hash(key)
         if stored.get(key) == digest and token not in seen:

@@ -63,16 +63,20 @@ class FileDone:
 
 
 class KnownFile:
-    """A unit not read: its fingerprint is stored; the bills it gave then (in order), and the
-    unit itself, to read it after all if ingest finds a bill that is not stored as it gave it."""
+    """A unit not read: its fingerprint is stored; the bills it gave then (in order, as the
+    stored JSON: parsed only when ingest reaches it), and the unit itself, to read it after all
+    if ingest finds a bill that is not stored as it gave it."""
 
-    __slots__ = ("path", "entries", "unit")
+    __slots__ = ("path", "bill_keys", "unit")
 
-    def __init__(self, path: str, entries: list[Entry], unit: Unit) -> None:
-        self.path, self.entries, self.unit = path, entries, unit
+    def __init__(self, path: str, bill_keys: str, unit: Unit) -> None:
+        self.path, self.bill_keys, self.unit = path, bill_keys, unit
+
+    def entries(self) -> list[Entry]:
+        return [(a, b, c, d) for a, b, c, d in orjson.loads(self.bill_keys)]
 
     def __reduce__(self) -> Any:
-        return (KnownFile, (self.path, self.entries, self.unit))
+        return (KnownFile, (self.path, self.bill_keys, self.unit))
 
 
 class Refetch:
@@ -174,8 +178,7 @@ def plan(
         fp = fingerprint(unit)
         row = known.get(fp.path) if fp is not None else None
         if fp is not None and row is not None and row[0] == fp.sha256 and row[1] == fp.size:
-            entries: list[Entry] = [(a, b, c, d) for a, b, c, d in orjson.loads(row[2])]
-            out.append((unit, fp, KnownFile(fp.path, entries, unit)))
+            out.append((unit, fp, KnownFile(fp.path, row[2], unit)))
         else:
             out.append((unit, fp, None))
     return out
