@@ -187,3 +187,18 @@ def test_workers_skip_known_files_too(engine: Any, folder: Path) -> None:
     second = _import(engine, folder, workers=2)
     assert (second.new, second.updated, second.unchanged) == (1, 0, 5)
     assert _counts(engine) == (6, 6)
+
+
+def test_workers_only_for_what_is_left_to_read(
+    engine: Any, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tracker.collect.parallel as parallel
+
+    monkeypatch.setattr(parallel, "WORTH_BYTES", 1)  # every input is worth workers
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 4)
+    items, workers = import_stream("openstates", [folder], engine=engine, source=SOURCE)
+    assert workers == 2
+    assert ingest_bills(engine, items, source=SOURCE).new == 5
+    items, workers = import_stream("openstates", [folder], engine=engine, source=SOURCE)
+    assert workers == 0  # nothing left to read: no process started
+    assert ingest_bills(engine, items, source=SOURCE).unchanged == 5

@@ -118,8 +118,9 @@ WorkersOpt = Annotated[
     typer.Option(
         "--workers",
         min=0,
-        help="importer processes beside the database writer (0: none; default: 2 for inputs "
-        "over 8 MB on 2+ cores, else none)",
+        help="importer processes beside the database writer (0: none; default: when over 8 MB "
+        "is left to read after skipping unchanged files, one per core beside the writer's, at "
+        "most 2, else none)",
     ),
 ]
 

@@ -56,27 +56,38 @@ WORTH_BYTES = 8_000_000
 """Input (on disk) under which worker processes do not pay: each costs about a second to
 start (spawn, imports) and every bill then travels through a pipe. Measured on 2 cores: on 790
 Idaho bills (5 MB) ``--workers 1`` was 1.5x slower than serial on a first import and 1.8x on a
-re-import; on all the shared data (55 MB) two workers took 106.7 s against 181.6 s for one."""
+re-import; on all the shared data (55 MB) two workers took 106.7 s against 181.6 s for none."""
 
 _known: set[int] = set()
 _ends: dict[tuple[str, str], str | None] = {}
 
 
 def default_workers(paths: Iterable[Path | str], *, cpus: int | None = None) -> int:
-    """Importer processes worth starting for ``paths`` on this machine: 0 (parse in the
-    writer's process) on one core or for inputs under :data:`WORTH_BYTES`, else two. One
-    worker is never the choice: it only moves the parsing, and adds the pipe; two parse while
-    the writer writes (the writer is the bottleneck beyond two)."""
-    cpus = (os.cpu_count() or 1) if cpus is None else cpus
-    if cpus < 2:
-        return 0
+    """Importer processes worth starting for ``paths`` on this machine (every byte counted:
+    :func:`import_stream` counts only the files left to read)."""
     total = 0
     for path in map(Path, paths):
         files = path.rglob("*") if path.is_dir() else (path,)
         total += sum(f.stat().st_size for f in files if f.is_file())
         if total >= WORTH_BYTES:
-            return 2
-    return 0
+            break
+    return default_workers_for(total, cpus=cpus)
+
+
+def default_workers_for(size: int, *, cpus: int | None = None) -> int:
+    """Importer processes worth starting to read `size` bytes: 0 (parse in the writer's
+    process) on one core or under :data:`WORTH_BYTES`; else one per core beside the writer's,
+    at most two (the writer is the bottleneck beyond two).
+
+    On 2 cores that is one worker: the writer keeps one core and the worker the other. All the
+    shared data took 82 s of writer CPU and 119 s of worker CPU with two workers, so one worker
+    finishes in about max(82, 119) s against (82 + 119) / 2 s for two on an idle machine, 20%
+    more, and each worker costs about 190 MB: writer and two workers were 616 MB at peak, over
+    the 500 MB an import may take (issue 15); writer and one worker about 430 MB."""
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    if cpus < 2 or size < WORTH_BYTES:
+        return 0
+    return min(2, cpus - 1)
 
 
 def units(kind: str, paths: Iterable[Path | str]) -> list[Unit]:
@@ -111,12 +122,6 @@ def import_stream(
     else:
         items = (item for func, args in plan_units for item in func(*args, None))
     return summarise(items), workers
-
-
-def default_workers_for(size: int, *, cpus: int | None = None) -> int:
-    """:func:`default_workers` for `size` bytes to read."""
-    cpus = (os.cpu_count() or 1) if cpus is None else cpus
-    return 2 if cpus >= 2 and size >= WORTH_BYTES else 0
 
 
 def prefetch(
