@@ -14,7 +14,26 @@ By default the number of importer processes is what ``tracker import`` chooses
 machine may be shared: CPU seconds are printed besides wall seconds.
 
 Targets (issue 15): first import < 60 s on SQLite with default settings, second >= 10x faster
-on SQLite and >= 5x on PostgreSQL, peak RSS < 500 MB (writer and workers together).
+on SQLite and >= 5x on PostgreSQL, peak RSS < 500 MB (writer and workers together). Each is
+printed as a ``BENCH_ROW`` line (``bench/run_all.py --scripts`` joins them into its table),
+the first import beside a raw ``executemany`` of as many bill rows measured in the same run.
+
+The second import reads no file the first one read: ``tracker import`` keeps each input file's
+fingerprint (``tracker.ingest_files``). ``--full`` times the second import reading every file
+again (``tracker import --full``), the path a changed file takes.
+
+Open States' own importer (``--openstates``, PostgreSQL, Idaho 2025: 790 bills): openstates is
+never a dependency of this project. Install it in a separate virtualenv outside the repository
+and point ``OPENSTATES_PYTHON`` at its interpreter:
+
+    python3 -m venv ../osvenv && ../osvenv/bin/pip install openstates==6.25.6
+    OPENSTATES_PYTHON=../osvenv/bin/python python bench/bench_import.py --openstates
+
+The bench then creates a scratch PostgreSQL database for it, runs its Django migrations and
+``os-initdb``'s jurisdiction setup for Idaho (not timed), and times its ``BillImporter``
+(what ``os-update id --import`` runs: jurisdiction, bills, votes, in one transaction) on the
+scrape output, twice, against ``tracker import openstates`` on the same folder into another
+scratch database. Without ``OPENSTATES_PYTHON`` the comparison row is printed with a note.
 """
 
 from __future__ import annotations
@@ -72,11 +91,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from tracker.db import make_engine, upgrade
 from tracker.ingest import ingest_bills
-from tracker.models import Action
-from scrapers.importers.openstates import iter_openstates
-from scrapers.importers.legiscan import iter_legiscan
-from tracker.collect.parallel import default_workers, prefetch
-from scrapers.importers.base import summarise
+from tracker.models import Action, Bill, Change, Sponsorship, Version, Vote
+from tracker.collect.parallel import import_stream
 
 
 def cpu(who=resource.RUSAGE_SELF):
@@ -86,6 +102,7 @@ def cpu(who=resource.RUSAGE_SELF):
 
 def main():
     url, plan, asked = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+    full = sys.argv[4:] == ["full"]
     engine = make_engine(url)
     upgrade(engine)
     out = {"new": 0, "updated": 0, "unchanged": 0, "errors": 0, "actions_in": 0}
@@ -93,12 +110,11 @@ def main():
     for kind, paths in plan:
         source = f"import:{kind}"
         paths = [Path(p) for p in paths]
-        workers = default_workers(paths) if asked == "auto" else int(asked)
+        it, workers = import_stream(  # as tracker import does
+            kind, paths, engine=engine, source=source,
+            workers=None if asked == "auto" else int(asked), full=full,
+        )
         out.setdefault("workers", []).append(workers)
-        if workers == 0:  # as tracker import does
-            it = (iter_openstates if kind == "openstates" else iter_legiscan)(paths, lazy=True)
-        else:
-            it = summarise(prefetch(kind, paths, engine=engine, source=source, workers=workers))
         r = ingest_bills(engine, it, source=source)
         for k, v in r.summary().items():
             out[k] += v
@@ -109,6 +125,10 @@ def main():
     out["worker_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     with engine.connect() as c:
         out["actions_stored"] = c.execute(select(func.count()).select_from(Action)).scalar_one()
+        out["rows"] = {
+            t.__tablename__: c.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in (Bill, Action, Sponsorship, Version, Vote, Change)
+        }
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
 
@@ -118,12 +138,139 @@ if __name__ == "__main__":  # importer workers are spawned: they import this fil
 """
 
 
-def run_child(url: str, plan: list[tuple[str, list[Path]]], workers: str) -> dict:
+OPENSTATES_DRIVER = r"""
+import json, logging, os, sys, time
+logging.disable(logging.WARNING)
+url, datadir, times = sys.argv[1], sys.argv[2], int(sys.argv[3])
+os.environ["DATABASE_URL"] = url
+from openstates.utils.django import init_django
+init_django()
+from django.core import management
+from django.db import transaction
+management.call_command("migrate", verbosity=0)  # setup, not timed
+from openstates.cli.initdb import create_full_jurisdiction
+from openstates.metadata import lookup
+state = lookup(abbr="id")
+with transaction.atomic():
+    create_full_jurisdiction(state)
+from openstates.importers import BillImporter, EventImporter, JurisdictionImporter, VoteEventImporter
+jid = state.jurisdiction_id
+out = []
+for _ in range(times):
+    t0 = time.perf_counter()
+    with transaction.atomic():  # as openstates.cli.update.do_import (os-update --import)
+        bills = BillImporter(jid)
+        votes = VoteEventImporter(jid, bills)
+        report = {}
+        report.update(JurisdictionImporter(jid).import_directory(datadir))
+        report.update(bills.import_directory(datadir))
+        report.update(votes.import_directory(datadir))
+        report.update(EventImporter(jid, votes).import_directory(datadir))
+    bill = report.get("bill", {})
+    out.append({"seconds": time.perf_counter() - t0,
+                "bill": {k: bill.get(k) for k in ("insert", "update", "noop")}})
+print("RESULT " + json.dumps(out))
+"""
+
+
+def run_openstates(python: str, url: str, folder: Path) -> list[dict]:
+    """Open States' own importer on `folder` (its `_data/<state>`), twice, into `url`."""
+    script = Path(tempfile.mkdtemp(prefix="bench-openstates-")) / "driver.py"
+    script.write_text(OPENSTATES_DRIVER)
+    proc = subprocess.run(
+        [
+            python,
+            str(script),
+            url.replace("postgresql+psycopg://", "postgres://"),
+            str(folder),
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=script.parent,  # not the repo: nothing of ours on its path
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    found = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    if proc.returncode != 0 or not found:
+        sys.exit(f"Open States' importer failed:\n{proc.stderr[-3000:]}")
+    return json.loads(found[-1].removeprefix("RESULT "))
+
+
+def openstates_rows(python: str | None) -> None:
+    """Ours against Open States' importer, Idaho 2025, PostgreSQL, same run."""
+    name = "import vs Open States' own importer (Idaho 2025, 790 bills, PostgreSQL)"
+    if not python:
+        for what, target in (("first", ">= 5x"), ("re-import", ">= 10x")):
+            bench_row(f"{name}, {what}", None, "x", target=target,
+                      note="openstates not installed: set OPENSTATES_PYTHON (see bench_import.py)")  # fmt: skip
+        print("Open States' importer: not compared (OPENSTATES_PYTHON not set; see --help)")
+        return
+    folder = shared() / "data/openstates/scraper_output_id_2025"
+    theirs = run_openstates(python, pg_database("os"), folder / "_data" / "id")
+    ours_url = pg_database("ours")
+    ours = [run_child(ours_url, [("openstates", [folder])], "auto") for _ in range(2)]
+    for (what, target), t, o in zip(
+        (("first", ">= 5x"), ("re-import", ">= 10x")), theirs, ours, strict=True
+    ):
+        ratio = t["seconds"] / o["seconds"]
+        print(
+            f"Idaho 2025 {what}: ours {o['seconds']:.2f} s (new={o['new']} updated={o['updated']} "
+            f"unchanged={o['unchanged']}), Open States' {t['seconds']:.2f} s ({t['bill']}): "
+            f"ours {ratio:.1f}x faster (target {target})"
+        )
+        bench_row(f"{name}, {what}", ratio, "x faster", "Open States' importer, s",
+                  t["seconds"], target, note=f"ours {o['seconds']:.2f} s")  # fmt: skip
+
+
+def bench_row(
+    name: str,
+    value: float | None,
+    unit: str,
+    limit_name: str = "",
+    limit: float | None = None,
+    target: str = "",
+    note: str = "",
+) -> None:
+    row = {"section": "import", "name": name, "value": value, "unit": unit,
+           "limit_name": limit_name, "limit": limit, "target": target, "note": note}  # fmt: skip
+    print("BENCH_ROW " + json.dumps(row))
+
+
+def raw_executemany(n: int) -> float:
+    """Seconds to insert `n` bill-sized rows with sqlite3's executemany in one transaction:
+    the least a first import of `n` bills must do."""
+    import sqlite3
+    import time
+
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite3.connect(Path(tmp) / "raw.db")
+        conn.execute(
+            "CREATE TABLE bill (id INTEGER PRIMARY KEY, state TEXT, session TEXT, identifier TEXT,"
+            " title TEXT, data TEXT, UNIQUE (state, session, identifier))"
+        )
+        rows = [
+            ("id", "2025", f"H {i}", f"Relating to health care, section {i}", "{}" * 200)
+            for i in range(n)
+        ]
+        t0 = time.perf_counter()
+        with conn:
+            conn.executemany(
+                "INSERT INTO bill (state, session, identifier, title, data) VALUES (?,?,?,?,?)",
+                rows,
+            )
+        took = time.perf_counter() - t0
+        conn.close()
+    return took
+
+
+def run_child(
+    url: str, plan: list[tuple[str, list[Path]]], workers: str, full: bool = False
+) -> dict:
     arg = json.dumps([(k, [str(p) for p in ps]) for k, ps in plan])
     script = Path(tempfile.mkdtemp(prefix="bench-import-")) / "child.py"
     script.write_text(CHILD)  # a file, not -c: the importer workers are spawned processes
     proc = subprocess.run(
-        [sys.executable, str(script), url, arg, workers],
+        [sys.executable, str(script), url, arg, workers, *(["full"] if full else [])],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -134,16 +281,31 @@ def run_child(url: str, plan: list[tuple[str, list[Path]]], workers: str) -> dic
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def pg_database() -> str:
+CREATED: list[str] = []  # scratch PostgreSQL databases, dropped at the end
+
+
+def drop_created() -> None:
     from sqlalchemy import create_engine, text
 
     from tracker.db import normalize_url
 
-    name = f"bench_import_{os.getpid()}"
+    admin = create_engine(normalize_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        for name in CREATED:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def pg_database(tag: str = "") -> str:
+    from sqlalchemy import create_engine, text
+
+    from tracker.db import normalize_url
+
+    name = f"tracker_importer_bench_{os.getpid()}{'_' + tag if tag else ''}"
     admin = create_engine(normalize_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         c.execute(text(f'CREATE DATABASE "{name}"'))
+    CREATED.append(name)
     return normalize_url(PG_ADMIN).rsplit("/", 1)[0] + "/" + name
 
 
@@ -178,17 +340,30 @@ def main() -> None:
         default="auto",
         help="importer processes (0: in the ingest process; default: what tracker import picks)",
     )
+    ap.add_argument(
+        "--full",
+        action="store_true",
+        help="the second import reads every file again (tracker import --full)",
+    )
+    ap.add_argument(
+        "--no-openstates",
+        action="store_true",
+        help="skip the comparison with Open States' importer (run with OPENSTATES_PYTHON)",
+    )
     args = ap.parse_args()
     plan = inputs(args.subset)
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     print(f"bench_import: {args.subset} of {shared() / 'data'}")
+    what = "all shared data" if args.subset == "all" else "small subset"
+    settings = "default settings" if args.workers == "auto" else f"--workers {args.workers}"
     for backend in backends:
         tmp = tempfile.mkdtemp(prefix="bench-import-")
         url = f"sqlite:///{tmp}/bench.db" if backend == "sqlite" else pg_database()
         first = run_child(url, plan, args.workers)
-        second = run_child(url, plan, args.workers)
+        second = run_child(url, plan, args.workers, full=args.full)
         print(line(f"{backend} first", first))
         print(line(f"{backend} second", second))
+        print(f"{backend} rows stored: {first['rows']}")
         speedup = first["seconds"] / second["seconds"]
         cpu_speedup = (first["cpu_seconds"] + first["worker_cpu_seconds"]) / (
             second["cpu_seconds"] + second["worker_cpu_seconds"]
@@ -201,8 +376,34 @@ def main() -> None:
             f"(target < 500); load average {os.getloadavg()[0]:.1f}; "
             f"{first['actions_stored']} actions stored"
         )
+        again = "re-import reading every file (--full)" if args.full else "re-import"
+        if backend == "sqlite":
+            bills = first["new"] + first["updated"] + first["unchanged"]
+            raw = raw_executemany(bills)
+            bench_row(f"first import, {what}, SQLite, {settings}", first["seconds"], "s",
+                      f"raw executemany of {bills:,} bill rows", raw, "< 60 s (all data)",
+                      note=f"load average {os.getloadavg()[0]:.1f}; CPU {first['cpu_seconds']:.1f} s "
+                      f"+ {first['worker_cpu_seconds']:.1f} s workers")  # fmt: skip
+        name = "SQLite" if backend == "sqlite" else "PostgreSQL"
+        bench_row(f"{again} unchanged, {what}, {name}: times faster than the first", speedup,
+                  "x", "first import, s", first["seconds"],
+                  ">= 10x" if backend == "sqlite" else ">= 5x",
+                  note=f"{second['seconds']:.1f} s; writes nothing: {ok}")  # fmt: skip
+        bench_row(f"peak memory of an import (writer + workers), {what}, {name}",
+                  max(total_rss(first), total_rss(second)), "MB", target="< 500 MB",
+                  note=f"workers {first['workers']}")  # fmt: skip
+    if args.no_openstates:
+        pass
+    elif args.subset != "all" or "postgresql" not in backends:
+        print("Open States' importer: compared on a full run with PostgreSQL only")
+    else:
+        openstates_rows(os.environ.get("OPENSTATES_PYTHON"))
     _ = resource  # peak RSS is measured in the children
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        if CREATED:
+            drop_created()

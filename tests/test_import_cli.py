@@ -38,6 +38,9 @@ def test_import_openstates_samples_twice(db_url: str, shared_data: Path) -> None
     assert hf.session == "2025-2026" and hf.title
     assert runs == ["ok", "ok"]
     engine.dispose()
+    full = runner.invoke(app, ["import", "openstates", str(samples), "--json", "--full"])
+    assert full.exit_code == 0, full.output
+    assert _json_line(full.output) == {"new": 0, "updated": 0, "unchanged": 24, "errors": 0}
 
 
 def test_same_bill_from_two_sources_is_one_row(db_url: str, shared_data: Path) -> None:

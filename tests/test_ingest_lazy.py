@@ -177,5 +177,6 @@ def test_default_workers_parse_in_the_writer_for_small_inputs_and_one_core(
     assert sum(f.stat().st_size for p in everything for f in p.rglob("*") if f.is_file()) > (
         WORTH_BYTES
     )
-    assert default_workers(everything, cpus=2) == 2  # never one: it only moves the parsing
+    assert default_workers(everything, cpus=2) == 1  # the writer keeps the other core
+    assert default_workers(everything, cpus=4) == 2  # the writer is the bottleneck beyond two
     assert default_workers(everything, cpus=1) == 0

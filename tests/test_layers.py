@@ -54,6 +54,7 @@ LAYERS: dict[str, int] = {
     "tracker.ingest": 2,
     "tracker.ingest_rows": 2,
     "tracker.ingest_diff": 2,
+    "tracker.ingest_files": 2,
     "tracker.topic_review": 2,
     "tracker.search": 2,
     "tracker.migrations": 2,  # run by Alembic, never imported; 0002 reuses search's DDL

@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, and_, func, insert, select, text, update
 from sqlmodel import Session, col
 
-from tracker import lineage, search
+from tracker import ingest_files, lineage, search
 from tracker.identifiers import normalize_identifier
 from tracker.ingest_diff import Removal, source_rank, update_existing
 from tracker.ingest_rows import (
@@ -221,7 +221,7 @@ def _ingest_all(
     batch_size: int,
     progress: Callable[[int], None] | None,
 ) -> None:
-    for batch in _batches(_validated(bills, report), batch_size):
+    for batch in _batches(_validated(bills, report, engine, source), batch_size):
         with writing(engine) as conn:
             report.batch_ids = []
             _ingest_batch(conn, batch, report, run_id=run_id, source=source)
@@ -229,7 +229,7 @@ def _ingest_all(
                 search.reindex_bills(conn, report.batch_ids)
                 _link_relevant(conn, report.batch_ids)
         if progress:
-            progress(len(batch))
+            progress(sum(1 for item in batch if item.key is not _FILE_DONE))
     apply_removals(engine, report)
 
 
@@ -393,12 +393,17 @@ Key = tuple[str, str, str]
 
 
 class _Item:
-    """One bill on its way in: natural key, content hash, and the bill or its lazy builder."""
+    """One bill on its way in: natural key, content hash, and the bill or its lazy builder.
+    Key :data:`_FILE_DONE`: a file's fingerprint to record with the batch (``lazy``: the
+    FileDone)."""
 
     __slots__ = ("key", "digest", "bill", "lazy")
 
     def __init__(self, key: Key, digest: str, bill: ScrapedBill | None, lazy: Any = None) -> None:
         self.key, self.digest, self.bill, self.lazy = key, digest, bill, lazy
+
+
+_FILE_DONE: Key = ("", "", "")  # no bill's key: state and session are never empty
 
 
 def _bill_key(bill: ScrapedBill) -> Key:
@@ -424,28 +429,64 @@ def _refresh_planner_statistics(engine: Engine, report: IngestReport) -> None:
             conn.exec_driver_sql("ANALYZE bill_search")
 
 
-def _validated(items: Iterable[Any], report: IngestReport) -> Iterator[_Item]:
+def _validated(
+    items: Iterable[Any], report: IngestReport, engine: Engine, source: str
+) -> Iterator[_Item]:
+    seen: set[int] = set()  # hash() of every bill key met in this run
+    stored: dict[Key, str] | None = (
+        None  # this source's content hashes, read at the first known file
+    )
     for n, item in enumerate(items, 1):
         if isinstance(item, ScrapedBill):
-            yield _eager(item)
+            yielded = _eager(item)
         elif isinstance(item, dict):
             try:
-                yield _eager(ScrapedBill.model_validate(item))
+                yielded = _eager(ScrapedBill.model_validate(item))
             except ValidationError as exc:
                 report.errors.append(IngestError(f"item {n}", _short_validation(exc)))
+                continue
+        elif isinstance(item, ingest_files.FileDone):
+            yield _Item(_FILE_DONE, "", None, item)
+            continue
+        elif isinstance(item, ingest_files.KnownFile):
+            if stored is None:
+                stored = known_hashes(engine, source)
+            yield from _known_file(item, stored, seen, report)
+            continue
         elif hasattr(item, "build") and hasattr(item, "bill_key"):
             # A lazy bill (scrapers.importers.base.RawBill): validated only if new or changed.
             key, digest = item.bill_key(), item.digest()
             if key is not None and digest is not None:
-                yield _Item(key, digest, None, item)
-                continue
-            bill = item.build()
-            if isinstance(bill, ScrapedBill):
-                yield _eager(bill)
+                yielded = _Item(key, digest, None, item)
             else:
-                _record_error(report, bill, n)
+                bill = item.build()
+                if not isinstance(bill, ScrapedBill):
+                    _record_error(report, bill, n)
+                    continue
+                yielded = _eager(bill)
         else:
             _record_error(report, item, n)
+            continue
+        seen.add(hash(yielded.key))
+        yield yielded
+
+
+def _known_file(
+    known: ingest_files.KnownFile, stored: dict[Key, str], seen: set[int], report: IngestReport
+) -> Iterator[_Item]:
+    """A file not read again (its fingerprint is stored): each bill it gave is unchanged if
+    this source's stored content hash is still its digest and no earlier file of this run gave
+    the same bill; any other is read from the file and goes the ordinary way."""
+    reread = None
+    for index, (state, session, norm, digest) in enumerate(known.entries()):
+        key = (state, session, norm)
+        token = hash(key)
+        if stored.get(key) == digest and token not in seen:
+            report.unchanged += 1
+        else:
+            reread = reread or ingest_files.Reread(known)
+            yield _Item(key, digest, None, ingest_files.Refetch(reread, index, key, digest))
+        seen.add(token)
 
 
 def _record_error(report: IngestReport, item: Any, n: int | str) -> None:
@@ -469,7 +510,10 @@ def _batches(items: Iterator[_Item], size: int) -> Iterator[list[_Item]]:
     batch: list[_Item] = []
     keys: set[Key] = set()
     for item in items:
-        if item.key in keys or len(batch) >= size:
+        if item.key is _FILE_DONE:  # a file's fingerprint: with the batch holding its last bill
+            batch.append(item)
+            continue
+        if item.key in keys or len(keys) >= size:
             yield batch
             batch, keys = [], set()
         batch.append(item)
@@ -485,6 +529,8 @@ def _ingest_batch(
     conn: Connection, batch: list[_Item], report: IngestReport, *, run_id: int, source: str
 ) -> None:
     now = datetime.now(UTC)
+    done = [i.lazy for i in batch if i.key is _FILE_DONE]
+    batch = [i for i in batch if i.key is not _FILE_DONE]
     _ensure_states_and_sessions(conn, {(i.key[0], i.key[1]) for i in batch})
     existing = _existing(conn, [i.key for i in batch], source)
     new_bills: list[tuple[ScrapedBill | None, str, dict[str, Any] | None]] = []
@@ -518,6 +564,7 @@ def _ingest_batch(
             source=source,
             now=now,
         )
+    ingest_files.record(conn, done, source=source, run_id=run_id, now=now)
 
 
 def _ready(conn: Connection, item: _Item) -> dict[str, Any] | None:

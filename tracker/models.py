@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Column, DateTime, Index, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -250,4 +250,25 @@ class Change(TableModel, table=True):
     old: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
     new: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
     effective_date: str | None = Field(default=None, description="the action/hearing date, if any")
+    seen_at: datetime | None = _ts()
+
+
+class ImportFile(TableModel, table=True):
+    """One input file an import read whole (with the files read beside it: a CSV set's
+    folder), its fingerprint and the bills it gave (natural key and digest each): a re-import
+    skips a file whose fingerprint is unchanged when each of its bills is still stored with
+    that digest (see ``tracker.ingest_files``)."""
+
+    __tablename__ = "import_file"
+    __table_args__ = (UniqueConstraint("source", "path", name="uq_import_file"),)
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(description="as the run's: import:openstates, import:legiscan")
+    path: str = Field(sa_type=Text, description="the file's absolute path")
+    size: int = Field(default=0, sa_type=BigInteger, description="bytes of every file read")
+    sha256: str = Field(description="of each file read (name, size, content)")
+    bills: int = 0
+    bill_keys: str = Field(
+        default="[]", sa_type=Text, description="JSON [[state, session, identifier_norm, digest]]"
+    )
+    run_id: int | None = Field(default=None, foreign_key="run.id")
     seen_at: datetime | None = _ts()

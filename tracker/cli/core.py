@@ -10,7 +10,6 @@ import ast
 import json
 import re
 import signal
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -119,8 +118,9 @@ WorkersOpt = Annotated[
     typer.Option(
         "--workers",
         min=0,
-        help="importer processes beside the database writer (0: none; default: 2 for inputs "
-        "over 8 MB on 2+ cores, else none)",
+        help="importer processes beside the database writer (0: none; default: when over 8 MB "
+        "is left to read after skipping unchanged files, one per core beside the writer's, at "
+        "most 2, else none)",
     ),
 ]
 
@@ -131,10 +131,22 @@ def _stop(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _run_import(kind: str, paths: list[Path], as_json: bool, workers: int | None) -> None:
+FullOpt = Annotated[
+    bool,
+    typer.Option(
+        "--full",
+        help="read every file, even those an earlier import read and that have not changed "
+        "since (size and SHA-256)",
+    ),
+]
+
+
+def _run_import(
+    kind: str, paths: list[Path], as_json: bool, workers: int | None, full: bool = False
+) -> None:
     signal.signal(signal.SIGTERM, _stop)
     try:
-        _import(kind, paths, as_json, workers)
+        _import(kind, paths, as_json, workers, full)
     except KeyboardInterrupt:
         console.print(
             f"[yellow]import {kind} interrupted:[/] the run is recorded interrupted; "
@@ -145,7 +157,9 @@ def _run_import(kind: str, paths: list[Path], as_json: bool, workers: int | None
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _import(kind: str, paths: list[Path], as_json: bool, workers: int | None) -> None:
+def _import(
+    kind: str, paths: list[Path], as_json: bool, workers: int | None, full: bool = False
+) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -154,21 +168,15 @@ def _import(kind: str, paths: list[Path], as_json: bool, workers: int | None) ->
         TimeElapsedColumn,
     )
 
-    from scrapers.importers.base import summarise
-    from tracker.collect.parallel import default_workers, prefetch
+    from tracker.collect.parallel import import_stream
     from tracker.ingest import ingest_bills
     from tracker.settings import get_settings
 
     get_settings().export_import_limits()
     engine = engine_ready()
-    if workers is None:
-        workers = default_workers(paths)
-    if workers > 0:
-        items: Iterable[Any] = summarise(
-            prefetch(kind, paths, engine=engine, source=f"import:{kind}", workers=workers)
-        )
-    else:
-        items = _serial(kind, paths)
+    items, _workers = import_stream(
+        kind, paths, engine=engine, source=f"import:{kind}", workers=workers, full=full
+    )
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -211,30 +219,25 @@ def _check_paths(paths: list[Path]) -> None:
             raise typer.Exit(2)
 
 
-def _serial(kind: str, paths: list[Path]) -> Iterable[Any]:
-    from scrapers.importers.legiscan import iter_legiscan
-    from scrapers.importers.openstates import iter_openstates
-
-    return (iter_openstates if kind == "openstates" else iter_legiscan)(paths, lazy=True)
-
-
 @import_app.command("openstates")
 def import_openstates(
-    paths: PathsArg, as_json: JsonOpt = False, workers: WorkersOpt = None
+    paths: PathsArg, as_json: JsonOpt = False, workers: WorkersOpt = None, full: FullOpt = False
 ) -> None:
     """Import Open States scrape JSON (bill_*.json, metadata.json, folders, .tar.gz) or old CSV.
 
     Example: tracker import openstates ../shared/data/openstates/windy_civi_2025 --json
     """
     _check_paths(paths)
-    _run_import("openstates", paths, as_json, workers)
+    _run_import("openstates", paths, as_json, workers, full)
 
 
 @import_app.command("legiscan")
-def import_legiscan(paths: PathsArg, as_json: JsonOpt = False, workers: WorkersOpt = None) -> None:
+def import_legiscan(
+    paths: PathsArg, as_json: JsonOpt = False, workers: WorkersOpt = None, full: FullOpt = False
+) -> None:
     """Import LegiScan weekly bulk CSV zips (or folders of them) and API bill JSON.
 
     Example: tracker import legiscan ../shared/data/legiscan/bulk_csv --json --workers 2
     """
     _check_paths(paths)
-    _run_import("legiscan", paths, as_json, workers)
+    _run_import("legiscan", paths, as_json, workers, full)

@@ -39,9 +39,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, select
 
-from scrapers.importers.base import RawBill, RecordError, file_size
+from scrapers.importers.base import RawBill, RecordError, file_size, summarise
 from scrapers.importers.legiscan import legiscan_units
 from scrapers.importers.openstates import openstates_units
+from tracker import ingest_files
 from tracker.identifiers import normalize_identifier
 from tracker.models import LegislativeSession
 from tracker.scraped import ScrapedBill
@@ -55,27 +56,38 @@ WORTH_BYTES = 8_000_000
 """Input (on disk) under which worker processes do not pay: each costs about a second to
 start (spawn, imports) and every bill then travels through a pipe. Measured on 2 cores: on 790
 Idaho bills (5 MB) ``--workers 1`` was 1.5x slower than serial on a first import and 1.8x on a
-re-import; on all the shared data (55 MB) two workers took 106.7 s against 181.6 s for one."""
+re-import; on all the shared data (55 MB) two workers took 106.7 s against 181.6 s for none."""
 
 _known: set[int] = set()
 _ends: dict[tuple[str, str], str | None] = {}
 
 
 def default_workers(paths: Iterable[Path | str], *, cpus: int | None = None) -> int:
-    """Importer processes worth starting for ``paths`` on this machine: 0 (parse in the
-    writer's process) on one core or for inputs under :data:`WORTH_BYTES`, else two. One
-    worker is never the choice: it only moves the parsing, and adds the pipe; two parse while
-    the writer writes (the writer is the bottleneck beyond two)."""
-    cpus = (os.cpu_count() or 1) if cpus is None else cpus
-    if cpus < 2:
-        return 0
+    """Importer processes worth starting for ``paths`` on this machine (every byte counted:
+    :func:`import_stream` counts only the files left to read)."""
     total = 0
     for path in map(Path, paths):
         files = path.rglob("*") if path.is_dir() else (path,)
         total += sum(f.stat().st_size for f in files if f.is_file())
         if total >= WORTH_BYTES:
-            return 2
-    return 0
+            break
+    return default_workers_for(total, cpus=cpus)
+
+
+def default_workers_for(size: int, *, cpus: int | None = None) -> int:
+    """Importer processes worth starting to read `size` bytes: 0 (parse in the writer's
+    process) on one core or under :data:`WORTH_BYTES`; else one per core beside the writer's,
+    at most two (the writer is the bottleneck beyond two).
+
+    On 2 cores that is one worker: the writer keeps one core and the worker the other. All the
+    shared data took 82 s of writer CPU and 119 s of worker CPU with two workers, so one worker
+    finishes in about max(82, 119) s against (82 + 119) / 2 s for two on an idle machine, 20%
+    more, and each worker costs about 190 MB: writer and two workers were 616 MB at peak, over
+    the 500 MB an import may take (issue 15); writer and one worker about 430 MB."""
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    if cpus < 2 or size < WORTH_BYTES:
+        return 0
+    return min(2, cpus - 1)
 
 
 def units(kind: str, paths: Iterable[Path | str]) -> list[Unit]:
@@ -84,6 +96,32 @@ def units(kind: str, paths: Iterable[Path | str]) -> list[Unit]:
     if kind == "openstates":
         return openstates_units(paths)
     raise ValueError(f"unknown importer {kind!r} (expected legiscan or openstates)")
+
+
+def import_stream(
+    kind: str,
+    paths: Iterable[Path | str],
+    *,
+    engine: Engine,
+    source: str,
+    workers: int | None = None,
+    full: bool = False,
+) -> tuple[Iterator[Any], int]:
+    """What ``tracker import`` hands to ``ingest_bills``, and the importer processes used: the
+    items of ``iter_<kind>(paths, lazy=True)``, where a file read by an earlier import and
+    unchanged since comes as one ``KnownFile`` (:mod:`tracker.ingest_files`; ``full``: read
+    every file). ``workers`` None: :func:`default_workers` for the bytes left to read."""
+    planned = ingest_files.plan(units(kind, paths), engine, source, full=full)
+    if workers is None:
+        workers = default_workers_for(ingest_files.bytes_to_read(planned))
+    plan_units = ingest_files.planned_units(planned)
+    if workers > 0:
+        items = prefetch(
+            kind, paths, engine=engine, source=source, workers=workers, plan=plan_units
+        )
+    else:
+        items = (item for func, args in plan_units for item in func(*args, None))
+    return summarise(items), workers
 
 
 def prefetch(
@@ -95,6 +133,7 @@ def prefetch(
     workers: int | None = None,
     piece: int = PIECE,
     queued: int = QUEUED,
+    plan: list[Unit] | None = None,
 ) -> Iterator[Any]:
     """The items of ``iter_<kind>(paths, lazy=True)``, produced by ``workers`` processes;
     ``engine`` and ``source`` (as given to ``ingest_bills``) let them skip unchanged bills and
@@ -103,7 +142,7 @@ def prefetch(
     Chunks of files are dealt round-robin: worker ``k`` reads chunks ``k``, ``k + workers``, ...
     and sends items in pieces of ``piece`` through its own queue of at most ``queued`` pieces;
     reading the queues in turn restores the order, and a worker that gets ahead waits."""
-    chunks = _chunks(units(kind, paths))
+    chunks = _chunks(units(kind, paths) if plan is None else plan)
     if not chunks:
         return
     workers = max(1, min(workers or min(2, os.cpu_count() or 1), len(chunks)))
@@ -196,7 +235,14 @@ def _chunks(all_units: list[Unit]) -> list[list[Unit]]:
     size = CHUNK_BYTES
     for unit in all_units:
         arg = unit[1][0]
-        n = file_size(arg) if isinstance(arg, Path) else CHUNK_BYTES
+        if isinstance(arg, Path):
+            n = file_size(arg)
+        elif isinstance(arg, int):  # a planned unit: the bytes it reads
+            n = arg
+        elif isinstance(arg, ingest_files.KnownFile):
+            n = 0  # not read
+        else:
+            n = CHUNK_BYTES
         if size + n > CHUNK_BYTES or not chunks:
             chunks.append([])
             size = 0
@@ -269,4 +315,4 @@ def _prepare(item: RawBill) -> None:
     item.data = None  # travels as item.blob
 
 
-__all__ = ["RecordError", "default_workers", "prefetch", "units"]
+__all__ = ["RecordError", "default_workers", "import_stream", "prefetch", "units"]
