@@ -167,6 +167,20 @@ hearing_table = Table(
     Column("removed_at", DateTime(timezone=True), nullable=True),
 )
 
+import_file_table = Table(
+    "import_file",
+    metadata,
+    Column("id", Integer(), primary_key=True, nullable=False),
+    Column("source", String(), nullable=False),
+    Column("path", Text(), nullable=False),
+    Column("size", BigInteger(), nullable=False, default=0),
+    Column("sha256", String(), nullable=False),
+    Column("bills", Integer(), nullable=False, default=0),
+    Column("bill_keys", Text(), nullable=False, default="[]"),
+    Column("run_id", Integer(), ForeignKey("run.id"), nullable=True),
+    Column("seen_at", DateTime(timezone=True), nullable=True),
+)
+
 legiscan_bill_table = Table(
     "legiscan_bill",
     metadata,
