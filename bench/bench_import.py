@@ -27,7 +27,7 @@ never a dependency of this project. Install it in a separate virtualenv outside 
 and point ``OPENSTATES_PYTHON`` at its interpreter:
 
     python3 -m venv ../osvenv && ../osvenv/bin/pip install openstates==6.25.6
-    OPENSTATES_PYTHON=../osvenv/bin/python python bench/bench_import.py --openstates
+    OPENSTATES_PYTHON=../osvenv/bin/python python bench/bench_import.py
 
 The bench then creates a scratch PostgreSQL database for it, runs its Django migrations and
 ``os-initdb``'s jurisdiction setup for Idaho (not timed), and times its ``BillImporter``

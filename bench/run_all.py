@@ -13,12 +13,13 @@ target. Absolute targets are judged on a quiet machine; ratios on any.
 
 Most sections are the other bench/*.py scripts, run as they are (``--quick``: with their small
 inputs): each prints one line ``BENCH_ROW {json}`` (keys as in :class:`Row`) per figure, and
-those rows make the table. A few are measured here (``cli``, ``smtp``, ``openstates``) and two
+those rows make the table. Two are measured here (``cli``, ``smtp``) and two
 have a fallback here when their script gives no row (``search``, ``import``: Idaho 2025 only).
 
 At the end, every "must reach" row of the issue (:data:`MUST`) is checked against the table: one
-with no measured row gets a row ``not measured: why`` (PostgreSQL down, openstates not
-installed, a script absent or failed, or no row of that name), so nothing is silently missing.
+with no measured row gets a row ``not measured: why`` (PostgreSQL down, ``OPENSTATES_PYTHON``
+unset for the comparison with Open States' importer, a script absent or failed, or no row of that
+name), so nothing is silently missing.
 Scripts keep their imported databases in bench/results/ between runs: a first run takes longer.
 """
 
@@ -76,8 +77,8 @@ SCRIPTS = [
     Script("digest", ("bench_digest.py", "--db", DIGEST_DB, "--sizes", "3000"),
            ("bench_digest.py", "--db", DIGEST_DB, "--sizes", "300")),
 ]  # fmt: skip
-INLINE = ["cli", "smtp", "openstates"]
-SECTIONS = ["cli", *(s.key for s in SCRIPTS), "smtp", "openstates"]
+INLINE = ["cli", "smtp"]
+SECTIONS = ["cli", *(s.key for s in SCRIPTS), "smtp"]
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ MUST = [
     Must("reimport-postgresql", "re-import, nothing changed, PostgreSQL", ">= 5x faster",
          "first import", "import", ("import", "postgres"), any_of=RE, backend="postgresql"),
     Must("openstates", "import vs Open States' own importer (Idaho 2025, PostgreSQL)",
-         ">= 5x first, >= 10x re-import", "openstates' importer", "openstates", ("open states",),
+         ">= 5x first, >= 10x re-import", "openstates' importer", "import", ("open states",),
          backend="postgresql"),
     Must("digest-render", "weekly digest rendering (--dry-run)", ">= 2,000/s", "", "digest",
          ("digest",), any_of=("render", "dry")),
@@ -384,17 +385,6 @@ def raw_executemany(n: int) -> float:
     return took
 
 
-def openstates_row(section: str, ours: float) -> Row:
-    try:
-        import openstates  # noqa: F401
-    except ImportError:
-        return Row(section, "Open States' own importer, same data", None, "s",
-                   note="openstates not installed: pip install openstates to compare")  # fmt: skip
-    # Their importer needs its Django database; bench_import.py documents the setup.
-    return Row(section, "Open States' own importer, same data", None, "s", "ours", ours,
-               ">= 5x slower than ours", note="installed: run it per bench_import.py")  # fmt: skip
-
-
 def smtp_rows(count: int) -> list[Row]:
     """Messages per second that smtplib alone sends to a local aiosmtpd server (one connection)."""
     import smtplib
@@ -502,7 +492,10 @@ def coverage(
         if must.backend == "postgresql" and not pg:
             reason = f"PostgreSQL at {PG_URL} does not answer"
         elif must.key == "openstates" and not openstates:
-            reason = "openstates is not installed (pip install openstates)"
+            reason = (
+                "OPENSTATES_PYTHON is not set: a venv outside the repo with "
+                "openstates==6.25.6 (see bench/bench_import.py)"
+            )
         elif why.get(must.section):
             reason = why[must.section]
         elif matched:
@@ -520,9 +513,8 @@ def coverage(
 
 
 def openstates_installed() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("openstates") is not None
+    """bench_import.py compares with Open States' importer run by this interpreter."""
+    return bool(os.environ.get("OPENSTATES_PYTHON"))
 
 
 # --------------------------------------------------------------------------------- report
@@ -606,9 +598,6 @@ def main() -> None:
             rows += cli_rows(repeat=5)
         elif section == "smtp":
             rows += smtp_rows(count=500)
-        elif section == "openstates":
-            first = next((r.value for r in rows if r.name.startswith("first import")), None)
-            rows.append(openstates_row("openstates", first or 0.0))
         else:
             script = next(s for s in SCRIPTS if s.key == section)
             got, why[section] = (
