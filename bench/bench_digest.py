@@ -254,7 +254,7 @@ def random_preferences(rng: random.Random) -> dict[str, Any]:
 
 
 def ensure_subscribers(engine, n: int) -> None:  # type: ignore[no-untyped-def]
-    from tracker.subscription_models import Subscriber
+    from tracker.subscription_models import DigestLedger, Subscriber
 
     with engine.begin() as conn:
         have = conn.execute(select(func.count()).select_from(Subscriber)).scalar() or 0
@@ -273,6 +273,7 @@ def ensure_subscribers(engine, n: int) -> None:  # type: ignore[no-untyped-def]
             }
             for i in range(n)
         ]
+        conn.execute(delete(DigestLedger))  # an earlier, smaller run's ledger names them
         conn.execute(delete(Subscriber))
         conn.execute(insert(Subscriber), rows)
     print(f"added {n} subscribers")
