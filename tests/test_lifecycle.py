@@ -118,3 +118,18 @@ def test_sigterm_ends_an_import_cleanly_as_interrupted(db_url: str, shared_data:
         except ProcessLookupError:
             pass
     assert _runs(db_url)[-1][0] == "interrupted"
+
+
+def test_an_interrupt_inside_a_write_batch_is_not_replaced_by_the_cleanup(sqlite_engine) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM becomes an exception inside ingest's write transaction; SQLAlchemy then closes
+    the driver connection. Restoring the WAL checkpoint setting on that closed connection
+    raised "Cannot operate on a closed database" in place of the interrupt (exit 1, not 130)."""
+    from tracker.ingest import writing
+
+    class Stop(BaseException):
+        pass
+
+    with pytest.raises(Stop):
+        with writing(sqlite_engine) as conn:
+            conn.invalidate()  # what SQLAlchemy does when an interrupt hits a statement
+            raise Stop

@@ -24,6 +24,7 @@ import fcntl
 import gc
 import hashlib
 import logging
+import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -354,7 +355,12 @@ def _rare_checkpoints(conn: Connection) -> Iterator[None]:
     try:
         yield
     finally:
-        raw.execute("PRAGMA wal_autocheckpoint=1000")
+        # An interrupt (SIGTERM, Ctrl-C) inside the batch makes SQLAlchemy close the driver
+        # connection: nothing is left to restore, and the interrupt must go on unreplaced.
+        try:
+            raw.execute("PRAGMA wal_autocheckpoint=1000")
+        except sqlite3.ProgrammingError:
+            pass
 
 
 @contextmanager
