@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # the other bench scripts, as modules
 OUT = ROOT / "bench" / "results"
 PY = sys.executable
 TRACKER = [PY, "-m", "tracker.cli"]
@@ -350,6 +350,8 @@ def import_rows(backend: str, url: str) -> list[Row]:
     first, summary = import_seconds(url)
     again, summary_again = import_seconds(url)
     bills = summary.get("new", 0) + summary.get("updated", 0) + summary.get("unchanged", 0)
+    from bench_import import raw_executemany  # the same limit as the import bench's
+
     raw = raw_executemany(bills)
     section = f"import {backend}"
     rows = [
@@ -360,29 +362,6 @@ def import_rows(backend: str, url: str) -> list[Row]:
             note=f"{summary_again.get('unchanged', 0)} unchanged"),
     ]  # fmt: skip
     return rows
-
-
-def raw_executemany(n: int) -> float:
-    """Seconds to insert `n` bill-sized rows with sqlite3's executemany in one transaction."""
-    with tempfile.TemporaryDirectory() as tmp:
-        conn = sqlite3.connect(Path(tmp) / "raw.db")
-        conn.execute(
-            "CREATE TABLE bill (id INTEGER PRIMARY KEY, state TEXT, session TEXT, identifier TEXT,"
-            " title TEXT, data TEXT, UNIQUE (state, session, identifier))"
-        )
-        rows = [
-            ("id", "2025", f"H {i}", f"Relating to health care, section {i}", "{}" * 200)
-            for i in range(n)
-        ]
-        t0 = time.perf_counter()
-        with conn:
-            conn.executemany(
-                "INSERT INTO bill (state, session, identifier, title, data) VALUES (?,?,?,?,?)",
-                rows,
-            )
-        took = time.perf_counter() - t0
-        conn.close()
-    return took
 
 
 def smtp_rows(count: int) -> list[Row]:

@@ -50,6 +50,23 @@ def offline_config(tmp: Path, dead_port: int) -> Path:
     return config
 
 
+def run_env(tmp_path: Path, db_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a `tracker run` under test: its own database, data folder and an
+    offline config whose one state's site is a port nobody listens on; `extra` on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    env.update(
+        TRACKER_DATABASE_URL=db_url,
+        TRACKER_CONFIG_DIR=str(offline_config(tmp_path, free_port())),
+        TRACKER_DATA_DIR=str(tmp_path / "data"),
+        TRACKER_ENVIRONMENT="test",
+        TRACKER_HTTP_DEFAULT_DELAY="0",
+        TRACKER_HTTP_MAX_RETRIES="0",
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    return env
+
+
 def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -237,15 +254,8 @@ def test_the_site_answers_while_a_job_holds_the_gil(tmp_path: Path) -> None:
     """
     port = free_port()
     flag = tmp_path / "busy-job"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
-    env.update(
-        TRACKER_DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}",
-        TRACKER_CONFIG_DIR=str(offline_config(tmp_path, free_port())),
-        TRACKER_DATA_DIR=str(tmp_path / "data"),
-        TRACKER_ENVIRONMENT="test",
-        BUSY_JOB_FLAG=str(flag),
-        BUSY_JOB_SECONDS="5",
-        PYTHONPATH=str(ROOT),
+    env = run_env(
+        tmp_path, f"sqlite:///{tmp_path / 'run.db'}", BUSY_JOB_FLAG=str(flag), BUSY_JOB_SECONDS="5"
     )
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "run_with_busy_job.py"), "run", "--port", str(port)],

@@ -6,7 +6,6 @@ a local port nobody listens on (see tests/test_run.py).
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -16,24 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_run import ROOT, TRACKER, free_port, offline_config, wait_for
+from test_run import ROOT, TRACKER, free_port, run_env, wait_for
 
 from tracker.db import make_engine, upgrade
-
-
-def run_env(tmp_path: Path, db_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
-    env.update(
-        TRACKER_DATABASE_URL=db_url,
-        TRACKER_CONFIG_DIR=str(offline_config(tmp_path, free_port())),
-        TRACKER_DATA_DIR=str(tmp_path / "data"),
-        TRACKER_ENVIRONMENT="test",
-        TRACKER_HTTP_DEFAULT_DELAY="0",
-        TRACKER_HTTP_MAX_RETRIES="0",
-        PYTHONPATH=str(ROOT),
-        **extra,
-    )
-    return env
 
 
 def stop(proc: subprocess.Popen[str]) -> str:

@@ -5,16 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
-from test_run import offline_config, wait_for
+from test_run import TRACKER, run_env, wait_for
 
 from tracker.cli.run import web_workers
-
-TRACKER = Path(sys.executable).parent / "tracker"
 
 
 def children(pid: int) -> set[int]:
@@ -52,14 +49,7 @@ def test_workers_serve_with_one_scheduler(tmp_path: Path) -> None:
     from test_run import free_port
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
-    env.update(
-        TRACKER_DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}",
-        TRACKER_CONFIG_DIR=str(offline_config(tmp_path, free_port())),
-        TRACKER_DATA_DIR=str(tmp_path / "data"),
-        TRACKER_ENVIRONMENT="test",
-        TRACKER_HTTP_MAX_RETRIES="0",
-    )
+    env = run_env(tmp_path, f"sqlite:///{tmp_path / 'run.db'}")
     proc = subprocess.Popen(
         [str(TRACKER), "run", "--port", str(port), "--workers", "2"],
         cwd=tmp_path,
