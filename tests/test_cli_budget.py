@@ -63,21 +63,8 @@ def loaded(names: set[str], wanted: tuple[str, ...]) -> list[str]:
 
 def imported(args: list[str], env: dict[str, str]) -> tuple[set[str], str]:
     """(top-level packages imported by `python -m tracker.cli ARGS`, its stdout)."""
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "tracker.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    names = {
-        line.rsplit("|", 1)[1].strip().split(".")[0]
-        for line in proc.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
-    assert "tracker" in names, "importtime output was not read"
-    return names, proc.stdout
+    names, out = modules(args, env)
+    return {name.split(".")[0] for name in names}, out
 
 
 def cli_env(tmp_path: Path, db_url: str) -> dict[str, str]:
