@@ -60,8 +60,14 @@ def test_workers_serve_with_one_scheduler(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
+        # the heartbeat is in the database before the parent copies the job process's role
+        # to the workers (every 0.25 s): wait for both
         health = wait_for(
-            lambda: (h := httpx.get(f"{base}/healthz", timeout=2).json())["scheduler"] and h,
+            lambda: (
+                (h := httpx.get(f"{base}/healthz", timeout=2).json())["scheduler"]
+                and h["this_process"] == "leader"
+                and h
+            ),
             60,
             "the scheduler",
         )
