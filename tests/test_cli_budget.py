@@ -32,6 +32,7 @@ NOT_FOR_SEARCH = (
     "tracker.models",
     "tracker.web",
     "tracker.cli.run",
+    "tracker.service",
     "tracker.cli.scrapers",
     "tracker.cli.subscribers",
 )
@@ -79,6 +80,14 @@ def test_help_loads_neither_the_server_nor_the_database(tmp_path: Path) -> None:
     assert "search" in out and "subscribers" in out  # the whole help, every group listed
     assert not names & set(SERVER_ONLY + DATABASE), sorted(names & set(SERVER_ONLY + DATABASE))
     assert not (tmp_path / "none.db").exists()  # and it opened no database
+
+
+def test_run_help_loads_the_command_but_not_the_service(tmp_path: Path) -> None:
+    """`tracker/cli/run.py` is thin: what runs the service (tracker.service) loads on `run`."""
+    names, out = modules(["run", "--help"], cli_env(tmp_path, "sqlite://"))
+    assert "Example: tracker run" in out  # (tracker.cli.lazy imports it by importlib: unlisted)
+    unwanted = SERVER_ONLY + DATABASE + ("tracker.service",)
+    assert not loaded(names, unwanted), loaded(names, unwanted)
 
 
 def test_search_loads_the_database_but_not_the_server(tmp_path: Path, sqlite_engine) -> None:  # type: ignore[no-untyped-def]

@@ -76,6 +76,7 @@ LAYERS: dict[str, int] = {
     # 4: the web app and static site, and the offline demo that serves them
     "tracker.web": 4,
     "tracker.demo": 4,
+    "tracker.service": 4,  # running the service: the job process, the web workers, signals
     # 5: the command line, which starts everything
     "tracker.cli": 5,
 }

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from test_run import TRACKER, run_env, wait_for
 
-from tracker.cli.run import web_workers
+from tracker.service.web import web_workers
 
 
 def children(pid: int) -> set[int]:
