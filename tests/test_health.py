@@ -151,6 +151,18 @@ def test_the_scheduler_reads_stopped_once_its_heartbeat_is_cleared(engine) -> No
     assert (system["scheduler"], system["scheduler_state"]) == (False, "stopped")
 
 
+def test_the_heartbeat_of_an_ended_job_process_is_cleared_by_its_holder(engine) -> None:  # type: ignore[no-untyped-def]
+    """`tracker run` ends a job process that did not stop in time and clears its heartbeat."""
+    from tracker.scheduler import clear_heartbeat, last_heartbeat
+
+    beat(engine)
+    holder = last_heartbeat(engine)["holder"]  # type: ignore[index]
+    clear_heartbeat(engine, holder="elsewhere:1")  # not that process's: kept
+    assert health.system_health(engine)["scheduler_state"] == "running"
+    clear_heartbeat(engine, holder=holder)
+    assert health.system_health(engine)["scheduler_state"] == "stopped"
+
+
 def _status(engine, *args: str):  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 

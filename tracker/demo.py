@@ -298,9 +298,12 @@ def serve_saved_pages(
         server.start()
     try:
         yield sites
-    finally:
-        for server in sites.servers.values():
-            server.stop()
+    finally:  # at once: each waits for its server's next poll
+        stopping = [threading.Thread(target=s.stop) for s in sites.servers.values()]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
 
 
 def _new_server(key: str, free: Iterator[int] | None, ports: range | None) -> PageServer:
@@ -471,6 +474,7 @@ class DemoResult:
     imported: dict[str, int]
     fetched: int = 0  # requests answered with a saved page
     missing: int = 0  # requests for pages nobody saved
+    stopped: bool = False  # the site served until a signal (Ctrl-C) stopped it
 
 
 def run_cycle(
@@ -858,7 +862,9 @@ def run_demo(
                 "and the saved sites stay up) - Ctrl-C to stop"
             )
             with offline(sites.origin_map()):
-                _serve(engine, host, port)
+                result.stopped = _serve(engine, host, port)
+    if result.stopped:
+        say("stopped: the site, its scheduler and the saved sites")
     return result
 
 
@@ -877,17 +883,15 @@ def _imports(engine: Any, shared: Path, *, quick: bool, say: Say) -> dict[str, i
     return imported
 
 
-def _serve(engine: Any, host: str, port: int) -> None:
-    """The site with a scheduler, as ``tracker run`` has: /health shows it live."""
-    import uvicorn
-
+def _serve(engine: Any, host: str, port: int) -> bool:
+    """The site with a scheduler, as ``tracker run`` has: /health shows it live. Stops on
+    Ctrl-C as `tracker run` does (True then), its jobs in this process's threads."""
     from tracker.scheduler import SchedulerService
+    from tracker.service.supervisor import serve_here
     from tracker.web.app import create_app
 
     app = create_app(engine)
     service = app.state.scheduler_service = SchedulerService(engine)
-    service.start()
-    try:
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None)).run()
-    finally:
-        service.stop(timeout=3)
+    stopped = serve_here(app, service, host=host, port=port)
+    engine.dispose()
+    return stopped

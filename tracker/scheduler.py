@@ -564,12 +564,15 @@ def beat(engine: Engine, *, started: datetime | None = None, now: datetime | Non
             )
 
 
-def clear_heartbeat(engine: Engine) -> None:
-    """This process stopped scheduling: remove its heartbeat, so status says stopped at once."""
+def clear_heartbeat(engine: Engine, *, holder: str | None = None) -> None:
+    """This process (or `holder`, host:pid, a process that was ended) stopped scheduling:
+    remove its heartbeat, so status says stopped at once."""
     table = SchedulerHeartbeat.__table__
     with engine.begin() as conn:
         conn.execute(
-            delete(table).where(table.c.name == HEARTBEAT_NAME, table.c.holder == _holder())
+            delete(table).where(
+                table.c.name == HEARTBEAT_NAME, table.c.holder == (holder or _holder())
+            )
         )
 
 

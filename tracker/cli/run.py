@@ -318,7 +318,7 @@ def demo(
 
     setup_logging(level=logging.WARNING)
     try:
-        run_demo(
+        result = run_demo(
             Path(workdir),
             site_ports=parse_ports(site_ports) if site_ports else None,
             quick=quick,
@@ -331,3 +331,7 @@ def demo(
     except DemoError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    if result.stopped:  # by Ctrl-C, as before (130); all is stopped and recorded: no teardown
+        from tracker.service.signals import exit_now
+
+        exit_now(130)

@@ -5,7 +5,9 @@ One module per concern, each importing only the standard library at module level
 APScheduler:
 
 - :mod:`tracker.service.supervisor`: :func:`~tracker.service.supervisor.run_service`, the whole
-  of `tracker run`: migrate, start the job process, serve, stop cleanly on a signal.
+  of `tracker run`: migrate, start the job process, serve, stop cleanly on a signal;
+  :func:`~tracker.service.supervisor.serve_here`, the demo's site with its scheduler in
+  process, stopped the same way.
 - :mod:`tracker.service.signals`: SIGINT/SIGTERM (the first stops cleanly, a second quits at
   once), how long a stop may take, the fast exit.
 - :mod:`tracker.service.jobprocess`: the scheduler and its jobs in a child process.

@@ -156,11 +156,14 @@ def stop_jobs(service: Any) -> None:
 
 
 def interrupt_runs_of(holder: str) -> int:
-    """Record the running job runs of a process that was ended (`holder`: host:pid) interrupted."""
+    """Record the running job runs of a process that was ended (`holder`: host:pid) interrupted,
+    and remove its scheduler heartbeat (its lock went with it), so status says stopped."""
     from sqlalchemy import update
 
     from tracker import jobs, runs
+    from tracker.scheduler import clear_heartbeat
 
+    clear_heartbeat(jobs.job_engine(), holder=holder)
     table = runs.run_table
     with jobs.job_engine().begin() as conn:
         done = conn.execute(

@@ -70,8 +70,37 @@ def quit_now(service: JobProcess | None) -> None:
 
 
 def exit_now(code: int) -> None:
-    """Exit without the interpreter's teardown: everything that matters is stopped and flushed."""
+    """Exit without the interpreter's teardown (seconds on a busy machine, and a join of every
+    job thread still in a request): everything that matters is stopped, recorded and flushed."""
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
+    end_resource_tracker()
     os._exit(code)
+
+
+def end_resource_tracker(timeout: float = 1.0) -> None:
+    """End multiprocessing's resource tracker if this process started it, and reap it.
+
+    It starts with the first spawned process (the job process, a web worker, an importer) and
+    ends when the last holder of its pipe does, that is when we exit; orphaned then, it lingers
+    as a zombie of the process group until init reaps it (1-2 s here), and a shell or a test
+    waiting for the group to be gone waits for it. Our children are gone by now; if one is not,
+    the tracker stays and we do not wait longer than `timeout`.
+    """
+    module = sys.modules.get("multiprocessing.resource_tracker")
+    tracker = getattr(module, "_resource_tracker", None)
+    fd, pid = getattr(tracker, "_fd", None), getattr(tracker, "_pid", None)
+    if fd is None or pid is None:  # never started, or a child's inherited copy
+        return
+    try:
+        os.close(fd)  # its end of file: the tracker cleans up and exits
+        tracker._fd = None  # type: ignore[union-attr]
+        deadline = time.monotonic() + timeout
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.005)
+        tracker._pid = None  # type: ignore[union-attr]
+    except OSError:  # already reaped
+        return

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from tracker.service.jobprocess import JobProcess, interrupt_runs_of
+from tracker.service.jobprocess import JobProcess, interrupt_runs_of, stop_jobs
 from tracker.service.logs import setup_logging
 from tracker.service.signals import SignalGuard, Stop, exit_now
 from tracker.service.web import serve_workers, server, web_workers
@@ -101,3 +101,35 @@ def _shut_down(service: JobProcess | None, engine: Any, *, deadline: float) -> N
     if engine is not None:
         engine.dispose()
     log.info("stopped")
+
+
+def serve_here(app: Any, jobs: Any, *, host: str, port: int) -> bool:
+    """Serve `app` in this process, `jobs` (a started-here :class:`SchedulerService`, or None)
+    running beside it, until SIGINT/SIGTERM; then stop as `tracker run` does. True if a signal
+    stopped it (the demo's site: its saved-page servers live in this process).
+
+    The first signal sets :data:`scrapers.http.STOPPING` (fetches give up at their next
+    request, their runs read interrupted) while uvicorn stops serving (open connections get a
+    second); jobs still running after :data:`STOP_SECONDS` are recorded interrupted. A second
+    signal quits at once (130).
+    """
+    import uvicorn
+
+    from scrapers.http import STOPPING
+
+    signals = SignalGuard(STOPPING)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=1
+    )
+    running = signals.server = server(config, signals)
+    if jobs is not None:
+        jobs.start()
+    signals.phase = "serving"
+    try:
+        running.run()
+    finally:
+        signals.phase = "stopping"  # from now on a signal quits at once
+        STOPPING.set()
+        stop_jobs(jobs)
+    log.info("stopped")
+    return signals.seen > 0
