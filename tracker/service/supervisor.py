@@ -125,6 +125,7 @@ def serve_here(app: Any, jobs: Any, *, host: str, port: int) -> bool:
     if jobs is not None:
         jobs.start()
     signals.phase = "serving"
+    running.should_exit = signals.seen > 0  # a signal while starting: stop at once
     try:
         running.run()
     finally:
