@@ -9,16 +9,19 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.markup import escape
-from rich.measure import Measurement
-from rich.table import Table
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from tracker.search import SearchResult
 
-err = Console(stderr=True)
+
+def _err() -> Console:
+    """The error stream's console (rich is loaded only for a table or a message)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 class Format(StrEnum):
@@ -97,6 +100,9 @@ def search_command(
     ]
     q, warnings = SearchQuery.from_pairs(pairs)
     if warnings:
+        from rich.markup import escape
+
+        err = _err()
         for w in warnings:  # the site ignores a bad filter; here it is an error
             err.print(f"[red]error:[/] {escape(w.removeprefix('ignored '))}; nothing was searched")
         raise typer.Exit(2)
@@ -114,6 +120,10 @@ def search_command(
 def _table(result: SearchResult) -> None:
     """A table that fits the terminal: titles shortened at a word, dates as dates."""
     import textwrap
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.measure import Measurement
 
     from tracker.vocab import STAGE_LABELS
 
@@ -138,7 +148,7 @@ def _table(result: SearchResult) -> None:
         table.add_row(*(escape(cell) for cell in row), escape(short))  # titles are scraped text
     console.print(table, highlight=False)
     total = result.total
-    err.print(
+    _err().print(
         f"{total} {'bill' if total == 1 else 'bills'}; page {result.query.page} of {result.pages}",
         highlight=False,
     )
@@ -153,6 +163,9 @@ def _badge(hit: dict[str, Any]) -> str:
 
 def _grid(rows: Sequence[tuple[str, ...]], *, title_width: int | None = None) -> Table:
     """The results table; without `title_width`, holding the other columns only (to measure)."""
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for head in ("Bill", "Session", "Stage", "Last action"):
         table.add_column(head, no_wrap=True)
