@@ -196,3 +196,34 @@ def test_group_help_stays_light(tmp_path: Path, group: str) -> None:
     # and no other group's module: only the one named is built
     others = tuple(f"tracker.cli.{m}" for m in ("run", "digest", "mail", "site") if m != group)
     assert not loaded(names, others), loaded(names, others)
+
+
+def test_search_leaves_the_cycle_collector_as_it_found_it(sqlite_engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import gc
+
+    from typer.testing import CliRunner
+
+    from tracker.cli import app
+
+    ingest_bills(
+        sqlite_engine,
+        [synthetic_bill("S 1234", "Establishes a single payer health plan")],
+        source="test",
+    )
+    monkeypatch.setenv("TRACKER_DATABASE_URL", sqlite_engine.url.render_as_string(False))
+    reset_settings()
+    assert gc.isenabled()
+    searches = [
+        (["search", "single payer", "--format", "json"], 0),
+        (["search", "x", "--state", "zz"], 2),
+    ]
+    for args, code in searches:  # a search, and one that fails
+        done = CliRunner().invoke(app, args)
+        assert done.exit_code == code and gc.isenabled(), done.output
+    assert "S 1234" in CliRunner().invoke(app, ["search", "single payer"]).output
+    gc.disable()
+    try:
+        CliRunner().invoke(app, ["search", "single payer"])
+        assert not gc.isenabled()  # off it stays off
+    finally:
+        gc.enable()
