@@ -36,6 +36,11 @@ NOT_FOR_SEARCH = (
     "tracker.cli.scrapers",
     "tracker.cli.subscribers",
 )
+# The topic rules (their model, the actions' rules, PyYAML): search reads the topics' synonyms
+# from the table a first search saved (tracker.search.synonym_cache).
+TOPIC_RULES = ("tracker.topics", "tracker.actions", "yaml")
+# rich lays out the table and the messages; JSON and CSV are printed without it.
+RICH = ("rich",)
 
 
 def modules(args: list[str], env: dict[str, str]) -> tuple[set[str], str]:
@@ -104,6 +109,16 @@ def test_search_loads_the_database_but_not_the_server(tmp_path: Path, sqlite_eng
     assert not found, sorted(found)
 
 
+def warm_synonyms() -> None:
+    """Save the synonyms' table where the command will look (this test's TRACKER_DATA_DIR, as
+    in cli_env), as a first search would have."""
+    from tracker.search.synonym_cache import cached_synonyms
+    from tracker.search.topical import TOPICS_FILE, derive_synonyms
+    from tracker.settings import get_settings
+
+    cached_synonyms(get_settings().resolved_config_dir / TOPICS_FILE, derive_synonyms)
+
+
 @pytest.mark.parametrize("fmt", ["table", "json", "csv"])
 def test_search_reads_through_core_tables_alone(tmp_path: Path, sqlite_engine, fmt: str) -> None:  # type: ignore[no-untyped-def]
     ingest_bills(
@@ -112,13 +127,38 @@ def test_search_reads_through_core_tables_alone(tmp_path: Path, sqlite_engine, f
         source="test",
     )
     url = sqlite_engine.url.render_as_string(hide_password=False)
-    names, out = modules(["search", "single payer", "--format", fmt], cli_env(tmp_path, url))
+    env = cli_env(tmp_path, url)
+    assert env["TRACKER_DATA_DIR"] == os.environ["TRACKER_DATA_DIR"]  # warm_synonyms' folder
+    warm_synonyms()
+    names, out = modules(["search", "single payer", "--format", fmt], env)
     assert "S 1234" in out  # it did search, in that format
     if fmt == "json":
         assert json.loads(out)["results"][0]["identifier"] == "S 1234"
     assert "tracker.tables" in names and "tracker.search" in names
-    unwanted = SERVER_ONLY + ("alembic",) + NOT_FOR_SEARCH
+    unwanted = SERVER_ONLY + ("alembic",) + NOT_FOR_SEARCH + TOPIC_RULES
+    if fmt != "table":
+        unwanted += RICH
+    else:
+        assert "rich.table" in names  # (the names are read as they should be)
     assert not loaded(names, unwanted), loaded(names, unwanted)
+
+
+def test_a_first_search_saves_the_synonyms_the_next_one_reads(
+    tmp_path: Path, sqlite_engine
+) -> None:  # type: ignore[no-untyped-def]
+    ingest_bills(
+        sqlite_engine,
+        [synthetic_bill("S 1234", "Establishes a single payer health plan")],
+        source="test",
+    )
+    env = cli_env(tmp_path, sqlite_engine.url.render_as_string(hide_password=False))
+    args = ["search", "medicare for all", "--format", "json"]  # a synonym: the topic's bills
+    first_names, first = modules(args, env)
+    assert loaded(first_names, TOPIC_RULES) == sorted(TOPIC_RULES)  # derived from the rules
+    assert (tmp_path / "data" / "search-cache" / "synonyms.json").is_file()
+    names, out = modules(args, env)
+    assert not loaded(names, TOPIC_RULES), loaded(names, TOPIC_RULES)
+    assert out == first and json.loads(out)["results"][0]["identifier"] == "S 1234"
 
 
 def test_help_lists_every_command_of_every_module(tmp_path: Path) -> None:
@@ -165,3 +205,34 @@ def test_group_help_stays_light(tmp_path: Path, group: str) -> None:
     # and no other group's module: only the one named is built
     others = tuple(f"tracker.cli.{m}" for m in ("run", "digest", "mail", "site") if m != group)
     assert not loaded(names, others), loaded(names, others)
+
+
+def test_search_leaves_the_cycle_collector_as_it_found_it(sqlite_engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import gc
+
+    from typer.testing import CliRunner
+
+    from tracker.cli import app
+
+    ingest_bills(
+        sqlite_engine,
+        [synthetic_bill("S 1234", "Establishes a single payer health plan")],
+        source="test",
+    )
+    monkeypatch.setenv("TRACKER_DATABASE_URL", sqlite_engine.url.render_as_string(False))
+    reset_settings()
+    assert gc.isenabled()
+    searches = [
+        (["search", "single payer", "--format", "json"], 0),
+        (["search", "x", "--state", "zz"], 2),
+    ]
+    for args, code in searches:  # a search, and one that fails
+        done = CliRunner().invoke(app, args)
+        assert done.exit_code == code and gc.isenabled(), done.output
+    assert "S 1234" in CliRunner().invoke(app, ["search", "single payer"]).output
+    gc.disable()
+    try:
+        CliRunner().invoke(app, ["search", "single payer"])
+        assert not gc.isenabled()  # off it stays off
+    finally:
+        gc.enable()

@@ -10,16 +10,25 @@ import ast
 import json
 import re
 import signal
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from sqlalchemy import Engine
 
-console = Console(stderr=True, soft_wrap=True)
+
+@lru_cache(maxsize=1)
+def console() -> Console:
+    """The commands' message console, on stderr (built when a message is printed: `tracker
+    search --format json` loads no rich)."""
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
 
 db_app = typer.Typer(help="Database commands.\n\nExample: tracker db upgrade", no_args_is_help=True)
 import_app = typer.Typer(
@@ -93,7 +102,9 @@ def db_upgrade(revision: str = typer.Argument("heads", help="Alembic revision"))
 
     engine = make_engine()
     upgrade(engine, revision)
-    console.print(f"database at {engine.url.render_as_string(hide_password=True)} is at {revision}")
+    console().print(
+        f"database at {engine.url.render_as_string(hide_password=True)} is at {revision}"
+    )
 
 
 @db_app.command("reindex")
@@ -106,7 +117,7 @@ def db_reindex() -> None:
 
     engine = engine_ready()
     count = rebuild_index(engine)
-    console.print(f"search index rebuilt: {count} bills")
+    console().print(f"search index rebuilt: {count} bills")
 
 
 PathsArg = Annotated[list[Path], typer.Argument(help="files, folders, .tar.gz or .zip archives")]
@@ -148,7 +159,7 @@ def _run_import(
     try:
         _import(kind, paths, as_json, workers, full)
     except KeyboardInterrupt:
-        console.print(
+        console().print(
             f"[yellow]import {kind} interrupted:[/] the run is recorded interrupted; "
             "the batches it finished are kept, and a rerun continues from them"
         )
@@ -183,8 +194,8 @@ def _import(
         MofNCompleteColumn(),
         TextColumn("bills"),
         TimeElapsedColumn(),
-        console=console,
-        disable=as_json or not console.is_terminal,
+        console=console(),
+        disable=as_json or not console().is_terminal,
     ) as progress:
         task = progress.add_task(f"import {kind}", total=None)
         report = ingest_bills(
@@ -195,15 +206,15 @@ def _import(
             progress=lambda n: progress.advance(task, n),
         )
     for warning in report.warnings[:20]:
-        console.print(f"[yellow]warning[/] {warning}")
+        console().print(f"[yellow]warning[/] {warning}")
     if len(report.warnings) > 20:
-        console.print(
+        console().print(
             f"[yellow]... and {len(report.warnings) - 20} more warnings (see the run record)[/]"
         )
     for err in report.errors[:50]:
-        console.print(f"[red]skipped[/] {err}")
+        console().print(f"[red]skipped[/] {err}")
     if len(report.errors) > 50:
-        console.print(f"[yellow]... and {len(report.errors) - 50} more skipped records[/]")
+        console().print(f"[yellow]... and {len(report.errors) - 50} more skipped records[/]")
     if as_json:
         print(json.dumps(report.summary()))
     else:
@@ -215,7 +226,7 @@ def _import(
 def _check_paths(paths: list[Path]) -> None:
     for p in paths:
         if not p.exists():
-            console.print(f"[red]error:[/] {p}: no such file or folder")
+            console().print(f"[red]error:[/] {p}: no such file or folder")
             raise typer.Exit(2)
 
 

@@ -76,20 +76,29 @@ def _config_dir() -> Path:
     return Path(get_settings().resolved_config_dir)
 
 
-def synonyms(config_dir: Path) -> dict[str, str]:
-    """Normalised synonym -> topic, from the topics file (re-read when it changes)."""
-    from tracker.topics import TOPICS_FILE
+TOPICS_FILE = "topics.yaml"  # tracker.topics.TOPICS_FILE (a test keeps them equal)
 
+
+def synonyms(config_dir: Path) -> dict[str, str]:
+    """Normalised synonym -> topic, from the topics file (re-read when it changes; kept on disk
+    between processes by :mod:`.synonym_cache`, so a command need not import tracker.topics)."""
     path = config_dir / TOPICS_FILE
     try:
-        stamp = path.stat().st_mtime_ns
+        stat = path.stat()
     except OSError:
         return {}
-    return _synonyms(path, stamp)
+    return _synonyms(path, stat.st_mtime_ns, stat.st_size)
 
 
 @lru_cache(maxsize=8)
-def _synonyms(path: Path, stamp: int) -> dict[str, str]:
+def _synonyms(path: Path, _mtime_ns: int, _size: int) -> dict[str, str]:
+    from tracker.search.synonym_cache import cached_synonyms
+
+    return cached_synonyms(path, derive_synonyms)
+
+
+def derive_synonyms(path: Path) -> dict[str, str]:
+    """The table itself, from the topics file read through tracker.topics' model."""
     from tracker.topics import load_topics_config
 
     found: dict[str, str] = {}
