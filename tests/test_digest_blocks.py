@@ -162,3 +162,31 @@ def test_links_are_the_links_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None
             p: subscriptions.link(row, p, settings=settings) for p in ("manage", "unsubscribe")
         }
         assert both["manage"] != both["unsubscribe"]
+
+
+def test_one_rendering_serves_both_detail_levels_unless_a_template_reads_it(
+    week: digest.Week, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    full = subscriptions.make_preferences(states=["ny"], detail="full")
+    brief = subscriptions.make_preferences(states=["ny"], detail="brief")
+    renderer = digest_render.DigestRenderer(week)
+    a, b = renderer.render(full, **VALUES), renderer.render(brief, **VALUES)
+    assert renderer.renderings == 1 and a.text != b.text  # the bills' blocks differ
+    assert (a.text, b.text) == (_whole(week, full, VALUES)[2], _whole(week, brief, VALUES)[2])
+    # an installation's own digest.txt that shows the detail level: rendered per level
+    from tracker.paths import templates_dir
+
+    (tmp_path / "email").mkdir()
+    own = (templates_dir() / "email/digest.txt").read_text()
+    own = own.replace("{% include", "Detail: {{ detail }}\n{% include", 1)
+    (tmp_path / "email/digest.txt").write_text(own)
+    monkeypatch.setenv("TRACKER_TEMPLATES_DIR", str(tmp_path))
+    renderer = digest_render.DigestRenderer(week)
+    a, b = renderer.render(full, **VALUES), renderer.render(brief, **VALUES)
+    assert renderer.renderings == 2
+    assert "Detail: full" in a.text and "Detail: brief" in b.text
+    assert (a.text, b.text) == (_whole(week, full, VALUES)[2], _whole(week, brief, VALUES)[2])
+    encoded = renderer.encoded(brief, **VALUES).text
+    assert encoded == _encoded_whole(
+        _whole(week, brief, renderer.markers)[2], renderer.markers, VALUES
+    )

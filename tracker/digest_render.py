@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, meta
 from markupsafe import Markup, escape
 
 from tracker import mail, subscriptions
@@ -73,6 +73,10 @@ class _Skeleton:
     text: tuple[str, ...]
     quiet: bool
     bills: int
+
+    @property
+    def size(self) -> int:
+        return sum(map(len, self.html)) + sum(map(len, self.text))
 
 
 @dataclass(slots=True)
@@ -152,6 +156,7 @@ class DigestRenderer:
         # cache_size preference sets and about cache_bytes characters
         self._cache = _LRU(cache_size, cache_bytes)
         self._encoded = _LRU(cache_size, cache_bytes)
+        self._skeletons = _LRU(cache_size, cache_bytes // 4)  # see _skeleton
         self._fragments: dict[tuple[int, str, str], str] = {}
         self._blocks: dict[tuple[int, str, str], mail.Block] = {}
         # markers for the personal values and for each bill's block (see PERSONAL)
@@ -162,13 +167,12 @@ class DigestRenderer:
         self._bill_of: dict[str, int] = {}  # marker -> bill id
         self._cut = re.compile(f"(@@SPT-{word}-[a-z_]+(?:-[0-9]+)?@@)")
         env = _no_reload(get_env())
-        self._html = env.get_template("email/digest.html")
-        self._text = env.get_template("email/digest.txt")
-        self._subject = env.get_template("email/digest_subject.txt")
+        self._subject, self._html, self._text = map(env.get_template, _DIGEST_TEMPLATES)
         self._bill = {
             "html": env.get_template("email/_bill.html"),
             "text": env.get_template("email/_bill.txt"),
         }
+        self._by_detail = _reads(env, _DIGEST_TEMPLATES, "detail")
 
     def _fragment(self, bill_id: int, detail: str, kind: str) -> str:
         key = (bill_id, detail, kind)
@@ -216,17 +220,25 @@ class DigestRenderer:
 
     def _skeleton(self, prefs: subscriptions.Preferences) -> _Skeleton:
         """The digest of these choices rendered once, bills and personal values as markers, cut
-        at the markers: (literal, marker, literal, ..., literal) per part."""
+        at the markers: (literal, marker, literal, ..., literal) per part. The same for both
+        detail levels when the digest templates do not read `detail` (only the bills' blocks
+        differ, and they are markers here)."""
+        key = _key(prefs) if self._by_detail else _key(prefs)[:-1]
+        hit = self._skeletons.hit(key)
+        if hit is not None:
+            return hit
         self.renderings += 1
         ctx = self.week.context_for(prefs, dict(self.markers))
         ctx["bill_html"] = ctx["bill_text"] = self._marker
-        return _Skeleton(
+        hit = _Skeleton(
             subject=" ".join(self._subject.render(ctx).split()),
             html=tuple(self._cut.split(self._html.render(ctx))),
             text=tuple(self._cut.split(self._text.render(ctx))),
             quiet=ctx["quiet"],
             bills=ctx["counts"]["bills"],
         )
+        self._skeletons.add(key, hit)
+        return hit
 
     def _joined(self, parts: tuple[str, ...], detail: str, kind: str) -> Split:
         """A skeleton's part with the bills' blocks in: cut at the personal values only."""
@@ -324,6 +336,32 @@ class DigestRenderer:
             e.quiet,
             e.bills,
         )
+
+
+_DIGEST_TEMPLATES = ("email/digest_subject.txt", "email/digest.html", "email/digest.txt")
+
+
+@lru_cache(maxsize=16)
+def _reads(env: Environment, names: tuple[str, ...], variable: str) -> bool:
+    """Whether one of the templates `names`, or one they extend, include or import, reads
+    `variable` from the context; True when that cannot be known (a template named by an
+    expression)."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        assert env.loader is not None
+        tree = env.parse(env.loader.get_source(env, name)[0])
+        if variable in meta.find_undeclared_variables(tree):
+            return True
+        for referenced in meta.find_referenced_templates(tree):
+            if referenced is None:
+                return True
+            todo.append(referenced)
+    return False
 
 
 @lru_cache(maxsize=4)

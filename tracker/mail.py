@@ -309,6 +309,17 @@ class Block:
             self.middle = _quoted_printable(text[first + 1 : last + 1])
 
 
+def _glue(text: str) -> bytes:
+    """The text between two blocks, encoded: mostly the same few lines (the end of one bill's
+    section and the start of the next), so short ones are kept."""
+    return _quoted_printable_short(text) if len(text) <= 512 else _quoted_printable(text)
+
+
+@lru_cache(maxsize=1024)
+def _quoted_printable_short(text: str) -> bytes:
+    return _quoted_printable(text)
+
+
 def _qp_segments(segments: tuple[str | Block, ...], *, soft_break: bool) -> bytes:
     """``_qp_piece("".join(segments))`` (a :class:`Block` standing for its text), with each
     block's middle taken as encoded: the text between two middles (the tail of one block, the
@@ -323,9 +334,9 @@ def _qp_segments(segments: tuple[str | Block, ...], *, soft_break: bool) -> byte
             glue.append(segment.text)
         else:
             glue.append(segment.head)
-            out += (_quoted_printable("".join(glue)), segment.middle)
+            out += (_glue("".join(glue)), segment.middle)
             glue = [segment.tail]
-    out.append(_quoted_printable("".join(glue)))
+    out.append(_glue("".join(glue)))
     encoded = b"".join(out)
     if soft_break and encoded and not encoded.endswith(b"\r\n"):
         encoded += b"=\r\n"
