@@ -375,7 +375,10 @@ def child_run(db: Path, period: str, port: int, cache: bool) -> None:
                 "smtplib_sent": 2 * report.sent,
                 "mean_message_kb": round(sum(transport.sizes) / max(1, report.sent) / 1024, 1),
                 "week_bills": sum(1 for b in week.bills.values() if b.events),
-                "distinct_prefs": getattr(renderer, "renderings", None),
+                # sets of choices encoded (one each: the cache holds them all) and template runs
+                "distinct_prefs": getattr(renderer, "encodings", None)
+                or getattr(renderer, "renderings", None),
+                "renderings": getattr(renderer, "renderings", None),
                 "rss_after_load_mb": round(rss_after_load / 1024, 1),
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                 "connections": transport.connections,
@@ -554,7 +557,8 @@ def main() -> None:
         )
     print(
         f"(week: {r['week_bills']} bills with changes; load_week {r['load_week_s']}s; "
-        f"distinct preference sets rendered: {r['distinct_prefs']})"
+        f"distinct preference sets: {r['distinct_prefs']}, rendered in "
+        f"{r['renderings']} template runs)"
     )
 
 

@@ -195,6 +195,7 @@ class Week:
     _hearings_by: dict[tuple[str, str], list[HearingItem]] = field(init=False, repr=False)
     # (state, topic) list filtered by a saved search's words: many preference sets share one
     _matching: dict[tuple[Any, ...], list[BillItem]] = field(init=False, repr=False)
+    _period_label: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         bills_by: dict[tuple[str, str], list[BillItem]] = defaultdict(list)
@@ -213,11 +214,14 @@ class Week:
             hearings_by[(h.bill.state, h.bill.digest_topic)].append(h)
         self._hearings_by = dict(hearings_by)
         self._matching = {}
+        self._period_label = _period_label(self.start, self.end)
 
     def _matches(self, key: tuple[str, str], terms: tuple[str, ...]) -> list[BillItem]:
         hit = self._matching.get((key, terms))
         if hit is None:
-            hit = [b for b in self._bills_by[key] if all(t in b.haystack for t in terms)]
+            hit = self._bills_by[key]
+            for term in terms:  # the same bills as all(terms) per bill, in far fewer steps
+                hit = [b for b in hit if term in b.haystack]
             if len(self._matching) < 4096:  # bounded by the week's keys and saved searches
                 self._matching[(key, terms)] = hit
         return hit
@@ -268,7 +272,7 @@ class Week:
         n, new, enacted, died = (sum(c[i] for c in counts) for i in range(4))
         return {
             "period": self.period,
-            "period_label": _period_label(self.start, self.end),
+            "period_label": self._period_label,
             "hearing_until": self.end + timedelta(days=HEARING_WINDOW_DAYS - 1),
             "groups": _group_by_state(top, hearings),
             "quiet": not n and not hearings,

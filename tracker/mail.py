@@ -244,22 +244,100 @@ class EncodedBody:
 
     __slots__ = ("literals", "names", "size")
 
-    def __init__(self, literals: tuple[str, ...], names: tuple[str, ...]) -> None:
+    def __init__(
+        self, literals: tuple[str | tuple[str | Block, ...], ...], names: tuple[str, ...]
+    ) -> None:
+        """`literals`: the text between the values, each a string or a sequence of strings
+        and :class:`Block` s (text shared by many bodies, encoded once), read as one string."""
         last = len(literals) - 1
-        self.literals = tuple(_qp_piece(p, soft_break=i < last) for i, p in enumerate(literals))
+        self.literals = tuple(
+            _qp_piece(p, soft_break=i < last)
+            if isinstance(p, str)
+            else _qp_segments(p, soft_break=i < last)
+            for i, p in enumerate(literals)
+        )
         self.names = names
         self.size = sum(map(len, self.literals))
 
     def fill(self, values: dict[str, str]) -> bytes:
+        return self.fill_encoded({name: encode_value(value) for name, value in values.items()})
+
+    def fill_encoded(self, values: dict[str, bytes]) -> bytes:
+        """:meth:`fill` with the values already encoded (:func:`encode_value`)."""
         literals = self.literals
         out = [literals[0]]
         for name, literal in zip(self.names, literals[1:], strict=True):
-            out += (_qp_piece(values[name], soft_break=True), literal)
+            out += (values[name], literal)
         return b"".join(out)
+
+
+def encode_value(value: str) -> bytes:
+    """A value for :meth:`EncodedBody.fill_encoded`: quoted-printable, with a soft line break
+    after it, so the text after it goes on as the same line."""
+    return _qp_piece(value, soft_break=True)
 
 
 def _qp_piece(piece: str, *, soft_break: bool) -> bytes:
     encoded = _quoted_printable(piece)
+    if soft_break and encoded and not encoded.endswith(b"\r\n"):
+        encoded += b"=\r\n"
+    return encoded
+
+
+class Block:
+    """Text that many bodies contain (a bill's section in a week's digests), its whole lines
+    quoted-printable encoded ONCE.
+
+    Quoted-printable works line by line: a line's encoding depends on that line alone, apart
+    from the very end of the data (trailing white space and a lone "." are encoded there). So
+    the lines of the block from its first line end to its last one (`middle`) are encoded
+    the same wherever the block stands; only its first partial line (`head`, up to and including
+    its first newline) and its last (`tail`, after its last newline) are encoded with the text
+    around them, in the body's own pass (:func:`_qp_segments`). A block holding a carriage
+    return (whose line ends the encoder changes, together with the text next to it) has no
+    middle: it is encoded with its surroundings, as any text."""
+
+    __slots__ = ("head", "middle", "tail", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        first, last = text.find("\n"), text.rfind("\n")
+        if "\r" in text or first == last:  # no whole line between two line ends
+            self.head, self.middle, self.tail = text, b"", ""
+        else:
+            self.head, self.tail = text[: first + 1], text[last + 1 :]
+            self.middle = _quoted_printable(text[first + 1 : last + 1])
+
+
+def _glue(text: str) -> bytes:
+    """The text between two blocks, encoded: mostly the same few lines (the end of one bill's
+    section and the start of the next), so short ones are kept."""
+    return _quoted_printable_short(text) if len(text) <= 512 else _quoted_printable(text)
+
+
+@lru_cache(maxsize=1024)
+def _quoted_printable_short(text: str) -> bytes:
+    return _quoted_printable(text)
+
+
+def _qp_segments(segments: tuple[str | Block, ...], *, soft_break: bool) -> bytes:
+    """``_qp_piece("".join(segments))`` (a :class:`Block` standing for its text), with each
+    block's middle taken as encoded: the text between two middles (the tail of one block, the
+    strings, the head of the next) starts and ends at a line end, so its encoding, on its own,
+    is the same bytes as within the whole."""
+    out: list[bytes] = []
+    glue: list[str] = []
+    for segment in segments:
+        if isinstance(segment, str):
+            glue.append(segment)
+        elif not segment.middle:
+            glue.append(segment.text)
+        else:
+            glue.append(segment.head)
+            out += (_glue("".join(glue)), segment.middle)
+            glue = [segment.tail]
+    out.append(_glue("".join(glue)))
+    encoded = b"".join(out)
     if soft_break and encoded and not encoded.endswith(b"\r\n"):
         encoded += b"=\r\n"
     return encoded
@@ -292,13 +370,29 @@ def _id_line(policy: EmailPolicy, message_id: str) -> bytes:
     return policy.fold_binary("Message-ID", policy.header_factory("Message-ID", message_id))
 
 
+# A boundary the Content-Type line carries as written, quoted (each set of choices has its own:
+# parsing the header for each would cost more than the rest of the message)
+_PLAIN_BOUNDARY = re.compile(r"=_[A-Za-z0-9_]+")
+
+
+def _content_type_line(policy: EmailPolicy, boundary: str) -> bytes:
+    line = f'Content-Type: multipart/alternative; boundary="{boundary}"'
+    if len(line) <= 78 and _PLAIN_BOUNDARY.fullmatch(boundary):
+        return f"{line}\r\n".encode("ascii")
+    return _header_line(policy, "Content-Type", line.split(": ", 1)[1])
+
+
 def message_id_for(*, kind: str, key: str, settings: Settings) -> str:
     """A deterministic Message-ID: the same message (e.g. one subscriber's digest of one week)
     always has the same one, so a copy sent again is recognisable as the same message (mail
     systems and clients that drop duplicates do it by Message-ID). The hash of the site's
     address keeps two installations with the same sending domain apart."""
-    site = hashlib.sha256(settings.base_url.rstrip("/").encode("utf-8")).hexdigest()[:12]
-    return f"<spt.{kind}.{key}.{site}@{_domain(settings)}>"
+    return f"<spt.{kind}.{key}.{_site_hash(settings.base_url)}@{_domain(settings)}>"
+
+
+@lru_cache(maxsize=16)
+def _site_hash(base_url: str) -> str:
+    return hashlib.sha256(base_url.rstrip("/").encode("utf-8")).hexdigest()[:12]
 
 
 def build_bulk_message(
@@ -342,7 +436,7 @@ def build_bulk_message(
         _header_line(policy, "Precedence", "bulk"),
         _header_line(policy, "Auto-Submitted", "auto-generated"),
         _header_line(policy, "MIME-Version", "1.0"),
-        _header_line(policy, "Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+        _content_type_line(policy, boundary),
         b"\r\n",
     ]
     part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'

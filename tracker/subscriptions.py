@@ -16,10 +16,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Literal, Protocol
 
 import idna
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, Signer, URLSafeTimedSerializer
+from itsdangerous.encoding import want_bytes
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
@@ -161,9 +163,17 @@ class Addressed(Protocol):
 
 
 def _serializer(purpose: str, settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(
-        settings.secret_key.get_secret_value(), salt=f"tracker-subscription-{purpose}"
-    )
+    return _serializer_for(settings.secret_key.get_secret_value(), purpose)
+
+
+@lru_cache(maxsize=16)
+def _serializer_for(secret: str, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=f"tracker-subscription-{purpose}")
+
+
+@lru_cache(maxsize=16)
+def _signer_for(secret: str, purpose: str) -> Signer:
+    return _serializer_for(secret, purpose).make_signer()
 
 
 def _fingerprint(email: str) -> str:
@@ -199,6 +209,26 @@ def subscriber_for_token(
 def link(subscriber: Addressed, purpose: Purpose, *, settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     return f"{settings.base_url.rstrip('/')}/{purpose}/{make_token(subscriber, purpose, settings=settings)}"
+
+
+def links(
+    subscriber: Addressed, purposes: Sequence[Purpose], *, settings: Settings | None = None
+) -> dict[str, str]:
+    """:func:`link` for each of `purposes` (the same links), the token's payload made once: the
+    payload does not depend on the purpose, only the signature does (a digest carries two
+    links for each of thousands of subscribers)."""
+    settings = settings or get_settings()
+    secret = settings.secret_key.get_secret_value()
+    base = settings.base_url.rstrip("/")
+    payload = want_bytes(
+        _serializer_for(secret, purposes[0]).dump_payload(
+            {"s": subscriber.id, "h": _fingerprint(subscriber.email)}
+        )
+    )
+    return {
+        purpose: f"{base}/{purpose}/{_signer_for(secret, purpose).sign(payload).decode('utf-8')}"
+        for purpose in purposes
+    }
 
 
 # ----------------------------------------------------------------------------- lifecycle
