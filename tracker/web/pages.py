@@ -130,7 +130,7 @@ _CHOICES = {
 _OPTION = Markup('<option value="{}"{}>{}</option>')
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=128)  # bounded: a few KB per selection
 def filter_options(name: str, selected: tuple[str, ...]) -> tuple[Markup, ...]:
     """The ``<option>`` elements of the search form's `name` select, `selected` marked; escaped
     once per selection (the 80 options cost a quarter of a search page's rendering)."""
