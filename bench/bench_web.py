@@ -452,7 +452,7 @@ lat, errors = [], 0
 async def client(k):
     global errors
     r, w = await asyncio.open_connection(host, port)
-    i, end = k, time.monotonic() + seconds
+    i, end = k * len(paths) // connections, time.monotonic() + seconds  # far-apart starts
     while time.monotonic() < end:
         path = paths[i % len(paths)]; i += 1
         t = time.perf_counter()
@@ -467,7 +467,10 @@ async def client(k):
     w.close()
 
 t0 = time.perf_counter()
-asyncio.run(asyncio.wait_for(asyncio.gather(*(client(k) for k in range(connections))), seconds + 30))
+async def main():
+    await asyncio.wait_for(asyncio.gather(*(client(k) for k in range(connections))), seconds + 30)
+
+asyncio.run(main())
 took = time.perf_counter() - t0
 lat.sort()
 q = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] * 1000
@@ -482,10 +485,11 @@ def _asyncio_client(
     out = subprocess.run(
         [PY, "-c", ASYNC_CLIENT, base, str(seconds), str(connections)],
         input=json.dumps(paths),
-        check=True,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:
+        sys.exit(f"the asyncio client failed:\n{out.stderr[-2000:]}")
     got = json.loads(out.stdout)
     got["rps"] = got["requests"] / got["seconds"]
     got["client"] = "asyncio"
