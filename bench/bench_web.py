@@ -8,9 +8,17 @@ Open States' MN scrape (``../shared/data/openstates/windy_civi_2025/mn-*.tar.gz`
 once into ``bench/results/web/mn.db`` (later runs reuse it). The server is started as a person
 starts it, ``tracker run --no-scheduler`` in a subprocess (no scrapes from the network during a
 bench; ``--workers`` is passed through), and driven by ``wrk`` (Debian's ``apt-get install wrk``)
-with a Lua script that rotates through several URLs per endpoint and reports p50/p95/p99.
-Without wrk, a small asyncio HTTP/1.1 client in a separate process does the same (slower, so
-its figures are a lower bound).
+with a Lua script that walks a list of URLs per endpoint and reports p50/p95/p99. Without wrk, a
+small asyncio HTTP/1.1 client in a separate process does the same (slower, so its figures are a
+lower bound).
+
+The URLs are a realistic mix, the same in every run (seeded): 2,000 distinct searches made of
+the bills' own title words (words, pairs, "phrases", prefixes*, -exclusions, OR; a quarter with
+a stage/topic/session/relevant/recency filter, a tenth on a later page), the same searches on
+/api/bills, and 1,000 distinct bill pages; each endpoint's requests are drawn from its URLs with
+a Zipf-like repetition (the k-th most asked ~1/k as often). The page cache therefore answers
+what such a mix repeats; each endpoint is also measured with TRACKER_PAGE_CACHE_MB=0 (every page
+built afresh), the CPU cost a cache miss pays.
 
 Per endpoint: requests/s, p50/p95 latency, the server's CPU time per request and its RSS
 (every process of the server: the supervisor and its workers) before and after. The limit,
@@ -24,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -37,22 +46,26 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "results" / "web"
 PY = sys.executable
 TARGET = "≥ 200 req/s, p95 < 50 ms (quiet machine)"
-QUERIES = [
-    "health",
-    "insurance",
-    '"single payer"',
-    "medic*",
-    "education funding",
-    "tax",
-    "health care -insurance",
-    "housing",
-]
+# The URL mix: distinct searches built from the bills' own title words (single words, adjacent
+# pairs, quoted phrases, prefixes, an excluded word), some with filters (stage, topic, session,
+# relevant, sort, a later page), and distinct bill pages; each request draws one with a
+# Zipf-like repetition (the k-th most asked is asked ~1/k as often), so the page cache answers
+# what a real mix repeats, and no more.
+SEARCHES = 2000
+BILL_PAGES = 1000
+SEQUENCE = 20_000  # requests drawn per endpoint; wrk's threads walk it from random starts
+ZIPF_S = 1.0
+STOPWORDS = frozenset(
+    "the and for with from that this into relating modifying providing requiring bill act "
+    "certain various other under their than have been were also which".split()
+)
 
 HELLO_APP = textwrap.dedent(
     """
@@ -71,9 +84,15 @@ LUA = textwrap.dedent(
     """
     local paths = {}
     local i = 0
+    local threads = 0
+    setup = function(thread)
+      threads = threads + 1
+      thread:set("tid", threads)
+    end
     init = function(args)
-      for _, p in ipairs(args) do paths[#paths + 1] = p end
-      i = math.random(#paths)
+      for line in io.lines(args[1]) do paths[#paths + 1] = line end
+      -- the threads walk the same drawn sequence from far-apart starts (the same in every run)
+      i = (tid - 1) * math.floor(#paths / 2)
     end
     request = function()
       i = i % #paths + 1
@@ -151,19 +170,123 @@ def ensure_imported(db: Path, reimport: bool) -> int:
     return int(out.stdout.split()[-1])
 
 
-def bill_paths(db: Path, n: int) -> list[str]:
+def _bills(db: Path) -> list[tuple[str, str, str, str, str]]:
     import sqlite3
-
-    from tracker.urls import bill_path
 
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        rows = con.execute(
-            "SELECT state, session, identifier FROM bill ORDER BY id LIMIT ?", (n,)
+        return con.execute(
+            "SELECT state, session, identifier, coalesce(title, ''), stage FROM bill ORDER BY id"
         ).fetchall()
     finally:
         con.close()
-    return [bill_path(s, sess, ident) for s, sess, ident in rows]
+
+
+def zipf_draw(items: list[str], n: int, rng: random.Random) -> list[str]:
+    """`n` draws from `items`, the k-th (1-based) weighted 1/k**ZIPF_S."""
+    weights = [1 / (k + 1) ** ZIPF_S for k in range(len(items))]
+    return rng.choices(items, weights=weights, k=n)
+
+
+def bill_paths(db: Path, n: int, rng: random.Random) -> list[str]:
+    """`n` distinct bill pages, picked at random (the order is their popularity rank)."""
+    from tracker.urls import bill_path
+
+    rows = _bills(db)
+    return [
+        bill_path(s, sess, ident) for s, sess, ident, _, _ in rng.sample(rows, min(n, len(rows)))
+    ]
+
+
+def search_queries(db: Path, n: int, rng: random.Random) -> list[list[tuple[str, str]]]:
+    """`n` distinct searches (query pairs) such as people type, from the bills' title words:
+    single words (mostly common ones), adjacent pairs, "quoted phrases", prefixes*, an
+    excluded -word, OR; a quarter with a filter (stage, topic, session, relevant, recency
+    order) and some on a later page. The order is their popularity rank (shuffled)."""
+    bills = _bills(db)
+    titles = [re.findall(r"[a-z]{3,}", title.lower()) for _, _, _, title, _ in bills]
+    df: dict[str, int] = {}
+    for words in titles:
+        for w in set(words) - STOPWORDS:
+            df[w] = df.get(w, 0) + 1
+    vocab = sorted((w for w, c in df.items() if c >= 2), key=lambda w: (-df[w], w))
+    common = vocab[:300]
+    stages = sorted({stage for *_, stage in bills if stage})
+    sessions = sorted({sess for _, sess, *_ in bills})
+    topics = ["single-payer", "public-option", "none"]
+
+    def word() -> str:
+        return rng.choice(common if rng.random() < 0.6 else vocab)
+
+    def adjacent(k: int) -> list[str]:
+        while True:
+            words = rng.choice(titles)
+            if len(words) >= k:
+                at = rng.randrange(len(words) - k + 1)
+                return words[at : at + k]
+
+    def text() -> str:
+        kind = rng.random()
+        if kind < 0.40:
+            return word()
+        if kind < 0.60:
+            return " ".join(adjacent(2))
+        if kind < 0.72:
+            return '"' + " ".join(adjacent(rng.choice((2, 3)))) + '"'
+        if kind < 0.84:
+            w = rng.choice(common)
+            return w[: max(3, min(len(w) - 1, rng.choice((4, 5, 6))))] + "*"
+        if kind < 0.92:
+            return f"{word()} -{rng.choice(common)}"
+        return f"{word()} OR {word()}"
+
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    out: list[list[tuple[str, str]]] = []
+    while len(out) < n:
+        pairs = [("q", text())]
+        if rng.random() < 0.25:
+            pairs.append(
+                rng.choice(
+                    [
+                        ("stage", rng.choice(stages)),
+                        ("topic", rng.choice(topics)),
+                        ("session", rng.choice(sessions)),
+                        ("relevant", "1"),
+                        ("sort", "recency"),
+                        ("state", bills[0][0]),
+                    ]
+                )
+            )
+        if rng.random() < 0.10:
+            pairs.append(("page", str(rng.randint(2, 4))))
+        key = tuple(pairs)
+        if key not in seen:
+            seen.add(key)
+            out.append(pairs)
+    return out
+
+
+def repeat_share(drawn: list[str], n: int) -> float:
+    """The share of the first `n` draws that repeat an earlier one (what a cache could answer)."""
+    head = drawn[:n]
+    return 1 - len(set(head)) / max(1, len(head))
+
+
+def url_mix(db: Path, args: argparse.Namespace) -> dict[str, tuple[list[str], int]]:
+    """Per endpoint: the drawn request sequence and how many distinct URLs it holds."""
+    rng = random.Random(15)  # the same mix in every run, before and after a change
+    searches = [urlencode(pairs) for pairs in search_queries(db, args.searches, rng)]
+    pages = bill_paths(db, args.bill_pages, rng)
+    endpoints = {
+        "/search/?q=…": [f"/search/?{q}" for q in searches],
+        "/api/bills?q=…": [f"/api/bills?{q}" for q in searches],
+        "bill page": pages,
+    }
+    out = {}
+    for name, urls in endpoints.items():
+        drawn = zipf_draw(urls, SEQUENCE, random.Random(name))
+        out[name] = (drawn, len(set(drawn)))
+    return out
 
 
 def server_env(db: Path) -> dict[str, str]:
@@ -304,7 +427,9 @@ def _wrk(base: str, paths: list[str], *, connections: int, seconds: float) -> di
             "--timeout",
             "10s",
         ]
-        argv += ["-s", str(script), base, "--", *paths]
+        listed = Path(tmp) / "paths.txt"
+        listed.write_text("\n".join(paths) + "\n")
+        argv += ["-s", str(script), base, "--", str(listed)]
         subprocess.run(
             argv, check=True, capture_output=True, env={**os.environ, "BENCH_WRK_OUT": str(out)}
         )
@@ -327,7 +452,7 @@ lat, errors = [], 0
 async def client(k):
     global errors
     r, w = await asyncio.open_connection(host, port)
-    i, end = k, time.monotonic() + seconds
+    i, end = k * len(paths) // connections, time.monotonic() + seconds  # far-apart starts
     while time.monotonic() < end:
         path = paths[i % len(paths)]; i += 1
         t = time.perf_counter()
@@ -342,7 +467,10 @@ async def client(k):
     w.close()
 
 t0 = time.perf_counter()
-asyncio.run(asyncio.wait_for(asyncio.gather(*(client(k) for k in range(connections))), seconds + 30))
+async def main():
+    await asyncio.wait_for(asyncio.gather(*(client(k) for k in range(connections))), seconds + 30)
+
+asyncio.run(main())
 took = time.perf_counter() - t0
 lat.sort()
 q = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] * 1000
@@ -357,10 +485,11 @@ def _asyncio_client(
     out = subprocess.run(
         [PY, "-c", ASYNC_CLIENT, base, str(seconds), str(connections)],
         input=json.dumps(paths),
-        check=True,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:
+        sys.exit(f"the asyncio client failed:\n{out.stderr[-2000:]}")
     got = json.loads(out.stdout)
     got["rps"] = got["requests"] / got["seconds"]
     got["client"] = "asyncio"
@@ -425,18 +554,18 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=1, help="load every endpoint this many times (memory)"
     )
+    parser.add_argument(
+        "--searches", type=int, default=SEARCHES, help="distinct searches in the URL mix"
+    )
+    parser.add_argument(
+        "--bill-pages", type=int, default=BILL_PAGES, help="distinct bill pages in the URL mix"
+    )
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
 
     bills = ensure_imported(args.db.resolve(), args.reimport)
-    pages = bill_paths(args.db, 50)
-    from urllib.parse import quote_plus
-
-    endpoints = {
-        "/search/?q=…": [f"/search/?q={quote_plus(q)}" for q in QUERIES],
-        "/api/bills?q=…": [f"/api/bills?q={quote_plus(q)}" for q in QUERIES],
-        "bill page": pages,
-    }
+    mix = url_mix(args.db, args)
+    endpoints = {name: drawn for name, (drawn, _) in mix.items()}
     load_avg = os.getloadavg()
     print(f"MN bills: {bills}; {args.connections} connections, {args.duration:g} s per endpoint")
     print(
@@ -444,6 +573,11 @@ def main() -> None:
         f"load average before: {load_avg[0]:.2f} {load_avg[1]:.2f} {load_avg[2]:.2f}; "
         f"cores: {os.cpu_count()}"
     )
+    for name, (drawn, distinct) in mix.items():
+        print(
+            f"URL mix {name}: {distinct:,} distinct URLs in {len(drawn):,} Zipf draws "
+            f"(s={ZIPF_S:g}); {repeat_share(drawn, 5000):.0%} of the first 5,000 repeat one before"
+        )
 
     configs = [("", {})]
     if not args.cached_only:

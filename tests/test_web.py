@@ -211,6 +211,29 @@ def test_search_page_filters_facets_and_bill_numbers(site) -> None:  # type: ign
     assert "Export" in r.text and "/api/bills.csv?q=health&amp;state=mn" in r.text
 
 
+def _selected(html: str, select_id: str) -> list[str]:
+    block = re.search(rf'<select id="{select_id}"[^>]*>(.*?)</select>', html, re.S)
+    assert block, f"no select {select_id}"
+    return re.findall(r'<option value="([^"]*)" selected>', block.group(1))
+
+
+def test_search_form_marks_the_query_filters(site) -> None:  # type: ignore[no-untyped-def]
+    client, _ = site
+    both = client.get("/search/?q=health&state=mn&state=wa&stage=dead&topic=single-payer").text
+    assert _selected(both, "f-state") == ["mn", "wa"]
+    assert _selected(both, "f-stage") == ["dead"]
+    assert _selected(both, "f-topic") == ["single-payer"]
+    assert '<option value="wa" selected>Washington</option>' in both
+    assert '<option value="dead" selected>Died</option>' in both
+    # another selection right after: the options are not those of the previous page
+    one = client.get("/search/?q=health&state=wa&topic=public-option").text
+    assert _selected(one, "f-state") == ["wa"] and _selected(one, "f-stage") == []
+    assert _selected(one, "f-topic") == ["public-option"]
+    plain = client.get("/search/?q=health").text
+    assert all(_selected(plain, s) == [] for s in ("f-state", "f-stage", "f-topic"))
+    assert plain.count("<option value=") == both.count("<option value=")  # every choice listed
+
+
 HOSTILE = [
     '"',
     '"unbalanced',

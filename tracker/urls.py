@@ -7,6 +7,7 @@ and any static host serves it at the same address as the app.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -17,6 +18,7 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+@lru_cache(maxsize=8192)  # a search page or API answer builds 25-50 of them; a bill has one
 def bill_path(state: str, session: str, identifier: str) -> str:
     return f"/bills/{_seg(state.lower())}/{_seg(session)}/{_seg(normalize_identifier(identifier))}/"
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, false, select
+from sqlalchemy import Connection, Engine, bindparam, false, select
 
 from tracker.search.backends import Match, match_words
 from tracker.search.cache import cache_key, first_look
@@ -167,15 +167,18 @@ def warm(target: Session | Connection | Engine) -> None:
             conn.close()
 
 
+# Built once: building the select() and its cache key each time cost as much as running it.
+_HITS = select(*[bill_table.c[name] for name in HIT_COLUMNS]).where(
+    bill_table.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
 def _hits_by_id(conn: Connection, page: list[Any], *, with_score: bool) -> list[dict[str, Any]]:
     """Full hit rows for a page of (bill id, score), in the page's order."""
     if not page:
         return []
-    cols = [bill_table.c[name] for name in HIT_COLUMNS]
     ids = [bill_id for bill_id, _ in page]
-    rows = {
-        r.id: dict(r._mapping) for r in conn.execute(select(*cols).where(bill_table.c.id.in_(ids)))
-    }
+    rows = {r.id: dict(r._mapping) for r in conn.execute(_HITS, {"ids": ids})}
     return [
         _hit({**rows[bill_id], **({"score": score} if with_score else {})})
         for bill_id, score in page

@@ -39,6 +39,19 @@ class FastJSON(JSONResponse):
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
+class PageJSON(FastJSON):
+    """A page's data as JSON: values JSON has a type for are written by orjson as they are;
+    only others (dates, sets, models…) go through FastAPI's ``jsonable_encoder``, which
+    walked the whole page in Python before (0.3 ms of a bill's answer)."""
+
+    OPTIONS = (
+        orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+    )
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=_jsonable, option=self.OPTIONS)
+
+
 Multi = Annotated[list[str] | None, Query()]
 
 
@@ -120,7 +133,7 @@ async def api_bill(state: str, session: str, identifier: str, request: Request) 
             raise HTTPException(404, f"no bill {identifier[:40]} in {state[:2]} {session[:40]}")
         base = get_settings().base_url.rstrip("/")
         page["bill"]["url"] = base + page["bill"]["path"]
-        return FastJSON(_jsonable(page))
+        return PageJSON(page)
 
     return await serve(request, build)
 

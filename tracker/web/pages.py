@@ -3,15 +3,17 @@ tracker.web.data and tracker.wave."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from sqlalchemy import Connection
 
 from tracker.search import SearchQuery, SearchResult, search
 from tracker.urls import bill_path_of, search_path
-from tracker.vocab import STATE_NAMES, state_name
+from tracker.vocab import ALL_STAGES, STATE_NAMES, TOPIC_LABELS, TOPICS, stage_text, state_name
 from tracker.wave import wave
 from tracker.web import data
 from tracker.web.deps import connection
@@ -118,6 +120,26 @@ def render_about(*, request: Any = None, static: bool = False) -> str:
     return render("about.html", request=request, static=static, path="/about/")
 
 
+# The search form's choices, by name (the order of the state list).
+STATE_CHOICES = tuple(sorted(STATE_NAMES.items(), key=lambda x: x[1]))
+_CHOICES = {
+    "state": STATE_CHOICES,
+    "stage": tuple((s, stage_text(s, None)) for s in ALL_STAGES),  # as the stage_label filter
+    "topic": tuple((t, TOPIC_LABELS.get(t, t)) for t in TOPICS),  # as the topic_label filter
+}
+_OPTION = Markup('<option value="{}"{}>{}</option>')
+
+
+@lru_cache(maxsize=128)  # bounded: a few KB per selection
+def filter_options(name: str, selected: tuple[str, ...]) -> tuple[Markup, ...]:
+    """The ``<option>`` elements of the search form's `name` select, `selected` marked; escaped
+    once per selection (the 80 options cost a quarter of a search page's rendering)."""
+    return tuple(
+        _OPTION.format(value, Markup(" selected") if value in selected else "", label)
+        for value, label in _CHOICES[name]
+    )
+
+
 def search_context(result: SearchResult) -> dict[str, Any]:
     """Links for facets, pages and exports of one result set (all stable URLs)."""
     q = result.query
@@ -138,7 +160,8 @@ def search_context(result: SearchResult) -> dict[str, Any]:
         "next_url": (
             search_path(q.at_page(q.page + 1).to_pairs()) if q.page < result.pages else None
         ),
-        "state_choices": sorted(((c, n) for c, n in STATE_NAMES.items()), key=lambda x: x[1]),
+        "state_choices": STATE_CHOICES,  # for a template of one's own (TRACKER_TEMPLATES_DIR)
+        "filter_options": filter_options,
     }
 
 

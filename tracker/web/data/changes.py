@@ -30,6 +30,10 @@ _CHANGES_BY_ID = _CHANGES.where(change_table.c.id.in_(bindparam("ids", expanding
 _CHANGES_OF_BILLS = select(change_table.c.id, change_table.c.seen_at).where(
     change_table.c.bill_id.in_(bindparam("bill_ids", expanding=True))
 )
+# one bill's (its page's): an expanding IN renders the statement anew on every execution
+_CHANGES_OF_BILL = select(change_table.c.id, change_table.c.seen_at).where(
+    change_table.c.bill_id == bindparam("bill_id")
+)
 
 
 def recent_changes(
@@ -52,7 +56,10 @@ def recent_changes(
     if bill_ids is not None:
         # newest first among these bills' changes, picked by the change.bill_id index; an
         # ORDER BY seen_at plan would walk the whole history looking for them
-        found = conn.execute(_CHANGES_OF_BILLS, {"bill_ids": bill_ids or [-1]}).all()
+        if len(bill_ids) == 1:
+            found = conn.execute(_CHANGES_OF_BILL, {"bill_id": bill_ids[0]}).all()
+        else:
+            found = conn.execute(_CHANGES_OF_BILLS, {"bill_ids": bill_ids or [-1]}).all()
         newest = sorted(found, key=lambda r: (iso(r.seen_at) or "", r.id), reverse=True)
         rows = conn.execute(_CHANGES_BY_ID, {"ids": [r.id for r in newest[:limit]] or [-1]})
     else:
