@@ -8,6 +8,7 @@ first look at a big match set counts it against the facet snapshot (:mod:`.snaps
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
@@ -169,26 +170,29 @@ def _from_snapshot(
         rows = list(zip(ids, scored_list, strict=True))
     elif match.top is None:
         ids = _pg_arrays(conn, match.ids.subquery("i"), with_score=False)[0]
+    elif match.id_json is not None:
+        ids = json.loads(conn.execute(match.id_json).scalar_one())
     else:
         ids = list(map(itemgetter(0), fetch_all(conn, match.ids)))
     if match.top is not None and len(ids) < SNAPSHOT_MIN and not snapshot_ready(conn, version):
         return None  # a small set is counted faster in SQL than the snapshot is built
+    matched = len(ids)  # before the filters
     snap = snapshot_at(conn, version)
     code, size = snap.code, len(snap.code)
     wanted = wanted_combos(query, snap)
-    # one pass each, no per-row function call: a Python loop over 19,000 matches costs as
+    # one pass each, no per-row Python code: a Python loop over 19,000 matches costs as
     # much as the database listing them
     try:
-        codes = [code[i] for i in ids]
+        codes = list(map(code.__getitem__, ids))
     except IndexError:  # a bill newer than the snapshot (rare): not counted
         rows = [row for row in rows if row[0] < size]
         ids = [i for i in ids if i < size]
-        codes = [code[i] for i in ids]
+        codes = list(map(code.__getitem__, ids))
     if len(wanted) < len(snap.combos) or 0 in codes:  # 0: no bill has that id
         keep = bytearray(len(snap.combos) + 1)
         for combo in wanted:
             keep[combo] = 1
-        passed = [keep[c] for c in codes]
+        passed = list(map(keep.__getitem__, codes))
         ids, codes = list(compress(ids, passed)), list(compress(codes, passed))
         rows = list(compress(rows, passed)) if scores else rows
     counts = Counter(codes)
@@ -205,6 +209,8 @@ def _from_snapshot(
         head = [(i, same) for i in newest(ids, CACHED_IDS, order)]
     elif relevance and not scores and filters and match.split and total <= ranking.FEW_MATCHES:
         head = score_ids(conn, match.split, ids, order)[:CACHED_IDS]  # FTS5 scores these few
+    elif relevance and not scores and filters:
+        head = _fts5_filtered_head(conn, match, ids, matched, order)
     elif relevance and not scores:
         head = page_ids(conn, query, match, filters, ranked, CACHED_IDS, 0, total)
     elif relevance:  # the SQL order: score, then latest action, then id
@@ -219,6 +225,26 @@ def _from_snapshot(
     else:
         head = [(i, 0.0) for i in newest(ids, CACHED_IDS, order)]
     return Cached(total, facets, head)
+
+
+def _fts5_filtered_head(
+    conn: Connection, match: Match, ids: list[int], matched: int, order: Sequence[int]
+) -> list[tuple[int, float]]:
+    """SQLite, filters the snapshot has applied: the first CACHED_IDS of `ids` in the order
+    :func:`.ranking.page_ids` gives them (score, then latest action, then id; title matches
+    first when the words match many bills), from FTS5's scores read whole and kept here when
+    they pass the filters, rather than joined to ``bill`` and sorted in SQL."""
+    keep = set(ids)
+    split = match.split
+    if split is not None and len(ids) >= ranking.FEW_ROWS and matched >= ranking.SPLIT_RANK_MIN:
+        title = [row for row in fetch_all(conn, split.title_rows) if row[0] in keep]
+        head = best_scored(title, CACHED_IDS, order)
+        if len(head) < CACHED_IDS:
+            rest = [row for row in fetch_all(conn, split.rest_rows) if row[0] in keep]
+            head += best_scored(rest, CACHED_IDS - len(head), order)
+        return head
+    rows = [row for row in fetch_all(conn, match.scored_rows) if row[0] in keep]
+    return best_scored(rows, CACHED_IDS, order)
 
 
 def _pg_arrays(conn: Connection, sub: Any, *, with_score: bool) -> tuple[list[Any], list[Any]]:
