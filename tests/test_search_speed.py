@@ -216,3 +216,51 @@ def test_one_word_with_exclusions_in_recency_order(loaded, monkeypatch, typed: s
             assert now[2] == plain[2]
         else:
             assert set(now[2]) == set(plain[2])
+
+
+FILTERED = [
+    SearchQuery(q="health", state=("ny", "wa")),
+    SearchQuery(q="health", stage=("introduced", "in_committee")),
+    SearchQuery(q="health insurance", state=("ma", "ny")),
+    SearchQuery(q="highway OR coverage", state=("ny", "ma")),
+    SearchQuery(q="health -insurance", session="2025-2026"),
+    SearchQuery(q="health", sponsor="example", state=("ny", "wa")),
+]
+
+
+def scored_answer(engine, query: SearchQuery) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
+    result = search(engine, query)
+    facets = {k: [(f.value, f.count) for f in v] for k, v in result.facets.items()}
+    return result.total, facets, [(h["id"], h["score"]) for h in result.hits]
+
+
+@pytest.mark.parametrize("split_filtered", [False, True])
+@pytest.mark.parametrize("cached", [4, 10])
+def test_filtered_matches_ranked_from_the_snapshot_in_the_sql_order(  # type: ignore[no-untyped-def]
+    loaded, monkeypatch, split_filtered: bool, cached: int
+) -> None:
+    """Filtered matches the snapshot has kept are ranked from the scores read whole (SQLite:
+    FTS5's, title matches first when split) in the order the SQL join gives them: the same
+    bills, scores and order as with no snapshot, on every page of the first look."""
+    calls: list[int] = []
+    real = cache._fts5_filtered_head
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "_fts5_filtered_head", spy)
+    for query in FILTERED:
+        for page, per_page in ((1, cached), (2, cached // 2)):
+            asked = SearchQuery(**{**query.__dict__, "page": page, "per_page": per_page})
+            shortcuts(monkeypatch, on=True, split_filtered=split_filtered)
+            monkeypatch.setattr(cache, "CACHED_IDS", cached)
+            monkeypatch.setattr(cache, "SNAPSHOT_MIN", 10**9)  # SQL: no snapshot built yet
+            snapshot.SNAPSHOTS.clear()
+            in_sql = scored_answer(loaded, asked)
+            assert in_sql[0] > 0, asked
+            monkeypatch.setattr(cache, "SNAPSHOT_MIN", 0)
+            S.clear_cache()
+            assert scored_answer(loaded, asked) == in_sql, asked
+    if loaded.dialect.name == "sqlite":
+        assert calls  # the snapshot's ranking ran (queries with more than FEW_MATCHES hits)
