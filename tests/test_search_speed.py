@@ -264,3 +264,38 @@ def test_filtered_matches_ranked_from_the_snapshot_in_the_sql_order(  # type: ig
             assert scored_answer(loaded, asked) == in_sql, asked
     if loaded.dialect.name == "sqlite":
         assert calls  # the snapshot's ranking ran (queries with more than FEW_MATCHES hits)
+
+
+@pytest.mark.parametrize("cached", [4, 200])
+def test_filters_only_from_the_snapshot_give_the_sql_answer(
+    loaded, monkeypatch, cached: int
+) -> None:  # type: ignore[no-untyped-def]
+    """No words: with the snapshot built, totals, facets and the newest bills come from it;
+    they are the SQL count, GROUP BY and ORDER BY's, on the first look and on later pages."""
+    calls: list[int] = []
+    real = cache._filters_from_snapshot
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "_filters_from_snapshot", spy)
+    queries = [
+        SearchQuery(),
+        SearchQuery(state=("ny", "wa")),
+        SearchQuery(session="194th"),
+        SearchQuery(stage=("in_committee",), state=("ma", "ny")),
+        SearchQuery(state=("tx",)),  # none
+        SearchQuery(state=("wa",), relevant=True),  # the SQL answer: relevant is not in it
+    ]
+    for query in queries:
+        for page, per_page in ((1, 3), (2, 3), (5, 2), (1, 50)):
+            asked = SearchQuery(**{**query.__dict__, "page": page, "per_page": per_page})
+            shortcuts(monkeypatch, on=True)
+            monkeypatch.setattr(cache, "CACHED_IDS", cached)
+            snapshot.SNAPSHOTS.clear()
+            in_sql = answer(loaded, asked)
+            S.warm(loaded)
+            S.clear_cache()
+            assert answer(loaded, asked) == in_sql, asked
+    assert len(calls) == 5 * 4  # every query but the relevant one

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from itertools import compress
+from itertools import compress, islice
 from operator import itemgetter
 from typing import Any
 
@@ -26,8 +26,10 @@ from tracker.search.plans import fetch_all
 from tracker.search.query import SearchQuery
 from tracker.search.ranking import by_relevance, page_ids, score_ids
 from tracker.search.snapshot import (
+    Snapshot,
     snapshot_applies,
     snapshot_at,
+    snapshot_filters,
     snapshot_ready,
     wanted_combos,
 )
@@ -134,6 +136,8 @@ def _compute(
     version: tuple[Any, ...],
 ) -> Cached:
     """Total, facets and the first CACHED_IDS (id, score), those only if the page is in them."""
+    if match is None and snapshot_filters(query) and snapshot_ready(conn, version):
+        return _filters_from_snapshot(query, snapshot_at(conn, version), stop)
     if match is not None and snapshot_applies(conn, query, match, filters, version):
         fast = _from_snapshot(conn, query, match, filters, ranked, stop, version)
         if fast is not None:
@@ -195,13 +199,7 @@ def _from_snapshot(
         passed = list(map(keep.__getitem__, codes))
         ids, codes = list(compress(ids, passed)), list(compress(codes, passed))
         rows = list(compress(rows, passed)) if scores else rows
-    counts = Counter(codes)
-    sums: dict[str, dict[str, int]] = {name: {} for name in FACETS}
-    for combo, n in counts.items():
-        for name, value in zip(FACETS, snap.combos[combo - 1], strict=True):
-            if value is not None:
-                sums[name][value] = sums[name].get(value, 0) + n
-    facets = facet_values(query, {name: list(v.items()) for name, v in sums.items()})
+    facets = _facets(query, snap, Counter(codes).items())
     total, order = len(ids), snap.order
     if stop > CACHED_IDS:
         head: list[tuple[int, float]] = []
@@ -225,6 +223,36 @@ def _from_snapshot(
     else:
         head = [(i, 0.0) for i in newest(ids, CACHED_IDS, order)]
     return Cached(total, facets, head)
+
+
+def _facets(
+    query: SearchQuery, snap: Snapshot, counts: Iterable[tuple[int, int]]
+) -> dict[str, list[FacetValue]]:
+    """Facet counts from (combination code, number of bills) pairs."""
+    sums: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+    for combo, n in counts:
+        for name, value in zip(FACETS, snap.combos[combo - 1], strict=True):
+            if value is not None:
+                sums[name][value] = sums[name].get(value, 0) + n
+    return facet_values(query, {name: list(v.items()) for name, v in sums.items()})
+
+
+def _filters_from_snapshot(query: SearchQuery, snap: Snapshot, stop: int) -> Cached:
+    """No words, and only filters the snapshot holds (or none): the total and facets are sums
+    over the facet value combinations the filters let through, and the newest bills among
+    them are the first of the snapshot's recency list whose combination passes, with no scan
+    of ``bill`` (the SQL answer: count, one GROUP BY, ORDER BY latest action, then id)."""
+    wanted = wanted_combos(query, snap)
+    counts = [(combo, snap.sizes[combo - 1]) for combo in wanted]
+    total = sum(n for _, n in counts)
+    head: list[tuple[int, float]] = []
+    if total and stop <= CACHED_IDS:
+        keep = bytearray(len(snap.combos) + 1)
+        for combo in wanted:
+            keep[combo] = 1
+        passed = map(keep.__getitem__, map(snap.code.__getitem__, snap.newest))
+        head = [(i, 0.0) for i in islice(compress(snap.newest, passed), CACHED_IDS)]
+    return Cached(total, _facets(query, snap, counts), head)
 
 
 def _fts5_filtered_head(
