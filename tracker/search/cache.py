@@ -3,7 +3,8 @@
 Counting, faceting and ranking 15,000+ matches for one common word costs ~100 ms; a staffer
 paging through them (or the next visitor asking the same) reuses the first result. Only big
 result sets are kept, and each entry is tied to a data version that any ingest changes. A
-first look at a big match set counts it against the facet snapshot (:mod:`.snapshot`).
+first look at a big match set, or at bills filtered without words, counts them against the
+facet snapshot (:mod:`.snapshot`).
 """
 
 from __future__ import annotations
