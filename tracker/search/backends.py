@@ -48,8 +48,7 @@ class Match:
     # SQLite: every matched id as one JSON array (json_group_array): reading 19,000 ids
     # as one string costs a quarter of reading them as 19,000 rows
     id_json: Any = None
-    scored_among: Any = None  # (bill_id, score) of the matches among :ids, unsorted
-    title_among: Any = None  # PostgreSQL: title_scored's rows among :ids
+    scored_among: Any = None  # SQLite: (bill_id, score) of the matches among :ids, unsorted
 
 
 def match_words(conn: Connection, tq: TextQuery, sponsor: str | None) -> Match | None:
@@ -183,26 +182,20 @@ def _pg_match(tq: TextQuery, sponsor_words: Sequence[str], conn: Connection | No
         f"SELECT bill_id, ts_rank(document, (SELECT {expr})) AS score "  # noqa: S608
         f"FROM bill_search WHERE document @@ {expr}"
     )
-    # the same scores for the bills among :ids (a list of matched ids), looked up by id
-    among = "FROM bill_search WHERE bill_id = ANY(:ids)"
-    scored_among = text(
-        f"SELECT bill_id, ts_rank(document, (SELECT {expr})) AS score {among}"  # noqa: S608
-    ).bindparams(**params)
-    title_scored = title_among = None
+    title_scored = None
     word = pg_title_first(tq, sponsor_words)
     if word is not None:
         in_title = "to_tsquery('english', quote_literal(:tw) || :tA)"
-        title_score = (
-            f"SELECT bill_id, CASE WHEN document @@ (SELECT {in_title}) "
-            f"THEN ts_rank(document, (SELECT {expr})) END AS score "
-        )
         title_scored = (
-            text(f"{title_score} FROM bill_search WHERE document @@ {expr}")  # noqa: S608
+            text(
+                f"SELECT bill_id, CASE WHEN document @@ (SELECT {in_title}) "  # noqa: S608
+                f"THEN ts_rank(document, (SELECT {expr})) END AS score "
+                f"FROM bill_search WHERE document @@ {expr}"
+            )
             .bindparams(tw=word, tA=":A", **params)
             .columns(bill_id=Integer, score=Float)
             .subquery("mt")
         )
-        title_among = text(f"{title_score} {among}").bindparams(tw=word, tA=":A", **params)
     same = None
     if conn is not None and pg_same_score(tq, sponsor_words):
         # a stop word drops out of the tsquery: only the full shape has the constant score
@@ -213,8 +206,6 @@ def _pg_match(tq: TextQuery, sponsor_words: Sequence[str], conn: Connection | No
         scored.bindparams(**params).columns(bill_id=Integer, score=Float).subquery("m"),
         title_scored=title_scored,
         same_score=same,
-        scored_among=scored_among,
-        title_among=title_among,
     )
 
 

@@ -18,7 +18,7 @@ from itertools import compress, islice
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Float, Integer, func, select
+from sqlalchemy import Connection, func, select
 
 from tracker.search import ranking
 from tracker.search.backends import Match
@@ -168,11 +168,10 @@ def _from_snapshot(
     if same is not None:  # every match scores the same: the order is recency's
         scores = False
     title_first = scores and match.title_scored is not None
-    # PostgreSQL: list the matches only, and score just those the filters keep (looked up by
-    # id), when the filters keep a third of all bills or fewer, or when no page needs them
-    later = scores and (stop > CACHED_IDS or _narrow(conn, query, filters, version))
+    if stop > CACHED_IDS:  # no first ids to keep (a page past them is ranked in SQL)
+        scores = False
     rows: list[tuple[int, float]] = []
-    if scores and not later:
+    if scores:
         scored = match.title_scored if title_first else match.scored
         ids, scored_list = _pg_arrays(conn, scored, with_score=True)
         rows = list(zip(ids, scored_list, strict=True))
@@ -216,13 +215,9 @@ def _from_snapshot(
     elif relevance and not scores:
         head = page_ids(conn, query, match, filters, ranked, CACHED_IDS, 0, total)
     elif relevance:  # the SQL order: score, then latest action, then id
-        if later:
-            rows = _pg_among(conn, match.title_among if title_first else match.scored_among, ids)
         if title_first:  # scored where the word is in the title: those come first
             titled = [row for row in rows if row[1] is not None]
-            if len(titled) < min(CACHED_IDS, total) and later:  # too few: score them all
-                titled = _pg_among(conn, match.scored_among, ids)
-            elif len(titled) < min(CACHED_IDS, total):
+            if len(titled) < min(CACHED_IDS, total):  # too few: score them all after all
                 kept = set(ids)
                 full = fetch_all(conn, select(match.scored.c.bill_id, match.scored.c.score))
                 titled = [row for row in full if row[0] in kept]
@@ -231,26 +226,6 @@ def _from_snapshot(
     else:
         head = [(i, 0.0) for i in newest(ids, CACHED_IDS, order)]
     return Cached(total, facets, head)
-
-
-def _narrow(
-    conn: Connection, query: SearchQuery, filters: list[Any], version: tuple[Any, ...]
-) -> bool:
-    """Whether the facet filters let through a third of all bills or fewer."""
-    if not filters:
-        return False
-    snap = snapshot_at(conn, version)
-    share = sum(snap.sizes[combo - 1] for combo in wanted_combos(query, snap))
-    return share * 3 <= sum(snap.sizes)
-
-
-def _pg_among(conn: Connection, stmt: Any, ids: list[int]) -> list[tuple[int, float]]:
-    """PostgreSQL: (bill id, score) of `stmt` (a Match's ``*_among``) for these matched ids."""
-    if not ids:
-        return []
-    sub = stmt.bindparams(ids=ids).columns(bill_id=Integer, score=Float).subquery("k")
-    got, scored = _pg_arrays(conn, sub, with_score=True)
-    return list(zip(got, scored, strict=True))
 
 
 def _facets(
