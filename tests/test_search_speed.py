@@ -216,3 +216,88 @@ def test_one_word_with_exclusions_in_recency_order(loaded, monkeypatch, typed: s
             assert now[2] == plain[2]
         else:
             assert set(now[2]) == set(plain[2])
+
+
+FILTERED = [
+    SearchQuery(q="health", state=("ny", "wa")),
+    SearchQuery(q="health", stage=("introduced", "in_committee")),
+    SearchQuery(q="health insurance", state=("ma", "ny")),
+    SearchQuery(q="highway OR coverage", state=("ny", "ma")),
+    SearchQuery(q="health -insurance", session="2025-2026"),
+    SearchQuery(q="health", sponsor="example", state=("ny", "wa")),
+    SearchQuery(q="health", state=("wa",)),
+    SearchQuery(q="highway OR coverage", state=("ma",)),
+]
+
+
+def scored_answer(engine, query: SearchQuery) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
+    result = search(engine, query)
+    facets = {k: [(f.value, f.count) for f in v] for k, v in result.facets.items()}
+    return result.total, facets, [(h["id"], h["score"]) for h in result.hits]
+
+
+@pytest.mark.parametrize("split_filtered", [False, True])
+@pytest.mark.parametrize("cached", [4, 10])
+def test_filtered_matches_ranked_from_the_snapshot_in_the_sql_order(  # type: ignore[no-untyped-def]
+    loaded, monkeypatch, split_filtered: bool, cached: int
+) -> None:
+    """Filtered matches the snapshot has kept are ordered here as the SQL join orders them
+    (SQLite: scored by FTS5 among themselves, title matches first when split): the same
+    bills, scores and order as with the snapshot off, on the first look and past it (where
+    PostgreSQL lists the matches without scoring them)."""
+    calls: list[int] = []
+    real = cache._fts5_filtered_head
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "_fts5_filtered_head", spy)
+    for query in FILTERED:
+        for page, per_page in ((1, cached), (2, cached // 2), (2, cached)):
+            asked = SearchQuery(**{**query.__dict__, "page": page, "per_page": per_page})
+            shortcuts(monkeypatch, on=True, split_filtered=split_filtered)
+            monkeypatch.setattr(cache, "CACHED_IDS", cached)
+            with monkeypatch.context() as plain:  # counted, faceted and ranked in SQL
+                plain.setattr(cache, "snapshot_applies", lambda *args, **kwargs: False)
+                in_sql = scored_answer(loaded, asked)
+            assert in_sql[0] > 0, asked
+            S.clear_cache()
+            assert scored_answer(loaded, asked) == in_sql, asked
+    if loaded.dialect.name == "sqlite":
+        assert calls  # the snapshot's ranking ran (queries with more than FEW_MATCHES hits)
+
+
+@pytest.mark.parametrize("cached", [4, 200])
+def test_filters_only_from_the_snapshot_give_the_sql_answer(
+    loaded, monkeypatch, cached: int
+) -> None:  # type: ignore[no-untyped-def]
+    """No words: with the snapshot built, totals, facets and the newest bills come from it;
+    they are the SQL count, GROUP BY and ORDER BY's, on the first look and on later pages."""
+    calls: list[int] = []
+    real = cache._filters_from_snapshot
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "_filters_from_snapshot", spy)
+    queries = [
+        SearchQuery(),
+        SearchQuery(state=("ny", "wa")),
+        SearchQuery(session="194th"),
+        SearchQuery(stage=("in_committee",), state=("ma", "ny")),
+        SearchQuery(state=("tx",)),  # none
+        SearchQuery(state=("wa",), relevant=True),  # the SQL answer: relevant is not in it
+    ]
+    for query in queries:
+        for page, per_page in ((1, 3), (2, 3), (5, 2), (1, 50)):
+            asked = SearchQuery(**{**query.__dict__, "page": page, "per_page": per_page})
+            shortcuts(monkeypatch, on=True)
+            monkeypatch.setattr(cache, "CACHED_IDS", cached)
+            snapshot.SNAPSHOTS.clear()
+            in_sql = answer(loaded, asked)
+            S.warm(loaded)
+            S.clear_cache()
+            assert answer(loaded, asked) == in_sql, asked
+    assert len(calls) == 5 * 4  # every query but the relevant one

@@ -3,16 +3,18 @@
 Counting, faceting and ranking 15,000+ matches for one common word costs ~100 ms; a staffer
 paging through them (or the next visitor asking the same) reuses the first result. Only big
 result sets are kept, and each entry is tied to a data version that any ingest changes. A
-first look at a big match set counts it against the facet snapshot (:mod:`.snapshot`).
+first look at a big match set, or at bills filtered without words, counts them against the
+facet snapshot (:mod:`.snapshot`).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from itertools import compress
+from itertools import compress, islice
 from operator import itemgetter
 from typing import Any
 
@@ -25,8 +27,10 @@ from tracker.search.plans import fetch_all
 from tracker.search.query import SearchQuery
 from tracker.search.ranking import by_relevance, page_ids, score_ids
 from tracker.search.snapshot import (
+    Snapshot,
     snapshot_applies,
     snapshot_at,
+    snapshot_filters,
     snapshot_ready,
     wanted_combos,
 )
@@ -133,6 +137,8 @@ def _compute(
     version: tuple[Any, ...],
 ) -> Cached:
     """Total, facets and the first CACHED_IDS (id, score), those only if the page is in them."""
+    if match is None and snapshot_filters(query) and snapshot_ready(conn, version):
+        return _filters_from_snapshot(query, snapshot_at(conn, version), stop)
     if match is not None and snapshot_applies(conn, query, match, filters, version):
         fast = _from_snapshot(conn, query, match, filters, ranked, stop, version)
         if fast is not None:
@@ -162,6 +168,8 @@ def _from_snapshot(
     if same is not None:  # every match scores the same: the order is recency's
         scores = False
     title_first = scores and match.title_scored is not None
+    if stop > CACHED_IDS:  # no first ids to keep (a page past them is ranked in SQL)
+        scores = False
     rows: list[tuple[int, float]] = []
     if scores:
         scored = match.title_scored if title_first else match.scored
@@ -169,35 +177,32 @@ def _from_snapshot(
         rows = list(zip(ids, scored_list, strict=True))
     elif match.top is None:
         ids = _pg_arrays(conn, match.ids.subquery("i"), with_score=False)[0]
+    elif match.id_json is not None:
+        ids = json.loads(conn.execute(match.id_json).scalar_one())
     else:
         ids = list(map(itemgetter(0), fetch_all(conn, match.ids)))
     if match.top is not None and len(ids) < SNAPSHOT_MIN and not snapshot_ready(conn, version):
         return None  # a small set is counted faster in SQL than the snapshot is built
+    matched = len(ids)  # before the filters
     snap = snapshot_at(conn, version)
     code, size = snap.code, len(snap.code)
     wanted = wanted_combos(query, snap)
-    # one pass each, no per-row function call: a Python loop over 19,000 matches costs as
+    # one pass each, no per-row Python code: a Python loop over 19,000 matches costs as
     # much as the database listing them
     try:
-        codes = [code[i] for i in ids]
+        codes = list(map(code.__getitem__, ids))
     except IndexError:  # a bill newer than the snapshot (rare): not counted
         rows = [row for row in rows if row[0] < size]
         ids = [i for i in ids if i < size]
-        codes = [code[i] for i in ids]
+        codes = list(map(code.__getitem__, ids))
     if len(wanted) < len(snap.combos) or 0 in codes:  # 0: no bill has that id
         keep = bytearray(len(snap.combos) + 1)
         for combo in wanted:
             keep[combo] = 1
-        passed = [keep[c] for c in codes]
+        passed = list(map(keep.__getitem__, codes))
         ids, codes = list(compress(ids, passed)), list(compress(codes, passed))
         rows = list(compress(rows, passed)) if scores else rows
-    counts = Counter(codes)
-    sums: dict[str, dict[str, int]] = {name: {} for name in FACETS}
-    for combo, n in counts.items():
-        for name, value in zip(FACETS, snap.combos[combo - 1], strict=True):
-            if value is not None:
-                sums[name][value] = sums[name].get(value, 0) + n
-    facets = facet_values(query, {name: list(v.items()) for name, v in sums.items()})
+    facets = _facets(query, snap, Counter(codes).items())
     total, order = len(ids), snap.order
     if stop > CACHED_IDS:
         head: list[tuple[int, float]] = []
@@ -205,6 +210,8 @@ def _from_snapshot(
         head = [(i, same) for i in newest(ids, CACHED_IDS, order)]
     elif relevance and not scores and filters and match.split and total <= ranking.FEW_MATCHES:
         head = score_ids(conn, match.split, ids, order)[:CACHED_IDS]  # FTS5 scores these few
+    elif relevance and not scores and filters:
+        head = _fts5_filtered_head(conn, match, ids, matched, order)
     elif relevance and not scores:
         head = page_ids(conn, query, match, filters, ranked, CACHED_IDS, 0, total)
     elif relevance:  # the SQL order: score, then latest action, then id
@@ -219,6 +226,58 @@ def _from_snapshot(
     else:
         head = [(i, 0.0) for i in newest(ids, CACHED_IDS, order)]
     return Cached(total, facets, head)
+
+
+def _facets(
+    query: SearchQuery, snap: Snapshot, counts: Iterable[tuple[int, int]]
+) -> dict[str, list[FacetValue]]:
+    """Facet counts from (combination code, number of bills) pairs."""
+    sums: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+    for combo, n in counts:
+        for name, value in zip(FACETS, snap.combos[combo - 1], strict=True):
+            if value is not None:
+                sums[name][value] = sums[name].get(value, 0) + n
+    return facet_values(query, {name: list(v.items()) for name, v in sums.items()})
+
+
+def _filters_from_snapshot(query: SearchQuery, snap: Snapshot, stop: int) -> Cached:
+    """No words, and only filters the snapshot holds (or none): the total and facets are sums
+    over the facet value combinations the filters let through, and the newest bills among
+    them are the first of the snapshot's recency list whose combination passes, with no scan
+    of ``bill`` (the SQL answer: count, one GROUP BY, ORDER BY latest action, then id)."""
+    wanted = wanted_combos(query, snap)
+    counts = [(combo, snap.sizes[combo - 1]) for combo in wanted]
+    total = sum(n for _, n in counts)
+    head: list[tuple[int, float]] = []
+    if total and stop <= CACHED_IDS:
+        keep = bytearray(len(snap.combos) + 1)
+        for combo in wanted:
+            keep[combo] = 1
+        passed = map(keep.__getitem__, map(snap.code.__getitem__, snap.newest))
+        head = [(i, 0.0) for i in islice(compress(snap.newest, passed), CACHED_IDS)]
+    return Cached(total, _facets(query, snap, counts), head)
+
+
+def _fts5_filtered_head(
+    conn: Connection, match: Match, ids: list[int], matched: int, order: Sequence[int]
+) -> list[tuple[int, float]]:
+    """SQLite, filters the snapshot has applied: the first CACHED_IDS of `ids` in the order
+    :func:`.ranking.page_ids` gives them (score, then latest action, then id; title matches
+    first when the words match many bills). FTS5 scores only the matches among `ids` (for
+    health + one stage, 1,007 of the 6,934 title matches: a third of the time) and they are
+    ordered here with the snapshot's recency order, rather than every match scored, joined
+    to ``bill``, filtered and sorted in SQL."""
+    among = {"ids": json.dumps(ids)}
+    split = match.split
+    if split is not None and len(ids) >= ranking.FEW_ROWS and matched >= ranking.SPLIT_RANK_MIN:
+        head = best_scored(
+            fetch_all(conn, split.title_among.bindparams(**among)), CACHED_IDS, order
+        )
+        if len(head) < CACHED_IDS:
+            rest = fetch_all(conn, split.rest_among.bindparams(**among))
+            head += best_scored(rest, CACHED_IDS - len(head), order)
+        return head
+    return best_scored(fetch_all(conn, match.scored_among.bindparams(**among)), CACHED_IDS, order)
 
 
 def _pg_arrays(conn: Connection, sub: Any, *, with_score: bool) -> tuple[list[Any], list[Any]]:

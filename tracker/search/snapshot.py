@@ -27,6 +27,7 @@ class Snapshot:
     sizes: list[int]  # bills per combination
     code: array  # by bill id: 1 + index into combos; 0 where no bill has that id
     order: array  # by bill id: position by latest action (newest first), then id
+    newest: array  # bill ids by that position: the reverse of `order`
 
 
 SNAPSHOTS: dict[tuple[int, str], Snapshot] = {}
@@ -60,7 +61,8 @@ def snapshot_at(conn: Connection, version: tuple[Any, ...]) -> Snapshot:
     for n in code:
         if n:
             sizes[n - 1] += 1
-    snap = Snapshot(version, list(combos), sizes, code, order)
+    newest = array("I", (row[0] for row in rows))
+    snap = Snapshot(version, list(combos), sizes, code, order, newest)
     if len(SNAPSHOTS) >= 4:  # a few databases per process at most (tests, benchmarks)
         SNAPSHOTS.clear()
     SNAPSHOTS[key] = snap
@@ -81,6 +83,12 @@ def _raw_rows(conn: Connection, stmt: Any) -> Sequence[Any]:
         cursor.close()
 
 
+def snapshot_filters(query: SearchQuery) -> bool:
+    """Whether the snapshot holds every filter of `query`: state, session, stage and topic
+    (not the relevant flag or the dates; the sponsor's words are matched, not filtered)."""
+    return not (query.relevant or query.since or query.until)
+
+
 def snapshot_applies(
     conn: Connection,
     query: SearchQuery,
@@ -93,7 +101,7 @@ def snapshot_applies(
     than joining them to ``bill`` for the counts and again for the page), or on PostgreSQL
     facet filters letting through a tenth of all bills or more (narrower ones are answered
     faster by the database from its own indexes)."""
-    if query.relevant or query.since or query.until:
+    if not snapshot_filters(query):
         return False
     if not filters or match.top is not None:
         return True
