@@ -89,8 +89,10 @@ def prepare_new(bill: ScrapedBill, session_end: str | None) -> dict[str, Any]:
     child_rows(children, bill, actions)
     _encode_json(bill_table, row)
     for kind, table in zip(CHILD_KINDS, CHILD_TABLES, strict=True):
-        for r in children[kind]:
-            _encode_json(table, r)
+        rows = children[kind]
+        if rows and _json_columns(table):  # a table without JSON columns: nothing to encode
+            for r in rows:
+                _encode_json(table, r)
     return {"row": row, "children": children, "session_end": session_end}
 
 
@@ -100,9 +102,8 @@ _JSON_COLUMNS: dict[str, list[tuple[str, bool]]] = {}
 _JSON_MEMO: dict[tuple[str, ...], str] = {}
 
 
-def _encode_json(table: Any, row: dict[str, Any]) -> None:
-    """JSON columns as the JSON text bulk_insert would store (done by the importer process
-    when it prepares the rows)."""
+def _json_columns(table: Any) -> list[tuple[str, bool]]:
+    """(name, nullable) of the table's JSON columns."""
     columns = _JSON_COLUMNS.get(table.name)
     if columns is None:
         from sqlalchemy import JSON
@@ -110,6 +111,13 @@ def _encode_json(table: Any, row: dict[str, Any]) -> None:
         columns = _JSON_COLUMNS[table.name] = [
             (c.name, bool(c.nullable)) for c in table.columns if isinstance(c.type, JSON)
         ]
+    return columns
+
+
+def _encode_json(table: Any, row: dict[str, Any]) -> None:
+    """JSON columns as the JSON text bulk_insert would store (done by the importer process
+    when it prepares the rows)."""
+    columns = _JSON_COLUMNS.get(table.name) or _json_columns(table)
     for name, nullable in columns:
         if name not in row:
             continue

@@ -24,6 +24,7 @@ parent's to handle: workers ignore SIGINT and the parent stops them.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import multiprocessing.connection
@@ -134,25 +135,33 @@ def prefetch(
     piece: int = PIECE,
     queued: int = QUEUED,
     plan: list[Unit] | None = None,
+    share: bool = True,
 ) -> Iterator[Any]:
     """The items of ``iter_<kind>(paths, lazy=True)``, produced by ``workers`` processes;
     ``engine`` and ``source`` (as given to ``ingest_bills``) let them skip unchanged bills and
     prepare new ones.
 
-    Chunks of files are dealt round-robin: worker ``k`` reads chunks ``k``, ``k + workers``, ...
-    and sends items in pieces of ``piece`` through its own queue of at most ``queued`` pieces;
-    reading the queues in turn restores the order, and a worker that gets ahead waits."""
+    Chunks of files are claimed in order from a shared counter: each worker takes the next
+    unclaimed chunk when it finishes one, and sends its items in pieces of ``piece`` through its
+    own queue of at most ``queued`` pieces (a worker that gets ahead waits). The caller hands
+    the chunks out in order, reading each from the queue of the worker that claimed it. With
+    ``share`` the caller claims a chunk itself when no worker has yet, and reads it in its own
+    process (the items then come as ``iter_<kind>`` gives them: ingest validates and prepares
+    them as it does without workers): the caller would otherwise wait for the workers, so both
+    cores stay busy whichever side is slower."""
     chunks = _chunks(units(kind, paths) if plan is None else plan)
     if not chunks:
         return
     workers = max(1, min(workers or min(2, os.cpu_count() or 1), len(chunks)))
     known, ends = _snapshot(engine, source) if engine is not None else (set(), {})
     ctx = multiprocessing.get_context("spawn")
+    claimed = ctx.Value("i", 0)  # chunks before this one are claimed
+    owner = ctx.Array("i", len(chunks), lock=False)  # the worker that claimed each chunk
     queues = [ctx.Queue(maxsize=queued) for _ in range(workers)]
     procs = [
         ctx.Process(
             target=_serve,
-            args=(chunks[k::workers], known, ends, engine is not None, piece, queues[k]),
+            args=(chunks, k, claimed, owner, known, ends, engine is not None, piece, queues[k]),
             daemon=True,
         )
         for k in range(workers)
@@ -162,7 +171,14 @@ def prefetch(
         proc.start()
     try:
         for n in range(len(chunks)):
-            yield from _chunk_items(queues[n % workers], procs[n % workers])
+            with claimed.get_lock():
+                mine = share and claimed.value == n  # no worker has claimed it: read it here
+                if mine:
+                    claimed.value = n + 1
+            if mine:
+                yield from _chunk_stream(chunks[n], local=True)
+            else:
+                yield from _chunk_items(queues[owner[n]], procs[owner[n]])
         for proc in procs:
             proc.join()
     finally:
@@ -192,6 +208,9 @@ def _chunk_items(queue: Any, proc: Any) -> Iterator[Any]:
 
 def _serve(
     chunks: list[list[Unit]],
+    me: int,
+    claimed: Any,
+    owner: Any,
     known: set[int],
     ends: dict[tuple[str, str], str | None],
     prepare: bool,
@@ -200,10 +219,20 @@ def _serve(
 ) -> None:
     _die_with_parent()
     _init(known, ends, prepare)
+    # As ingest does (tracker.ingest._few_gc_passes): a chunk allocates ~100k short-lived
+    # objects beside a large index of its CSV rows, and the default threshold (700) runs the
+    # collector thousands of times over them (a quarter of a worker's CPU time).
+    gc.set_threshold(max(gc.get_threshold()[0], 50_000), *gc.get_threshold()[1:])
     try:
-        for chunk in chunks:
+        while True:
+            with claimed.get_lock():
+                n = claimed.value
+                if n >= len(chunks):
+                    break
+                claimed.value = n + 1
+                owner[n] = me
             out: list[Any] = []
-            for item in _chunk_stream(chunk):
+            for item in _chunk_stream(chunks[n]):
                 out.append(item)
                 if len(out) >= piece:
                     queue.put(("items", out))
@@ -285,8 +314,12 @@ def _init(known: set[int], ends: dict[tuple[str, str], str | None], prepare: boo
     _PREPARE[0] = prepare
 
 
-def _chunk_stream(chunk: list[Unit]) -> Iterator[Any]:
+def _chunk_stream(chunk: list[Unit], *, local: bool = False) -> Iterator[Any]:
+    """A chunk's items; in a worker (not `local`) each bill digested and, if new, prepared."""
     for func, args in chunk:
+        if local:
+            yield from func(*args, None)
+            continue
         for item in func(*args, None):
             if type(item) is RawBill:
                 _prepare(item)
