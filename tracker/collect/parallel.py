@@ -5,8 +5,12 @@ database writes (the machine's other cores), and a re-import validates nothing i
     ingest_bills(engine, items, source="import:legiscan")
 
 The importer's work is cut into pieces (one per file, see ``legiscan_units`` /
-``openstates_units``); workers run pieces in any order, and the results are handed out in the
-original order, so ingest sees exactly what ``iter_legiscan(paths, lazy=True)`` yields. Each
+``openstates_units``) and bunched into chunks; workers claim chunks in order from a shared
+counter, and the results are handed out in the original order, so ingest sees exactly what
+``iter_legiscan(paths, lazy=True)`` yields. The writer claims a chunk too when it would
+otherwise wait (no worker has claimed the next one yet) and reads it itself, so on 2 cores
+both are busy whichever side is slower: the writer's database work and the workers' parsing
+and preparing each take about half of a first import's CPU time. Each
 :class:`RawBill` arrives with key, digest and its fields as JSON bytes; a bill the database does
 not have from this source (a snapshot of the stored content hashes taken at the start) arrives
 validated, with its rows computed (``tracker.ingest.prepare_new``). The snapshot is only a
@@ -80,11 +84,11 @@ def default_workers_for(size: int, *, cpus: int | None = None) -> int:
     process) on one core or under :data:`WORTH_BYTES`; else one per core beside the writer's,
     at most two (the writer is the bottleneck beyond two).
 
-    On 2 cores that is one worker: the writer keeps one core and the worker the other. All the
-    shared data took 82 s of writer CPU and 119 s of worker CPU with two workers, so one worker
-    finishes in about max(82, 119) s against (82 + 119) / 2 s for two on an idle machine, 20%
-    more, and each worker costs about 190 MB: writer and two workers were 616 MB at peak, over
-    the 500 MB an import may take (issue 15); writer and one worker about 430 MB."""
+    On 2 cores that is one worker: the writer keeps one core and the worker the other, and the
+    writer reads chunks itself while the worker is behind (:func:`prefetch`), so one worker
+    keeps both cores busy. A second would add no core, and each worker costs about 190 MB:
+    writer and two workers were 616 MB at peak, over the 500 MB an import may take (issue 15);
+    writer and one worker about 460 MB on all the shared data."""
     cpus = (os.cpu_count() or 1) if cpus is None else cpus
     if cpus < 2 or size < WORTH_BYTES:
         return 0
