@@ -8,6 +8,8 @@ same data must write nothing (0 new, 0 updated) and be at least five times faste
     python bench/bench_import.py --subset small  # a quick run on a few files
     python bench/bench_import.py --workers 0     # importers in the ingest process
     python bench/bench_import.py --workers 2     # two importer processes
+    python bench/bench_import.py --against ../main-checkout   # same rows as that code?
+    python bench/bench_import.py --compare A.db B.db          # two databases, row by row
 
 By default the number of importer processes is what ``tracker import`` chooses
 (``tracker.collect.parallel.default_workers``: none for small inputs or one core). The
@@ -21,6 +23,14 @@ the first import beside a raw ``executemany`` of as many bill rows measured in t
 The second import reads no file the first one read: ``tracker import`` keeps each input file's
 fingerprint (``tracker.ingest_files``). ``--full`` times the second import reading every file
 again (``tracker import --full``), the path a changed file takes.
+
+Same rows as other code (``--against TREE``, SQLite): the first import of the same data with
+this checkout and with the checkout at TREE (e.g. ``git worktree add ../base main``), into two
+databases, then every table compared row by row (:func:`compare_databases`; ``--compare A B``
+compares two databases already imported). Ids, timestamps and run ids legitimately differ and are
+left out; a bill id is replaced by the bill's natural key (state, session, identifier), a
+timestamp that may be empty by whether it is set. Any other difference (a stage, a topic's
+evidence, an action's classification, a search document) is printed and the bench exits 1.
 
 Open States' own importer (``--openstates``, PostgreSQL, Idaho 2025: 790 bills): openstates is
 never a dependency of this project. Install it in a separate virtualenv outside the repository
@@ -45,7 +55,9 @@ import resource
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = os.environ.get("TRACKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -264,8 +276,13 @@ def raw_executemany(n: int) -> float:
 
 
 def run_child(
-    url: str, plan: list[tuple[str, list[Path]]], workers: str, full: bool = False
+    url: str,
+    plan: list[tuple[str, list[Path]]],
+    workers: str,
+    full: bool = False,
+    root: Path = ROOT,
 ) -> dict:
+    """One import in a subprocess, with the code of the checkout at `root`."""
     arg = json.dumps([(k, [str(p) for p in ps]) for k, ps in plan])
     script = Path(tempfile.mkdtemp(prefix="bench-import-")) / "child.py"
     script.write_text(CHILD)  # a file, not -c: the importer workers are spawned processes
@@ -273,8 +290,8 @@ def run_child(
         [sys.executable, str(script), url, arg, workers, *(["full"] if full else [])],
         capture_output=True,
         text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
     )
     if proc.returncode != 0:
         sys.exit(f"import failed on {url}:\n{proc.stderr[-3000:]}")
@@ -307,6 +324,102 @@ def pg_database(tag: str = "") -> str:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     CREATED.append(name)
     return normalize_url(PG_ADMIN).rsplit("/", 1)[0] + "/" + name
+
+
+# Columns that legitimately differ between two imports of the same data: row ids, when a row
+# was written, which run wrote it. Everything else must be identical.
+SKIP_TABLES = frozenset({"alembic_version", "apscheduler_jobs", "scheduler_heartbeat"})
+SKIP_COLUMNS = frozenset({"id", "run_id"})
+TIME_COLUMNS = frozenset({
+    "first_seen", "last_seen", "last_checked", "last_changed", "seen_at", "created_at",
+    "updated_at", "started_at", "finished_at", "removed_at", "resolved_at", "opened_at",
+    "recovered_at", "notified_at", "confirmed_at", "unsubscribed_at", "last_bounce_at",
+    "last_listed", "last_fetched", "beat_at",
+})  # fmt: skip
+BILL_REFERENCES = frozenset({"bill_id", "other_bill_id", "tracker_bill_id"})
+
+
+def _table_rows(conn: Any, table: str, keys: dict[int, tuple[str, str, str]]) -> Iterator[tuple]:
+    """The rows of `table` as comparable tuples (see SKIP_COLUMNS, TIME_COLUMNS), sorted."""
+    if table == "bill_fts":  # the search documents; rowid is the bill id
+        names = ["rowid", "identifier", "title", "body", "sponsors", "actions"]
+    else:
+        names = [r[1] for r in conn.execute(f"PRAGMA table_info('{table}')")]
+    columns = ", ".join(f'"{n}"' for n in names)
+    out = []
+    for row in conn.execute(f'SELECT {columns} FROM "{table}"'):  # noqa: S608 - names from the schema
+        values = []
+        for name, value in zip(names, row, strict=True):
+            if name in BILL_REFERENCES or (name == "rowid" and table == "bill_fts"):
+                values.append(keys.get(value, value))
+            elif name in TIME_COLUMNS:
+                values.append(value is not None)
+            elif name not in SKIP_COLUMNS or (name == "id" and table == "bill"):
+                values.append(value if name != "id" else keys[value])
+        out.append(tuple(values))
+    out.sort(key=repr)
+    return iter(out)
+
+
+def compare_databases(a: Path, b: Path, *, show: int = 5) -> int:
+    """Every table of two SQLite databases compared row by row; prints what differs and returns
+    the number of differing rows (0: the same data)."""
+    import sqlite3
+
+    conns = [sqlite3.connect(f"file:{p}?mode=ro", uri=True) for p in (a, b)]
+    tables = [
+        {
+            name
+            for (name,) in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if name not in SKIP_TABLES and not name.startswith("bill_fts_")
+        }
+        for c in conns
+    ]
+    if tables[0] != tables[1]:
+        print(f"compare: tables differ: {sorted(tables[0] ^ tables[1])}")
+        return 1
+    keys = [
+        {i: (st, se, norm) for i, st, se, norm in c.execute(
+            "SELECT id, state, session, identifier_norm FROM bill")}
+        for c in conns
+    ]  # fmt: skip
+    differing = 0
+    for table in sorted(tables[0]):
+        left, right = (list(_table_rows(c, table, k)) for c, k in zip(conns, keys, strict=True))
+        if left == right:
+            print(f"compare: {table}: {len(left):,} rows identical")
+            continue
+        from collections import Counter
+
+        only_a, only_b = Counter(left), Counter(right)
+        only_a.subtract(Counter(right))
+        only_b.subtract(Counter(left))
+        gone = [r for r, n in only_a.items() for _ in range(max(n, 0))]
+        new = [r for r, n in only_b.items() for _ in range(max(n, 0))]
+        differing += len(gone) + len(new)
+        print(
+            f"compare: {table}: DIFFERS: {len(left):,} rows in {a.name}, {len(right):,} in "
+            f"{b.name}; {len(gone):,} only in the first, {len(new):,} only in the second"
+        )
+        for label, rows in ((a, gone), (b, new)):
+            for r in rows[:show]:
+                print(f"  only in {label}: {repr(r)[:600]}")
+    for c in conns:
+        c.close()
+    print(f"compare: {'identical' if not differing else f'{differing:,} rows differ'}")
+    return differing
+
+
+def against(tree: Path, plan: list[tuple[str, list[Path]]], workers: str) -> int:
+    """The first import of `plan` with this checkout and with the one at `tree`, compared."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-import-against-"))
+    dbs = {}
+    for label, root in (("theirs", tree.resolve()), ("ours", ROOT)):
+        dbs[label] = tmp / f"{label}.db"
+        r = run_child(f"sqlite:///{dbs[label]}", plan, workers, root=root)
+        print(line(f"{label} ({root})"[:60], r))
+    print(f"compare: {dbs['theirs']} (code at {tree}) with {dbs['ours']} (this checkout)")
+    return compare_databases(dbs["theirs"], dbs["ours"])
 
 
 def line(label: str, r: dict) -> str:
@@ -350,8 +463,26 @@ def main() -> None:
         action="store_true",
         help="skip the comparison with Open States' importer (run with OPENSTATES_PYTHON)",
     )
+    ap.add_argument(
+        "--against",
+        type=Path,
+        metavar="TREE",
+        help="first import with this checkout and with the code at TREE, on SQLite; compare "
+        "every table row by row (exit 1 when any row differs)",
+    )
+    ap.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("A", "B"),
+        help="compare two SQLite databases row by row, then exit (1 when any row differs)",
+    )
     args = ap.parse_args()
+    if args.compare:
+        sys.exit(1 if compare_databases(*args.compare) else 0)
     plan = inputs(args.subset)
+    if args.against:
+        sys.exit(1 if against(args.against, plan, args.workers) else 0)
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     print(f"bench_import: {args.subset} of {shared() / 'data'}")
     what = "all shared data" if args.subset == "all" else "small subset"

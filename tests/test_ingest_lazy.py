@@ -180,3 +180,24 @@ def test_default_workers_parse_in_the_writer_for_small_inputs_and_one_core(
     assert default_workers(everything, cpus=2) == 1  # the writer keeps the other core
     assert default_workers(everything, cpus=4) == 2  # the writer is the bottleneck beyond two
     assert default_workers(everything, cpus=1) == 0
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_prefetch_hands_out_the_items_in_the_plain_order_whoever_reads_a_chunk(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch, share: bool
+) -> None:
+    """Workers claim chunks in order and the caller reads a chunk itself when none has claimed
+    it (share): the items come in the order of the plain path either way."""
+    import tracker.collect.parallel as parallel
+
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 20_000)  # many chunks: both sides claim some
+    paths = [shared_data / "openstates/windy_civi_2025/samples"]
+    plain = [
+        (x.bill_key(), x.digest()) if type(x) is RawBill else str(x)
+        for x in iter_openstates(paths, lazy=True)
+    ]
+    got = [
+        (x.bill_key(), x.digest()) if type(x) is RawBill else str(x)
+        for x in prefetch("openstates", paths, workers=1, share=share)
+    ]
+    assert len(plain) > 10 and got == plain

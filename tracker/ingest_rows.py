@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import operator
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -89,8 +89,10 @@ def prepare_new(bill: ScrapedBill, session_end: str | None) -> dict[str, Any]:
     child_rows(children, bill, actions)
     _encode_json(bill_table, row)
     for kind, table in zip(CHILD_KINDS, CHILD_TABLES, strict=True):
-        for r in children[kind]:
-            _encode_json(table, r)
+        rows = children[kind]
+        if rows and _json_columns(table):  # a table without JSON columns: nothing to encode
+            for r in rows:
+                _encode_json(table, r)
     return {"row": row, "children": children, "session_end": session_end}
 
 
@@ -100,9 +102,8 @@ _JSON_COLUMNS: dict[str, list[tuple[str, bool]]] = {}
 _JSON_MEMO: dict[tuple[str, ...], str] = {}
 
 
-def _encode_json(table: Any, row: dict[str, Any]) -> None:
-    """JSON columns as the JSON text bulk_insert would store (done by the importer process
-    when it prepares the rows)."""
+def _json_columns(table: Any) -> list[tuple[str, bool]]:
+    """(name, nullable) of the table's JSON columns."""
     columns = _JSON_COLUMNS.get(table.name)
     if columns is None:
         from sqlalchemy import JSON
@@ -110,6 +111,13 @@ def _encode_json(table: Any, row: dict[str, Any]) -> None:
         columns = _JSON_COLUMNS[table.name] = [
             (c.name, bool(c.nullable)) for c in table.columns if isinstance(c.type, JSON)
         ]
+    return columns
+
+
+def _encode_json(table: Any, row: dict[str, Any]) -> None:
+    """JSON columns as the JSON text bulk_insert would store (done by the importer process
+    when it prepares the rows)."""
+    columns = _JSON_COLUMNS.get(table.name) or _json_columns(table)
     for name, nullable in columns:
         if name not in row:
             continue
@@ -151,13 +159,13 @@ def insert_new(
     rows = [ready["row"] for ready, _h in prepared]
     bulk_insert(conn, bill_table, rows, json_encoded=True)
     ids = _ids_by_key(conn, rows)
-    child: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    child = _Children(conn, source, now)
     sources, changes = [], []
     for bill_id, (ready, h) in zip(ids, prepared, strict=True):
         row, actions = ready["row"], ready["children"].get("action", [])
-        base = {"bill_id": bill_id, "source": source, "first_seen": now, "removed_at": None}
         for kind in CHILD_KINDS:
-            child[kind].extend({**base, **r} for r in ready["children"].get(kind, ()))
+            if kids := ready["children"].get(kind):
+                child.add(kind, bill_id, kids)
         sources.append(
             {
                 "bill_id": bill_id,
@@ -188,12 +196,57 @@ def insert_new(
         report.bill_ids.add(bill_id)
         report.batch_ids.append(bill_id)
         report.actions += len(actions)
-    for kind, table in zip(CHILD_KINDS, CHILD_TABLES, strict=True):
-        bulk_insert(conn, table, child[kind], json_encoded=True)
+    child.write()
     bulk_insert(conn, bill_source_table, sources)
     bulk_insert(conn, change_table, changes)
     report.new += len(items)
     report.changes += len(changes)
+
+
+_CHILD_HEAD = ("bill_id", "source", "first_seen", "removed_at")
+
+
+class _Children:
+    """A batch's child rows (from :func:`prepare_new`, JSON already encoded) as the parameter
+    tuples bulk_insert would make of ``{bill_id, source, first_seen, removed_at, **row}``,
+    without a dict per row: a kind's rows all have the keys of its first row, in the same
+    order (:func:`child_rows` writes them so). A row that does not goes the dict way."""
+
+    def __init__(self, conn: Connection, source: str, now: datetime) -> None:
+        self.conn, self.source, self.now = conn, source, now
+        sqlite = conn.dialect.name == "sqlite"
+        self.tables = dict(zip(CHILD_KINDS, CHILD_TABLES, strict=True))
+        self.stamp = {}  # `now` as bulk_insert stores it in each table's first_seen
+        for kind, table in self.tables.items():
+            encode = _encoder(table.c.first_seen, sqlite)
+            self.stamp[kind] = encode(now) if encode is not None else now
+        self.keys: dict[str, tuple[str, ...]] = {}
+        self.params: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        self.other: dict[str, list[dict[str, Any]]] = defaultdict(list)
+
+    def add(self, kind: str, bill_id: int, rows: list[dict[str, Any]]) -> None:
+        keys = self.keys.get(kind)
+        if keys is None:
+            keys = self.keys[kind] = tuple(rows[0])
+            columns = self.tables[kind].c
+            if any(k not in columns or k in _CHILD_HEAD for k in keys):
+                keys = self.keys[kind] = ("",)  # never matches a row: every row as a dict
+        head = (bill_id, self.source, self.stamp[kind], None)
+        params = self.params[kind]
+        for r in rows:
+            if tuple(r) == keys:
+                params.append((*head, *r.values()))
+            else:
+                self.other[kind].append(
+                    {"bill_id": bill_id, "source": self.source, "first_seen": self.now,
+                     "removed_at": None, **r}
+                )  # fmt: skip
+
+    def write(self) -> None:
+        for kind, table in self.tables.items():
+            if self.params[kind]:
+                _execute_rows(self.conn, table, (*_CHILD_HEAD, *self.keys[kind]), self.params[kind])
+            bulk_insert(self.conn, table, self.other[kind], json_encoded=True)
 
 
 def _ids_by_key(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
@@ -224,9 +277,6 @@ def bulk_insert(
         return
     columns = [c for c in table.columns if c.name in rows[0]]
     names = [c.name for c in columns]
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    quoted = ", ".join(conn.dialect.identifier_preparer.quote(n) for n in names)
-    sql = f"INSERT INTO {table.name} ({quoted}) VALUES ({', '.join([mark] * len(names))})"  # noqa: S608 - names come from our own table
     sqlite = conn.dialect.name == "sqlite"
     pick = operator.itemgetter(*names)
     params: list[tuple[Any, ...]] = (
@@ -248,9 +298,19 @@ def bulk_insert(
             else:
                 cols[i] = tuple(map(enc, cols[i]))
         params = list(zip(*cols, strict=True))
+    _execute_rows(conn, table, names, params)
+
+
+def _execute_rows(
+    conn: Connection, table: Any, names: Sequence[str], params: list[tuple[Any, ...]]
+) -> None:
+    """INSERT rows of values (already as the driver stores them) into `names` of `table`."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    quoted = ", ".join(conn.dialect.identifier_preparer.quote(n) for n in names)
     if conn.dialect.name == "postgresql" and len(params) >= _COPY_MIN_ROWS:
         _copy_rows(conn, table.name, quoted, params)
     else:
+        sql = f"INSERT INTO {table.name} ({quoted}) VALUES ({', '.join([mark] * len(names))})"  # noqa: S608 - names come from our own table
         conn.exec_driver_sql(sql, params)
 
 

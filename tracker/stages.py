@@ -270,10 +270,10 @@ def _apply(
     if not kinds:
         return
     when = (_get(action, "date") or "")[:10] or None
-    text = _quote(description)
     chamber = _get(action, "chamber") or None
 
     def step(stage: str, what: str) -> _Step:
+        text = _quote(description)  # here, not per action: most actions make no step
         return _Step(stage, index, when, f"{what} on {when or 'an unknown date'}: {text}", chamber)
 
     if "reconsidered" in kinds:

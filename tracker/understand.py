@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from tracker.actions import classify_action
+from tracker.actions import load_rules
 from tracker.scraped import ScrapedBill
 from tracker.stages import StageResult, compute_stage
 from tracker.topics import classify_topic
@@ -26,8 +26,9 @@ def classified_actions(bill: ScrapedBill) -> list[dict[str, Any]]:
     labels "Third reading, passed" as passage, nor "First reading, referred to ..." as a
     referral), and a stage read from half-labelled actions stalls at "introduced"."""
     rows = []
+    classify = load_rules(bill.state).classify  # what classify_action does, looked up once
     for a in bill.actions:
-        ours = classify_action(a.description, a.chamber, bill.state)
+        ours = classify(a.description, a.chamber)
         classification = (
             list(dict.fromkeys([*a.classification, *ours])) if a.classification else ours
         )

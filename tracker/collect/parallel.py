@@ -5,8 +5,12 @@ database writes (the machine's other cores), and a re-import validates nothing i
     ingest_bills(engine, items, source="import:legiscan")
 
 The importer's work is cut into pieces (one per file, see ``legiscan_units`` /
-``openstates_units``); workers run pieces in any order, and the results are handed out in the
-original order, so ingest sees exactly what ``iter_legiscan(paths, lazy=True)`` yields. Each
+``openstates_units``) and bunched into chunks; workers claim chunks in order from a shared
+counter, and the results are handed out in the original order, so ingest sees exactly what
+``iter_legiscan(paths, lazy=True)`` yields. The writer claims a chunk too when it would
+otherwise wait (no worker has claimed the next one yet) and reads it itself, so on 2 cores
+both are busy whichever side is slower: the writer's database work and the workers' parsing
+and preparing each take about half of a first import's CPU time. Each
 :class:`RawBill` arrives with key, digest and its fields as JSON bytes; a bill the database does
 not have from this source (a snapshot of the stored content hashes taken at the start) arrives
 validated, with its rows computed (``tracker.ingest.prepare_new``). The snapshot is only a
@@ -24,6 +28,7 @@ parent's to handle: workers ignore SIGINT and the parent stops them.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import multiprocessing.connection
@@ -79,11 +84,11 @@ def default_workers_for(size: int, *, cpus: int | None = None) -> int:
     process) on one core or under :data:`WORTH_BYTES`; else one per core beside the writer's,
     at most two (the writer is the bottleneck beyond two).
 
-    On 2 cores that is one worker: the writer keeps one core and the worker the other. All the
-    shared data took 82 s of writer CPU and 119 s of worker CPU with two workers, so one worker
-    finishes in about max(82, 119) s against (82 + 119) / 2 s for two on an idle machine, 20%
-    more, and each worker costs about 190 MB: writer and two workers were 616 MB at peak, over
-    the 500 MB an import may take (issue 15); writer and one worker about 430 MB."""
+    On 2 cores that is one worker: the writer keeps one core and the worker the other, and the
+    writer reads chunks itself while the worker is behind (:func:`prefetch`), so one worker
+    keeps both cores busy. A second would add no core, and each worker costs about 190 MB:
+    writer and two workers were 616 MB at peak, over the 500 MB an import may take (issue 15);
+    writer and one worker about 460 MB on all the shared data."""
     cpus = (os.cpu_count() or 1) if cpus is None else cpus
     if cpus < 2 or size < WORTH_BYTES:
         return 0
@@ -134,25 +139,33 @@ def prefetch(
     piece: int = PIECE,
     queued: int = QUEUED,
     plan: list[Unit] | None = None,
+    share: bool = True,
 ) -> Iterator[Any]:
     """The items of ``iter_<kind>(paths, lazy=True)``, produced by ``workers`` processes;
     ``engine`` and ``source`` (as given to ``ingest_bills``) let them skip unchanged bills and
     prepare new ones.
 
-    Chunks of files are dealt round-robin: worker ``k`` reads chunks ``k``, ``k + workers``, ...
-    and sends items in pieces of ``piece`` through its own queue of at most ``queued`` pieces;
-    reading the queues in turn restores the order, and a worker that gets ahead waits."""
+    Chunks of files are claimed in order from a shared counter: each worker takes the next
+    unclaimed chunk when it finishes one, and sends its items in pieces of ``piece`` through its
+    own queue of at most ``queued`` pieces (a worker that gets ahead waits). The caller hands
+    the chunks out in order, reading each from the queue of the worker that claimed it. With
+    ``share`` the caller claims a chunk itself when no worker has yet, and reads it in its own
+    process (the items then come as ``iter_<kind>`` gives them: ingest validates and prepares
+    them as it does without workers): the caller would otherwise wait for the workers, so both
+    cores stay busy whichever side is slower."""
     chunks = _chunks(units(kind, paths) if plan is None else plan)
     if not chunks:
         return
     workers = max(1, min(workers or min(2, os.cpu_count() or 1), len(chunks)))
     known, ends = _snapshot(engine, source) if engine is not None else (set(), {})
     ctx = multiprocessing.get_context("spawn")
+    claimed = ctx.Value("i", 0)  # chunks before this one are claimed
+    owner = ctx.Array("i", len(chunks), lock=False)  # the worker that claimed each chunk
     queues = [ctx.Queue(maxsize=queued) for _ in range(workers)]
     procs = [
         ctx.Process(
             target=_serve,
-            args=(chunks[k::workers], known, ends, engine is not None, piece, queues[k]),
+            args=(chunks, k, claimed, owner, known, ends, engine is not None, piece, queues[k]),
             daemon=True,
         )
         for k in range(workers)
@@ -162,7 +175,14 @@ def prefetch(
         proc.start()
     try:
         for n in range(len(chunks)):
-            yield from _chunk_items(queues[n % workers], procs[n % workers])
+            with claimed.get_lock():
+                mine = share and claimed.value == n  # no worker has claimed it: read it here
+                if mine:
+                    claimed.value = n + 1
+            if mine:
+                yield from _chunk_stream(chunks[n], local=True)
+            else:
+                yield from _chunk_items(queues[owner[n]], procs[owner[n]])
         for proc in procs:
             proc.join()
     finally:
@@ -192,6 +212,9 @@ def _chunk_items(queue: Any, proc: Any) -> Iterator[Any]:
 
 def _serve(
     chunks: list[list[Unit]],
+    me: int,
+    claimed: Any,
+    owner: Any,
     known: set[int],
     ends: dict[tuple[str, str], str | None],
     prepare: bool,
@@ -200,10 +223,20 @@ def _serve(
 ) -> None:
     _die_with_parent()
     _init(known, ends, prepare)
+    # As ingest does (tracker.ingest._few_gc_passes): a chunk allocates ~100k short-lived
+    # objects beside a large index of its CSV rows, and the default threshold (700) runs the
+    # collector thousands of times over them (a quarter of a worker's CPU time).
+    gc.set_threshold(max(gc.get_threshold()[0], 50_000), *gc.get_threshold()[1:])
     try:
-        for chunk in chunks:
+        while True:
+            with claimed.get_lock():
+                n = claimed.value
+                if n >= len(chunks):
+                    break
+                claimed.value = n + 1
+                owner[n] = me
             out: list[Any] = []
-            for item in _chunk_stream(chunk):
+            for item in _chunk_stream(chunks[n]):
                 out.append(item)
                 if len(out) >= piece:
                     queue.put(("items", out))
@@ -285,8 +318,12 @@ def _init(known: set[int], ends: dict[tuple[str, str], str | None], prepare: boo
     _PREPARE[0] = prepare
 
 
-def _chunk_stream(chunk: list[Unit]) -> Iterator[Any]:
+def _chunk_stream(chunk: list[Unit], *, local: bool = False) -> Iterator[Any]:
+    """A chunk's items; in a worker (not `local`) each bill digested and, if new, prepared."""
     for func, args in chunk:
+        if local:
+            yield from func(*args, None)
+            continue
         for item in func(*args, None):
             if type(item) is RawBill:
                 _prepare(item)
