@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,25 @@ def test_other_code_is_another_key(
     key = cache_key(topics_file)
     module.write_text("X = 2\n", encoding="utf-8")
     assert key is not None and cache_key(topics_file) not in (None, key)
+
+
+def test_the_same_code_elsewhere_is_the_same_key(
+    topics_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test imports tracker from the checkout, the command it runs from site-packages (CI's
+    non-editable install): the same code and file, read from elsewhere, keep the saved table."""
+    monkeypatch.setattr(synonym_cache, "SOURCES", ("synonym_code_stand_in",))
+    keys = []
+    for place in ("checkout", "site-packages"):
+        module = tmp_path / place / "synonym_code_stand_in.py"
+        module.parent.mkdir()
+        module.write_text("X = 1\n", encoding="utf-8")
+        moved = tmp_path / place / TOPICS_FILE
+        shutil.copy(topics_file, moved)
+        monkeypatch.syspath_prepend(str(module.parent))
+        sys.modules.pop("synonym_code_stand_in", None)
+        keys.append(cache_key(moved))
+    assert keys[0] is not None and keys[0] == keys[1]
 
 
 def test_code_without_a_file_is_not_cached(
