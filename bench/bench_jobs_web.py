@@ -264,6 +264,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+QUERIES = 100_000  # distinct searches: a new one per request, so no cache answers
+
+
+def fresh(queries: Iterator[str]) -> str:
+    """The next search never asked before (none is asked twice: no cache answers it)."""
+    q = next(queries, None)
+    if q is None:
+        raise RuntimeError(f"all {QUERIES:,} distinct searches were asked: raise QUERIES")
+    return q
+
+
 def query_words(url: str, n: int) -> list[str]:
     """Distinct words of the MN bill titles (5+ letters), shuffled with a fixed seed."""
     from sqlalchemy import text
@@ -277,9 +288,18 @@ def query_words(url: str, n: int) -> list[str]:
     engine.dispose()
     rng = random.Random(15)
     rng.shuffle(words)
-    # then pairs of them (both words must match), never a query twice
-    pairs = (f"{words[i]} {words[(i * 7 + 3) % len(words)]}" for i in range(len(words)))
-    return [*words, *pairs][:n]
+    # then pairs of them (both words must match), never a query twice: as many as `n` asks
+    # (a fast server asks for more than the words during a long round of scrapes)
+    queries, seen = list(words), set(words)
+    for step in range(7, 7 + 64):
+        for i in range(len(words)):
+            if len(queries) >= n:
+                return queries
+            pair = f"{words[i]} {words[(i * step + 3) % len(words)]}"
+            if pair not in seen:
+                seen.add(pair)
+                queries.append(pair)
+    return queries
 
 
 def scrape_runs(url: str) -> list[tuple[str, datetime, datetime | None]]:
@@ -325,7 +345,7 @@ def measure(url: str, config: Path, tmp: Path, seeded: int, idle_requests: int) 
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    words = iter(query_words(url, 100_000))
+    words = iter(query_words(url, QUERIES))
     samples: list[tuple[datetime, datetime, float]] = []  # (start, end, ms)
     idle: list[float] = []
     base = f"http://127.0.0.1:{port}"
@@ -347,7 +367,7 @@ def measure(url: str, config: Path, tmp: Path, seeded: int, idle_requests: int) 
             while time.monotonic() < deadline:
                 start = datetime.now(UTC)
                 t0 = time.perf_counter()
-                answer = client.get("/search/", params={"q": next(words)})
+                answer = client.get("/search/", params={"q": fresh(words)})
                 ms = (time.perf_counter() - t0) * 1000
                 answer.raise_for_status()
                 samples.append((start, datetime.now(UTC), ms))
@@ -364,7 +384,7 @@ def measure(url: str, config: Path, tmp: Path, seeded: int, idle_requests: int) 
             runs = scrape_runs(url)
             for _ in range(idle_requests):
                 t0 = time.perf_counter()
-                client.get("/search/", params={"q": next(words)}).raise_for_status()
+                client.get("/search/", params={"q": fresh(words)}).raise_for_status()
                 idle.append((time.perf_counter() - t0) * 1000)
             if any(s == "running" for s, _a, _b in scrape_runs(url)):
                 raise RuntimeError("a scrape started during the idle phase: the figures mix")
