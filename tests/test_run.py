@@ -67,6 +67,23 @@ def run_env(tmp_path: Path, db_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def start(
+    argv: list[str], tmp_path: Path, env: dict[str, str], *, own_group: bool = False
+) -> subprocess.Popen[str]:
+    """`argv` (tracker, or a tests/run_with_*.py wrapper) started in `tmp_path`, its stdout and
+    stderr together as text; `own_group`: its own process group, as a shell's foreground job
+    (so Ctrl-C can be sent to the whole group)."""
+    return subprocess.Popen(
+        argv,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=own_group,
+    )
+
+
 def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -187,14 +204,7 @@ def test_tracker_run_stops_within_3_seconds_with_fetches_in_backoff(
         TRACKER_ENVIRONMENT="test",
         TRACKER_HTTP_MAX_RETRIES="6",  # backoff 1+2+4+8+16+32 s: far longer than a stop may take
     )
-    proc = subprocess.Popen(
-        [str(TRACKER), "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start([str(TRACKER), "run", "--port", str(port)], tmp_path, env)
     engine = make_engine(db_url)
     r = Run.__table__
 
@@ -257,13 +267,10 @@ def test_the_site_answers_while_a_job_holds_the_gil(tmp_path: Path) -> None:
     env = run_env(
         tmp_path, f"sqlite:///{tmp_path / 'run.db'}", BUSY_JOB_FLAG=str(flag), BUSY_JOB_SECONDS="5"
     )
-    proc = subprocess.Popen(
+    proc = start(
         [sys.executable, str(ROOT / "tests" / "run_with_busy_job.py"), "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        tmp_path,
+        env,
     )
     base = f"http://127.0.0.1:{port}"
     try:

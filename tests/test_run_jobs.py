@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_run import ROOT, TRACKER, free_port, run_env, wait_for
+from test_run import ROOT, TRACKER, free_port, run_env, start, wait_for
 
 from tracker.db import make_engine, upgrade
 
@@ -48,7 +48,7 @@ def test_pages_answer_while_a_job_holds_the_database_write_lock(tmp_path: Path) 
         WRITING_JOB_FLAG=str(flag),
         WRITING_JOB_SECONDS="8",
     )
-    proc = subprocess.Popen(
+    proc = start(
         [
             sys.executable,
             str(ROOT / "tests" / "run_with_writing_job.py"),
@@ -56,11 +56,8 @@ def test_pages_answer_while_a_job_holds_the_database_write_lock(tmp_path: Path) 
             "--port",
             str(port),
         ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        tmp_path,
+        env,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -101,13 +98,10 @@ def test_two_tracker_runs_on_one_database_schedule_once(tmp_path: Path, db_url: 
     env = run_env(tmp_path, db_url)
     ports = free_port(), free_port()
     procs = [
-        subprocess.Popen(
+        start(
             [str(TRACKER), "run", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            tmp_path,
+            env,
         )
         for port in ports
     ]

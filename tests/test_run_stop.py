@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_run import ROOT, TRACKER, free_port, run_env, wait_for
+from test_run import ROOT, TRACKER, free_port, run_env, start, wait_for
 
 HANG_GUARD = 10  # seconds: a stop is expected well within this, so more means it hangs
 
@@ -76,14 +76,11 @@ def test_ctrl_c_stops_tracker_run_with_its_workers_and_jobs(tmp_path: Path) -> N
     db = tmp_path / "run.db"
     env = run_env(tmp_path, f"sqlite:///{db}")
     env["TRACKER_HTTP_MAX_RETRIES"] = "6"  # backoff 1+2+4+8+16+32 s: far longer than a stop
-    proc = subprocess.Popen(
+    proc = start(
         [str(TRACKER), "run", "--port", str(port), "--workers", "2"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group, as a shell's foreground job
+        tmp_path,
+        env,
+        own_group=True,
     )
     try:
         health = f"http://127.0.0.1:{port}/healthz"
@@ -109,14 +106,11 @@ def test_a_job_process_that_does_not_stop_in_time_is_ended_and_its_heartbeat_cle
     port = free_port()
     db, flag = tmp_path / "run.db", tmp_path / "busy-job"
     env = run_env(tmp_path, f"sqlite:///{db}", BUSY_JOB_FLAG=str(flag), BUSY_JOB_SECONDS="20")
-    proc = subprocess.Popen(
+    proc = start(
         [sys.executable, str(ROOT / "tests" / "run_with_busy_job.py"), "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+        tmp_path,
+        env,
+        own_group=True,
     )
     try:
         wait_for(lambda: flag.exists() and flag.read_text().startswith("started"), 90, "the job")
@@ -139,15 +133,12 @@ def test_ctrl_c_stops_the_demo(tmp_path: Path, shared_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     env["TRACKER_SHARED_DIR"] = str(shared_dir)
     workdir = tmp_path / "demo"
-    proc = subprocess.Popen(
+    proc = start(
         [str(TRACKER), "demo", "--quick", "--state", "nm", "--workdir", str(workdir)]
         + ["--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+        tmp_path,
+        env,
+        own_group=True,
     )
     try:
         health = f"http://127.0.0.1:{port}/healthz"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
-from test_run import TRACKER, run_env, wait_for
+from test_run import TRACKER, run_env, start, wait_for
 
 from tracker.service.web import web_workers
 
@@ -50,13 +49,10 @@ def test_workers_serve_with_one_scheduler(tmp_path: Path) -> None:
 
     port = free_port()
     env = run_env(tmp_path, f"sqlite:///{tmp_path / 'run.db'}")
-    proc = subprocess.Popen(
+    proc = start(
         [str(TRACKER), "run", "--port", str(port), "--workers", "2"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        tmp_path,
+        env,
     )
     base = f"http://127.0.0.1:{port}"
     try:
