@@ -18,6 +18,7 @@ import hashlib
 import re
 import secrets
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -246,40 +247,37 @@ class DigestRenderer:
         self._skeletons.add(key, hit)
         return hit
 
-    def _joined(self, parts: tuple[str, ...], detail: str, kind: str) -> Split:
-        """A skeleton's part with the bills' blocks in: cut at the personal values only."""
-        literals: list[str] = []
+    def _cut_personal(
+        self, parts: tuple[str, ...], block: Callable[[int], Any]
+    ) -> tuple[list[list[Any]], list[str]]:
+        """A skeleton's part with each bill's marker replaced by `block(bill id)`, cut at the
+        personal values only: (runs of pieces, the personal value's name after each run but
+        the last)."""
+        runs: list[list[Any]] = []
         names: list[str] = []
-        run = [parts[0]]
+        run: list[Any] = [parts[0]]
         for marker, literal in zip(parts[1::2], parts[2::2], strict=True):
             name = self._name_of.get(marker)
             if name is None:
-                run.append(self._fragment(self._bill_of[marker], detail, kind))
+                run.append(block(self._bill_of[marker]))
             else:
-                literals.append("".join(run))
+                runs.append(run)
                 names.append(name)
                 run = []
             run.append(literal)
-        literals.append("".join(run))
-        return tuple(literals), tuple(names)
+        runs.append(run)
+        return runs, names
+
+    def _joined(self, parts: tuple[str, ...], detail: str, kind: str) -> Split:
+        """A skeleton's part with the bills' blocks in: cut at the personal values only."""
+        runs, names = self._cut_personal(parts, lambda b: self._fragment(b, detail, kind))
+        return tuple("".join(run) for run in runs), tuple(names)
 
     def _encoded_body(self, parts: tuple[str, ...], detail: str, kind: str) -> mail.EncodedBody:
         """A skeleton's part as the message carries it: each bill's block encoded once per
         week (:class:`tracker.mail.Block`), only the text around it encoded here."""
-        literals: list[tuple[str | mail.Block, ...]] = []
-        names: list[str] = []
-        run: list[str | mail.Block] = [parts[0]]
-        for marker, literal in zip(parts[1::2], parts[2::2], strict=True):
-            name = self._name_of.get(marker)
-            if name is None:
-                run.append(self._block(self._bill_of[marker], detail, kind))
-            else:
-                literals.append(tuple(run))
-                names.append(name)
-                run = []
-            run.append(literal)
-        literals.append(tuple(run))
-        return mail.EncodedBody(tuple(literals), tuple(names))
+        runs, names = self._cut_personal(parts, lambda b: self._block(b, detail, kind))
+        return mail.EncodedBody(tuple(tuple(run) for run in runs), tuple(names))
 
     def _encoded_entry(self, prefs: subscriptions.Preferences) -> _Encoded:
         key = _key(prefs)
