@@ -279,9 +279,13 @@ def encode_value(value: str) -> bytes:
 
 def _qp_piece(piece: str, *, soft_break: bool) -> bytes:
     encoded = _quoted_printable(piece)
-    if soft_break and encoded and not encoded.endswith(b"\r\n"):
-        encoded += b"=\r\n"
-    return encoded
+    return _soft_break(encoded) if soft_break else encoded
+
+
+def _soft_break(encoded: bytes) -> bytes:
+    """A soft line break after an encoded piece not ending a line, so the text after it goes
+    on as the same line."""
+    return encoded + b"=\r\n" if encoded and not encoded.endswith(b"\r\n") else encoded
 
 
 class Block:
@@ -338,9 +342,7 @@ def _qp_segments(segments: tuple[str | Block, ...], *, soft_break: bool) -> byte
             glue = [segment.tail]
     out.append(_glue("".join(glue)))
     encoded = b"".join(out)
-    if soft_break and encoded and not encoded.endswith(b"\r\n"):
-        encoded += b"=\r\n"
-    return encoded
+    return _soft_break(encoded) if soft_break else encoded
 
 
 # A plain address To: can carry as written (anything else goes through the email package).
