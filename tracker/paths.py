@@ -7,6 +7,10 @@ from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
 
+# The topic rules' file in the config folder: read by tracker.topics (the rules) and by
+# tracker.search.topical (search's synonyms, which must not import the rules).
+TOPICS_FILE = "topics.yaml"
+
 
 @cache
 def resource_dir(name: str) -> Path:

@@ -39,9 +39,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tracker.actions import _lowered, required_literals, summarize, triggers_for
 from tracker.identifiers import normalize_identifier
+from tracker.paths import TOPICS_FILE
 from tracker.vocab import STATE_NAMES, TOPICS
 
-TOPICS_FILE = "topics.yaml"
 OVERRIDES_FILE = "overrides.yaml"
 CURATOR_PINS_FILE = "curator_pins.yaml"  # in TRACKER_DATA_DIR: the reviews of a running site
 PINS_RECHECK_SECONDS = 1.0

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, or_, select
 
+from tracker.paths import TOPICS_FILE
 from tracker.search.backends import Match
 from tracker.search.facets import FACETS, FacetValue, facet_values
 from tracker.search.query import WORD, SearchQuery, TextQuery
@@ -74,9 +75,6 @@ def _config_dir() -> Path:
     from tracker.settings import get_settings
 
     return Path(get_settings().resolved_config_dir)
-
-
-TOPICS_FILE = "topics.yaml"  # tracker.topics.TOPICS_FILE (a test keeps them equal)
 
 
 def synonyms(config_dir: Path) -> dict[str, str]:
