@@ -31,8 +31,9 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def ctrl_c(proc: subprocess.Popen[str]) -> tuple[int, str]:
-    """Press Ctrl-C: SIGINT to every process of the group; (exit code, output)."""
+def ctrl_c(proc: subprocess.Popen[str], command: str) -> tuple[int, str]:
+    """Press Ctrl-C: SIGINT to every process of the group; (exit code, output), once no
+    process of the group outlives `command`'s exit."""
     os.killpg(proc.pid, signal.SIGINT)
     try:
         code = proc.wait(timeout=HANG_GUARD)
@@ -40,6 +41,7 @@ def ctrl_c(proc: subprocess.Popen[str]) -> tuple[int, str]:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         raise AssertionError(f"still running {HANG_GUARD}s after Ctrl-C") from None
+    assert not group_alive(proc.pid), f"a process of `{command}` outlived it"
     return code, proc.stdout.read() if proc.stdout else ""
 
 
@@ -86,8 +88,7 @@ def test_ctrl_c_stops_tracker_run_with_its_workers_and_jobs(tmp_path: Path) -> N
         health = f"http://127.0.0.1:{port}/healthz"
         wait_for(lambda: httpx.get(health, timeout=2).json()["scheduler"], 90, "the scheduler")
         wait_for(lambda: db.exists() and "running" in statuses(db), 60, "a scrape to start")
-        code, out = ctrl_c(proc)
-        assert not group_alive(proc.pid), "a process of `tracker run` outlived it"
+        code, out = ctrl_c(proc, "tracker run")
     finally:
         kill_group(proc)
     assert code == 0, out[-3000:]
@@ -114,8 +115,7 @@ def test_a_job_process_that_does_not_stop_in_time_is_ended_and_its_heartbeat_cle
     )
     try:
         wait_for(lambda: flag.exists() and flag.read_text().startswith("started"), 90, "the job")
-        code, out = ctrl_c(proc)
-        assert not group_alive(proc.pid), "a process of `tracker run` outlived it"
+        code, out = ctrl_c(proc, "tracker run")
     finally:
         kill_group(proc)
     assert code == 0, out[-3000:]
@@ -143,8 +143,7 @@ def test_ctrl_c_stops_the_demo(tmp_path: Path, shared_dir: Path) -> None:
     try:
         health = f"http://127.0.0.1:{port}/healthz"
         wait_for(lambda: httpx.get(health, timeout=2).json()["scheduler"], 240, "the demo's site")
-        code, out = ctrl_c(proc)
-        assert not group_alive(proc.pid), "a process of `tracker demo` outlived it"
+        code, out = ctrl_c(proc, "tracker demo")
     finally:
         kill_group(proc)
     assert code == 130, out[-3000:]
