@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_run import ROOT, TRACKER, free_port, run_env, start, wait_for
+from test_run import ROOT, TRACKER, free_port, offline_config, run_env, start, wait_for
 
 HANG_GUARD = 10  # seconds: a stop is expected well within this, so more means it hangs
 
@@ -96,6 +96,39 @@ def test_ctrl_c_stops_tracker_run_with_its_workers_and_jobs(tmp_path: Path) -> N
     assert out.strip().splitlines()[-1].endswith("tracker.run: stopped"), out[-3000:]
     recorded = stopped_cleanly(db, out)
     assert "interrupted" in recorded and "running" not in recorded, recorded
+
+
+def test_ctrl_c_while_the_job_process_starts_does_not_kill_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The terminal's Ctrl-C reaches the job process too, and may come while its interpreter is
+    still importing (a person pressing Ctrl-C just after `tracker run`): it must not die there
+    with a "Fatal Python error" or KeyboardInterrupt traceback, but start, then stop when asked."""
+    import time
+
+    from tracker.db import make_engine, upgrade
+    from tracker.service.jobprocess import JobProcess
+    from tracker.settings import reset_settings
+
+    monkeypatch.setenv("TRACKER_CONFIG_DIR", str(offline_config(tmp_path, free_port())))
+    monkeypatch.setenv("TRACKER_HTTP_MAX_RETRIES", "0")
+    reset_settings()
+    upgrade(make_engine())
+    jobs = JobProcess(log_json=False)
+    jobs.start()
+    try:
+        pid = jobs._process.pid
+        assert pid is not None
+        until = time.monotonic() + 20
+        while jobs.role == "starting" and jobs._process.exitcode is None:
+            os.kill(pid, signal.SIGINT)  # again and again, all through its start-up
+            assert time.monotonic() < until, "the job process never started"
+            time.sleep(0.005)
+        assert jobs._process.exitcode is None, "the job process died of Ctrl-C while starting"
+        assert not jobs.stop(deadline=time.monotonic() + HANG_GUARD), "it had to be killed"
+        assert jobs._process.exitcode == 0
+    finally:
+        jobs.kill()
 
 
 def test_a_job_process_that_does_not_stop_in_time_is_ended_and_its_heartbeat_cleared(

@@ -55,7 +55,22 @@ class JobProcess:
         return f"{socket.gethostname()}:{self._process.pid}"
 
     def start(self) -> None:
-        self._process.start()
+        # The terminal's Ctrl-C goes to the whole process group, this child too, and until it
+        # ignores SIGINT (the first thing job_process_main does) one would kill it while its
+        # interpreter starts ("Fatal Python error" or a KeyboardInterrupt traceback). An ignored
+        # signal stays ignored through exec, so the child is started with SIGINT ignored. Here
+        # SIGINT is blocked meanwhile: one that comes is held (Linux keeps a blocked signal
+        # pending even while it is ignored) and handled once the handler is back.
+        if threading.current_thread() is not threading.main_thread():
+            self._process.start()  # signal handlers can only be changed by the main thread
+        else:
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                self._process.start()
+            finally:
+                signal.signal(signal.SIGINT, handler)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         log.info("jobs run in process %s", self._process.pid)
 
     def request_stop(self) -> None:
