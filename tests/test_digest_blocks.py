@@ -15,7 +15,7 @@ from synthetic_digest_data import PERIOD, load_synthetic_week
 
 from tracker import digest, digest_render, mail, subscriptions
 from tracker.digest import MAX_EVENTS
-from tracker.settings import get_settings
+from tracker.settings import get_settings, reset_settings
 from tracker.templating import get_env
 
 VALUES = {
@@ -181,6 +181,7 @@ def test_one_rendering_serves_both_detail_levels_unless_a_template_reads_it(
     own = own.replace("{% include", "Detail: {{ detail }}\n{% include", 1)
     (tmp_path / "email/digest.txt").write_text(own)
     monkeypatch.setenv("TRACKER_TEMPLATES_DIR", str(tmp_path))
+    reset_settings()  # settings are read once per process
     renderer = digest_render.DigestRenderer(week)
     a, b = renderer.render(full, **VALUES), renderer.render(brief, **VALUES)
     assert renderer.renderings == 2

@@ -8,7 +8,6 @@ bundled templates, and :func:`select` picks the most specific template that exis
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -71,7 +70,10 @@ def _build(extra_dir: str | None) -> Environment:
 
 def get_env() -> Environment:
     """The shared environment (autoescape on, StrictUndefined, project filters)."""
-    return _build(os.environ.get("TRACKER_TEMPLATES_DIR") or None)
+    from tracker.settings import get_settings
+
+    folder = get_settings().templates_dir
+    return _build(str(folder) if folder else None)
 
 
 def select(*names: str) -> Any:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import threading
 import weakref
 from collections import OrderedDict
@@ -32,7 +31,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-DEFAULT_MB = 32
 # The client may keep a copy but must ask again each time (a bill can change any minute).
 CACHE_CONTROL = "no-cache"
 
@@ -137,7 +135,9 @@ class PageCache:
 
 
 def configured_cache() -> PageCache | None:
-    mb = float(os.environ.get("TRACKER_PAGE_CACHE_MB", DEFAULT_MB))
+    from tracker.settings import get_settings
+
+    mb = get_settings().page_cache_mb
     return PageCache(int(mb * 1024 * 1024)) if mb > 0 else None
 
 
