@@ -50,6 +50,8 @@ def _error(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
         ("TRACKER_CURATOR_EMAILS", "[not json", "JSON list"),
         ("TRACKER_SECRET_KEY", " ", "must not be empty"),
         ("TRACKER_ALERT_AFTER_FAILURES", "0", "greater than or equal to 1"),
+        ("TRACKER_CONFIG_DIR", "/no/such/config", "must be an existing folder"),
+        ("TRACKER_TEMPLATES_DIR", "/no/such/templates", "must be an existing folder"),
     ],
 )
 def test_a_wrong_value_names_the_variable_the_value_and_the_rule(

@@ -416,7 +416,13 @@ def _isolate(workdir: Path, config: Path, *, base_url: str) -> str:
 def shared_html_dir() -> Path:
     from tracker.settings import get_settings
 
-    shared = get_settings().resolved_shared_dir()
+    settings = get_settings()
+    shared = settings.resolved_shared_dir()
+    if settings.shared_dir and not (shared / "fixtures" / "real" / "html").is_dir():
+        raise DemoError(
+            f"TRACKER_SHARED_DIR is {settings.shared_dir}, which holds no saved pages "
+            f"(no {Path('fixtures', 'real', 'html')} in it): point it at the shared folder"
+        )
     if shared is None or not (shared / "fixtures" / "real" / "html").is_dir():
         raise DemoError(
             "the saved pages are not here: put the shared folder beside the project as ../shared "

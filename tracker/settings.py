@@ -173,6 +173,14 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty (unset it for the development placeholder)")
         return v
 
+    @field_validator("config_dir", "templates_dir")
+    @classmethod
+    def _existing_folder(cls, v: Path | None) -> Path | None:
+        # a mistyped folder would otherwise mean no states at all, or no template of one's own
+        if v is not None and not v.is_dir():
+            raise ValueError("must be an existing folder")
+        return v
+
     @field_validator("maintainer_emails", "curator_emails", mode="before")
     @classmethod
     def _addresses(cls, v: Any) -> Any:
