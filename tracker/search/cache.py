@@ -18,7 +18,7 @@ from itertools import compress, islice
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, true
 
 from tracker.search import ranking
 from tracker.search.backends import Match
@@ -171,9 +171,11 @@ def _from_snapshot(
     if stop > CACHED_IDS:  # no first ids to keep (a page past them is ranked in SQL)
         scores = False
     rows: list[tuple[int, float]] = []
-    if scores:
-        scored = match.title_scored if title_first else match.scored
-        ids, scored_list = _pg_arrays(conn, scored, with_score=True)
+    titled: list[tuple[int, float]] = []  # title-first: the matches with the word in a title
+    if scores and title_first:
+        ids, titled = _pg_ids_and_titled(conn, match)
+    elif scores:
+        ids, scored_list = _pg_arrays(conn, match.scored, with_score=True)
         rows = list(zip(ids, scored_list, strict=True))
     elif match.top is None:
         ids = _pg_arrays(conn, match.ids.subquery("i"), with_score=False)[0]
@@ -193,6 +195,7 @@ def _from_snapshot(
         codes = list(map(code.__getitem__, ids))
     except IndexError:  # a bill newer than the snapshot (rare): not counted
         rows = [row for row in rows if row[0] < size]
+        titled = [row for row in titled if row[0] < size]
         ids = [i for i in ids if i < size]
         codes = list(map(code.__getitem__, ids))
     if len(wanted) < len(snap.combos) or 0 in codes:  # 0: no bill has that id
@@ -202,6 +205,7 @@ def _from_snapshot(
         passed = list(map(keep.__getitem__, codes))
         ids, codes = list(compress(ids, passed)), list(compress(codes, passed))
         rows = list(compress(rows, passed)) if scores else rows
+        titled = [row for row in titled if keep[code[row[0]]]]
     facets = _facets(query, snap, Counter(codes).items())
     total, order = len(ids), snap.order
     if stop > CACHED_IDS:
@@ -216,7 +220,6 @@ def _from_snapshot(
         head = page_ids(conn, query, match, filters, ranked, CACHED_IDS, 0, total)
     elif relevance:  # the SQL order: score, then latest action, then id
         if title_first:  # scored where the word is in the title: those come first
-            titled = [row for row in rows if row[1] is not None]
             if len(titled) < min(CACHED_IDS, total):  # too few: score them all after all
                 kept = set(ids)
                 full = fetch_all(conn, select(match.scored.c.bill_id, match.scored.c.score))
@@ -288,6 +291,20 @@ def _pg_arrays(conn: Connection, sub: Any, *, with_score: bool) -> tuple[list[An
         cols.append(func.array_agg(sub.c.score))
     (row,) = fetch_all(conn, select(*cols))
     return list(row[0] or []), list(row[1] or []) if with_score else []
+
+
+def _pg_ids_and_titled(conn: Connection, match: Match) -> tuple[list[int], list[Any]]:
+    """PostgreSQL, title-first: every matched id, and (id, score) of the title matches, in
+    one statement (the same snapshot of the data for both)."""
+    matched = match.ids.subquery("i")
+    titled = match.title_scored
+    every = select(func.array_agg(matched.c.bill_id).label("ids")).subquery("a")
+    title = select(
+        func.array_agg(titled.c.bill_id).label("ids"), func.array_agg(titled.c.score).label("s")
+    ).subquery("t")
+    stmt = select(every.c.ids, title.c.ids, title.c.s).select_from(every.join(title, true()))
+    (row,) = fetch_all(conn, stmt)
+    return list(row[0] or []), list(zip(row[1] or [], row[2] or [], strict=True))
 
 
 def best_scored(
