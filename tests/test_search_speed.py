@@ -360,3 +360,24 @@ def test_filters_only_from_the_snapshot_give_the_sql_answer(
             S.clear_cache()
             assert answer(loaded, asked) == in_sql, asked
     assert len(calls) == 5 * 4  # every query but the relevant one
+
+
+@pytest.mark.parametrize("spread", ["even", "oldest", "newest"])
+def test_newest_from_the_recency_list_is_the_sorted_answer(spread: str) -> None:
+    """cache.newest looks for the ids from the newest bill on when it has the snapshot's
+    recency list, and sorts them when they are not where an even spread puts them: either way
+    the first n by recency position, newest first."""
+    import random
+
+    size = 5000
+    recency = list(range(size))
+    random.Random(3).shuffle(recency)  # bill ids by position, newest first
+    order = [0] * size
+    for position, bill_id in enumerate(recency):
+        order[bill_id] = position
+    picked = {"even": recency[::7], "oldest": recency[-600:], "newest": recency[:600]}[spread]
+    ids = random.Random(4).sample(picked, len(picked))  # in no order, as the database lists them
+    for n in (1, 50, len(ids) - 1, len(ids)):
+        expected = sorted(ids, key=order.__getitem__)[:n]
+        assert cache.newest(ids, n, order) == expected
+        assert cache.newest(ids, n, order, recency) == expected, n
