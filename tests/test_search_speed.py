@@ -375,9 +375,9 @@ def test_newest_from_the_recency_list_is_the_sorted_answer(spread: str) -> None:
     order = [0] * size
     for position, bill_id in enumerate(recency):
         order[bill_id] = position
-    picked = {"even": recency[::7], "oldest": recency[-600:], "newest": recency[:600]}[spread]
+    picked = {"even": recency[::3], "oldest": recency[-2000:], "newest": recency[:2000]}[spread]
     ids = random.Random(4).sample(picked, len(picked))  # in no order, as the database lists them
-    for n in (1, 50, len(ids) - 1, len(ids)):
+    for n in (1, 50, 400, len(ids) - 1, len(ids)):
         expected = sorted(ids, key=order.__getitem__)[:n]
         assert cache.newest(ids, n, order) == expected
         assert cache.newest(ids, n, order, recency) == expected, n
