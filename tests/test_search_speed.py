@@ -160,6 +160,65 @@ def test_title_first_ranking_gives_the_full_ranking(loaded, monkeypatch) -> None
             assert set(h["id"] for h in result.hits) == set(plain), cached
 
 
+def test_title_first_ranking_follows_a_changed_title(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A bill whose title loses the word still matches (by its abstract) and ranks where the
+    plain query ranks it: on PostgreSQL its row of ``bill_search_title`` is rewritten with its
+    document, so the title-first ranking no longer scores it as a title match."""
+    # ny SB 3: 'health' in the title and the abstract; now in the abstract only
+    changed = synthetic(3, "Highway funding number 3", "ny", "2025-04-13")
+    report = ingest_bills(loaded, [changed], source="test")
+    with loaded.begin() as conn:
+        reindex_bills(conn, report.bill_ids)
+    shortcuts(monkeypatch, on=False)
+    query = SearchQuery(q="health", per_page=16)
+    plain = scored_answer(loaded, query)
+    # 11 title matches first, then the 5 with the word in the abstract only, SB 3 among them
+    assert plain[0] == 16 and set(report.bill_ids) <= {bill_id for bill_id, _ in plain[2][-5:]}
+    # the first 12 from the snapshot: scored from the title rows if they held 12 (a stale row
+    # for SB 3 would), else from every match
+    query = SearchQuery(q="health", per_page=12)
+    plain = scored_answer(loaded, query)
+    shortcuts(monkeypatch, on=True)
+    monkeypatch.setattr(cache, "CACHED_IDS", 12)
+    now = scored_answer(loaded, query)
+    if loaded.dialect.name == "postgresql":
+        assert now == plain
+    else:  # FTS5's title-first ranking: the same bills, in its own order
+        assert now[:2] == plain[:2] and {i for i, _ in now[2]} == {i for i, _ in plain[2]}
+
+
+def test_title_words_are_the_documents_title_lexemes(loaded) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL: a word is in a bill's ``bill_search_title`` row exactly when it has weight
+    A in its document, and ts_rank over the row is ts_rank over the document."""
+    if loaded.dialect.name != "postgresql":
+        return  # FTS5 matches in the identifier and title columns themselves
+    from sqlalchemy import text
+
+    with loaded.connect() as conn:
+        lexemes = conn.execute(
+            text("SELECT DISTINCT u.lexeme FROM bill_search s, unnest(s.document) u")
+        ).scalars()
+        for lexeme in lexemes:
+            in_a = conn.execute(
+                text(
+                    "SELECT bill_id, ts_rank(document, to_tsquery('simple', quote_literal(:w))) "
+                    "FROM bill_search "
+                    "WHERE document @@ to_tsquery('simple', quote_literal(:w) || :a) "
+                    "ORDER BY bill_id"
+                ),
+                {"w": lexeme, "a": ":A"},
+            ).all()
+            in_title = conn.execute(
+                text(
+                    "SELECT bill_id, ts_rank(words, to_tsquery('simple', quote_literal(:w))) "
+                    "FROM bill_search_title "
+                    "WHERE words @@ to_tsquery('simple', quote_literal(:w)) ORDER BY bill_id"
+                ),
+                {"w": lexeme},
+            ).all()
+            assert in_title == in_a, lexeme
+
+
 def test_few_filtered_matches_are_scored_from_the_snapshot(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     shortcuts(monkeypatch, on=False)
     query = SearchQuery(q="health", state=("wa",))
@@ -301,3 +360,24 @@ def test_filters_only_from_the_snapshot_give_the_sql_answer(
             S.clear_cache()
             assert answer(loaded, asked) == in_sql, asked
     assert len(calls) == 5 * 4  # every query but the relevant one
+
+
+@pytest.mark.parametrize("spread", ["even", "oldest", "newest"])
+def test_newest_from_the_recency_list_is_the_sorted_answer(spread: str) -> None:
+    """cache.newest looks for the ids from the newest bill on when it has the snapshot's
+    recency list, and sorts them when they are not where an even spread puts them: either way
+    the first n by recency position, newest first."""
+    import random
+
+    size = 5000
+    recency = list(range(size))
+    random.Random(3).shuffle(recency)  # bill ids by position, newest first
+    order = [0] * size
+    for position, bill_id in enumerate(recency):
+        order[bill_id] = position
+    picked = {"even": recency[::3], "oldest": recency[-2000:], "newest": recency[:2000]}[spread]
+    ids = random.Random(4).sample(picked, len(picked))  # in no order, as the database lists them
+    for n in (1, 50, 400, len(ids) - 1, len(ids)):
+        expected = sorted(ids, key=order.__getitem__)[:n]
+        assert cache.newest(ids, n, order) == expected
+        assert cache.newest(ids, n, order, recency) == expected, n

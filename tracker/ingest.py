@@ -431,8 +431,9 @@ def _refresh_planner_statistics(engine: Engine, report: IngestReport) -> None:
     with engine.begin() as conn:
         for table in ("bill", "bill_source", "action", "sponsorship", "change"):
             conn.exec_driver_sql(f"ANALYZE {table}")
-        if conn.exec_driver_sql("SELECT to_regclass('bill_search')").scalar():
-            conn.exec_driver_sql("ANALYZE bill_search")
+        for table in ("bill_search", "bill_search_title"):
+            if conn.exec_driver_sql(f"SELECT to_regclass('{table}')").scalar():
+                conn.exec_driver_sql(f"ANALYZE {table}")
 
 
 def _validated(

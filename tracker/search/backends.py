@@ -39,8 +39,8 @@ class Match:
     scored: Any
     top: Any = None  # SQLite: FTS5's own ORDER BY rank with :limit and :offset
     split: Any = None  # SQLite: the same matches in two parts, see Split
-    # PostgreSQL, one plain word: (bill_id, score), the score only where the word is in the
-    # identifier or title (weight A), else NULL; see :func:`pg_title_first`
+    # PostgreSQL, one plain word: (bill_id, score) of the matches with the word in the
+    # identifier or title (weight A), from bill_search_title; see :func:`pg_title_first`
     title_scored: Any = None
     # PostgreSQL: every match has this ts_rank (see :func:`pg_same_score`), so relevance
     # order is recency order and nothing needs scoring
@@ -183,16 +183,16 @@ def _pg_match(tq: TextQuery, sponsor_words: Sequence[str], conn: Connection | No
         f"FROM bill_search WHERE document @@ {expr}"
     )
     title_scored = None
-    word = pg_title_first(tq, sponsor_words)
-    if word is not None:
-        in_title = "to_tsquery('english', quote_literal(:tw) || :tA)"
+    if pg_title_first(tq, sponsor_words) is not None:
+        # bill_search_title holds only the lexemes found in the identifier or a title, with
+        # all their positions: the word matches there exactly when it has weight A in the
+        # document, and its ts_rank there is its ts_rank over the whole document
         title_scored = (
             text(
-                f"SELECT bill_id, CASE WHEN document @@ (SELECT {in_title}) "  # noqa: S608
-                f"THEN ts_rank(document, (SELECT {expr})) END AS score "
-                f"FROM bill_search WHERE document @@ {expr}"
+                f"SELECT bill_id, ts_rank(words, (SELECT {expr})) AS score "  # noqa: S608
+                f"FROM bill_search_title WHERE words @@ {expr}"
             )
-            .bindparams(tw=word, tA=":A", **params)
+            .bindparams(**params)
             .columns(bill_id=Integer, score=Float)
             .subquery("mt")
         )

@@ -10,7 +10,9 @@ facet snapshot (:mod:`.snapshot`).
 from __future__ import annotations
 
 import json
+import sys
 import threading
+from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -18,7 +20,7 @@ from itertools import compress, islice
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, literal_column, select, true
 
 from tracker.search import ranking
 from tracker.search.backends import Match
@@ -52,7 +54,11 @@ class Cached:
     head: list[tuple[int, float]]  # the first CACHED_IDS (bill id, score) in result order
 
     def copy_facets(self) -> dict[str, list[FacetValue]]:
-        return {name: [replace(v) for v in values] for name, values in self.facets.items()}
+        # the constructor, not dataclasses.replace: 50 values cost 0.3 ms that way
+        return {
+            name: [FacetValue(v.value, v.count, v.label, v.selected) for v in values]
+            for name, values in self.facets.items()
+        }
 
 
 class _LRU:
@@ -171,9 +177,11 @@ def _from_snapshot(
     if stop > CACHED_IDS:  # no first ids to keep (a page past them is ranked in SQL)
         scores = False
     rows: list[tuple[int, float]] = []
-    if scores:
-        scored = match.title_scored if title_first else match.scored
-        ids, scored_list = _pg_arrays(conn, scored, with_score=True)
+    titled: list[tuple[int, float]] = []  # title-first: the matches with the word in a title
+    if scores and title_first:
+        ids, titled = _pg_ids_and_titled(conn, match)
+    elif scores:
+        ids, scored_list = _pg_arrays(conn, match.scored, with_score=True)
         rows = list(zip(ids, scored_list, strict=True))
     elif match.top is None:
         ids = _pg_arrays(conn, match.ids.subquery("i"), with_score=False)[0]
@@ -193,6 +201,7 @@ def _from_snapshot(
         codes = list(map(code.__getitem__, ids))
     except IndexError:  # a bill newer than the snapshot (rare): not counted
         rows = [row for row in rows if row[0] < size]
+        titled = [row for row in titled if row[0] < size]
         ids = [i for i in ids if i < size]
         codes = list(map(code.__getitem__, ids))
     if len(wanted) < len(snap.combos) or 0 in codes:  # 0: no bill has that id
@@ -202,12 +211,13 @@ def _from_snapshot(
         passed = list(map(keep.__getitem__, codes))
         ids, codes = list(compress(ids, passed)), list(compress(codes, passed))
         rows = list(compress(rows, passed)) if scores else rows
+        titled = [row for row in titled if keep[code[row[0]]]]
     facets = _facets(query, snap, Counter(codes).items())
     total, order = len(ids), snap.order
     if stop > CACHED_IDS:
         head: list[tuple[int, float]] = []
     elif same is not None:
-        head = [(i, same) for i in newest(ids, CACHED_IDS, order)]
+        head = [(i, same) for i in newest(ids, CACHED_IDS, order, snap.newest)]
     elif relevance and not scores and filters and match.split and total <= ranking.FEW_MATCHES:
         head = score_ids(conn, match.split, ids, order)[:CACHED_IDS]  # FTS5 scores these few
     elif relevance and not scores and filters:
@@ -216,15 +226,14 @@ def _from_snapshot(
         head = page_ids(conn, query, match, filters, ranked, CACHED_IDS, 0, total)
     elif relevance:  # the SQL order: score, then latest action, then id
         if title_first:  # scored where the word is in the title: those come first
-            titled = [row for row in rows if row[1] is not None]
             if len(titled) < min(CACHED_IDS, total):  # too few: score them all after all
                 kept = set(ids)
                 full = fetch_all(conn, select(match.scored.c.bill_id, match.scored.c.score))
                 titled = [row for row in full if row[0] in kept]
             rows = titled
-        head = best_scored(rows, CACHED_IDS, order)
+        head = best_scored(rows, CACHED_IDS, order, snap.newest)
     else:
-        head = [(i, 0.0) for i in newest(ids, CACHED_IDS, order)]
+        head = [(i, 0.0) for i in newest(ids, CACHED_IDS, order, snap.newest)]
     return Cached(total, facets, head)
 
 
@@ -232,12 +241,20 @@ def _facets(
     query: SearchQuery, snap: Snapshot, counts: Iterable[tuple[int, int]]
 ) -> dict[str, list[FacetValue]]:
     """Facet counts from (combination code, number of bills) pairs."""
-    sums: dict[str, dict[str, int]] = {name: {} for name in FACETS}
-    for combo, n in counts:
-        for name, value in zip(FACETS, snap.combos[combo - 1], strict=True):
-            if value is not None:
-                sums[name][value] = sums[name].get(value, 0) + n
-    return facet_values(query, {name: list(v.items()) for name, v in sums.items()})
+    sums: tuple[dict[Any, int], ...] = ({}, {}, {}, {})
+    state, stage, topic, session = sums  # FACETS, the order of each combination's values
+    combos = snap.combos
+    for combo, n in counts:  # one line per facet: a loop over the four cost twice as much
+        a, b, c, d = combos[combo - 1]
+        state[a] = state.get(a, 0) + n
+        stage[b] = stage.get(b, 0) + n
+        topic[c] = topic.get(c, 0) + n
+        session[d] = session.get(d, 0) + n
+    for values in sums:
+        values.pop(None, None)  # a bill without that facet's value
+    return facet_values(
+        query, {name: list(values.items()) for name, values in zip(FACETS, sums, strict=True)}
+    )
 
 
 def _filters_from_snapshot(query: SearchQuery, snap: Snapshot, stop: int) -> Cached:
@@ -259,7 +276,7 @@ def _filters_from_snapshot(query: SearchQuery, snap: Snapshot, stop: int) -> Cac
 
 
 def _fts5_filtered_head(
-    conn: Connection, match: Match, ids: list[int], matched: int, order: Sequence[int]
+    conn: Connection, match: Match, ids: Sequence[int], matched: int, order: Sequence[int]
 ) -> list[tuple[int, float]]:
     """SQLite, filters the snapshot has applied: the first CACHED_IDS of `ids` in the order
     :func:`.ranking.page_ids` gives them (score, then latest action, then id; title matches
@@ -280,18 +297,49 @@ def _fts5_filtered_head(
     return best_scored(fetch_all(conn, match.scored_among.bindparams(**among)), CACHED_IDS, order)
 
 
-def _pg_arrays(conn: Connection, sub: Any, *, with_score: bool) -> tuple[list[Any], list[Any]]:
-    """PostgreSQL: the matched ids (and scores) as one array each: psycopg reads two arrays
-    of 19,000 numbers in half the time it reads 19,000 rows."""
-    cols = [func.array_agg(sub.c.bill_id)]
+def _pg_arrays(conn: Connection, sub: Any, *, with_score: bool) -> tuple[Sequence[int], list[Any]]:
+    """PostgreSQL: the matched ids (and scores) as one value each: psycopg reads two arrays
+    of 19,000 numbers in half the time it reads 19,000 rows, and the ids as packed 4-byte
+    integers (:func:`_packed_ids`) in half the time again."""
+    cols = [_packed_ids(sub.c.bill_id)]
     if with_score:
         cols.append(func.array_agg(sub.c.score))
     (row,) = fetch_all(conn, select(*cols))
-    return list(row[0] or []), list(row[1] or []) if with_score else []
+    return _unpacked(row[0]), list(row[1] or []) if with_score else []
+
+
+def _pg_ids_and_titled(conn: Connection, match: Match) -> tuple[Sequence[int], list[Any]]:
+    """PostgreSQL, title-first: every matched id, and (id, score) of the title matches, in
+    one statement (the same snapshot of the data for both)."""
+    matched = match.ids.subquery("i")
+    titled = match.title_scored
+    every = select(_packed_ids(matched.c.bill_id).label("ids")).subquery("a")
+    title = select(
+        func.array_agg(titled.c.bill_id).label("ids"), func.array_agg(titled.c.score).label("s")
+    ).subquery("t")
+    stmt = select(every.c.ids, title.c.ids, title.c.s).select_from(every.join(title, true()))
+    (row,) = fetch_all(conn, stmt)
+    return _unpacked(row[0]), list(zip(row[1] or [], row[2] or [], strict=True))
+
+
+def _packed_ids(column: Any) -> Any:
+    """The ids as one bytea of big-endian 4-byte integers (int4send), in no set order."""
+    return func.string_agg(func.int4send(column), literal_column("''::bytea"))
+
+
+def _unpacked(packed: bytes | None) -> array:
+    ids = array("i")
+    ids.frombytes(packed or b"")
+    if sys.byteorder == "little":
+        ids.byteswap()
+    return ids
 
 
 def best_scored(
-    rows: Sequence[tuple[int, float]], n: int, order: Sequence[int]
+    rows: Sequence[tuple[int, float]],
+    n: int,
+    order: Sequence[int],
+    recency: Sequence[int] | None = None,
 ) -> list[tuple[int, float]]:
     """The first `n` of (id, score) rows in SQL's order: score, then `order` (the snapshot's
     recency position). Only the rows scoring at least the n-th best score are sorted with the
@@ -301,12 +349,26 @@ def best_scored(
     cut = sorted(map(itemgetter(1), rows), reverse=True)[n - 1]
     above = sorted((row for row in rows if row[1] > cut), key=lambda r: (-r[1], order[r[0]]))
     tied = [row[0] for row in rows if row[1] == cut]  # many, when scores tie: by recency
-    return above + [(i, cut) for i in newest(tied, n - len(above), order)]
+    return above + [(i, cut) for i in newest(tied, n - len(above), order, recency)]
 
 
-def newest(ids: Sequence[int], n: int, order: Sequence[int]) -> list[int]:
-    """The first `n` ids by the snapshot's recency position (positions are distinct)."""
+def newest(
+    ids: Sequence[int], n: int, order: Sequence[int], recency: Sequence[int] | None = None
+) -> list[int]:
+    """The first `n` ids by the snapshot's recency position (positions are distinct).
+
+    With `recency` (the snapshot's ids by position) many ids are looked for from the newest
+    bill on, as far as they should be found if spread evenly (four times that): for 15,000
+    of 154,000 bills a walk through a few thousand, a fifth of the cost of sorting them all.
+    A few ids are sorted: the walk would be longer than the list of them.
+    """
     if len(ids) <= n:
         return sorted(ids, key=order.__getitem__)
+    reach = n + 4 * n * len(recency or ()) // len(ids)
+    if recency is not None and reach <= 2 * len(ids):
+        wanted = set(ids)
+        found = list(islice(filter(wanted.__contains__, islice(recency, reach)), n))
+        if len(found) == n:
+            return found
     cut = sorted(map(order.__getitem__, ids))[n - 1]
     return sorted((i for i in ids if order[i] <= cut), key=order.__getitem__)

@@ -4,6 +4,13 @@ The index holds, per bill, five weighted fields: identifier, title (with other t
 body (abstracts and subjects), sponsor names and the distinct action texts. SQLite keeps them in
 the FTS5 table ``bill_fts`` (rowid = bill id); PostgreSQL keeps one weighted tsvector per bill in
 ``bill_search`` (weights A/B/C/D) with a GIN index. Both are created by migration 0002_search.
+
+PostgreSQL also keeps ``bill_search_title`` (migration 0011_search_title): per bill, the part of
+its document whose lexemes occur in the identifier or a title (weight A), with every position
+of those lexemes, so ``ts_rank`` of one such word is the same as over the whole document. It is
+derived from ``bill_search`` by the database in the same statements, so the two never disagree;
+the title-first ranking of one plain word reads it instead of every match's whole document
+(see :func:`tracker.search.backends.pg_title_first`).
 """
 
 from __future__ import annotations
@@ -59,6 +66,16 @@ LEFT JOIN LATERAL (SELECT string_agg(DISTINCT a.description, ' ') AS t FROM acti
 {{where}}
 ON CONFLICT (bill_id) DO UPDATE SET document = EXCLUDED.document
 """  # noqa: S608 - constants only
+# the lexemes with a position of weight A, with all their positions: the document less the
+# lexemes it has less those of weight A (C functions only: a quarter of the cost of unnest)
+_PG_TITLE = """
+INSERT INTO bill_search_title (bill_id, words)
+SELECT s.bill_id, ts_delete(s.document, tsvector_to_array(
+    ts_delete(s.document, tsvector_to_array(ts_filter(s.document, '{{a}}')))))
+FROM bill_search s
+{where}
+ON CONFLICT (bill_id) DO UPDATE SET words = EXCLUDED.words
+"""
 
 
 def reindex_bills(conn: Connection, bill_ids: Iterable[int]) -> None:
@@ -86,6 +103,8 @@ def reindex_bills(conn: Connection, bill_ids: Iterable[int]) -> None:
             )
         else:
             conn.execute(text(_PG_DOC.format(where="WHERE b.id = ANY(:ids)")), {"ids": chunk})
+            where = "WHERE s.bill_id = ANY(:ids)"
+            conn.execute(text(_PG_TITLE.format(where=where)), {"ids": chunk})
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
@@ -107,7 +126,17 @@ def rebuild_index_on(conn: Connection) -> None:
     else:
         conn.execute(text("TRUNCATE bill_search"))
         conn.execute(text(_PG_DOC.format(where="")))
+        # migration 0002 builds the index before 0011 creates the title table
+        if conn.execute(text("SELECT to_regclass('bill_search_title')")).scalar() is not None:
+            rebuild_title_index_on(conn)
         conn.execute(text("ANALYZE bill_search"))  # fresh statistics so the GIN index gets used
+
+
+def rebuild_title_index_on(conn: Connection) -> None:
+    """PostgreSQL: derive every bill's ``bill_search_title`` row from ``bill_search``."""
+    conn.execute(text("TRUNCATE bill_search_title"))
+    conn.execute(text(_PG_TITLE.format(where="")))
+    conn.execute(text("ANALYZE bill_search_title"))
 
 
 def rebuild_index(engine: Engine) -> int:
