@@ -4,8 +4,12 @@ ETags revalidate; pages that issued a CSRF token are never shared; the cache is 
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tracker.db import make_engine
@@ -97,3 +101,68 @@ def test_cache_is_bounded_and_drops_the_least_recently_used() -> None:
     assert ("/p0", "", 1) in cache.entries and ("/p1", "", 1) not in cache.entries
     cache.put(("/big", "", 1), Page(b"x" * 5000, (), '"b"'))  # over an eighth: not kept
     assert ("/big", "", 1) not in cache.entries
+
+
+def test_pages_are_built_two_at_a_time(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight requests at once: two pages are built at a time (WEB_RUNNING), the others wait
+    their turn, rather than all eight sharing the interpreter and each taking eight times as
+    long."""
+    from tracker.web import app as web_app
+    from tracker.web import pages
+
+    monkeypatch.setenv("TRACKER_PAGE_CACHE_MB", "0")  # every request builds its page
+    engine = make_engine(db_url)
+    render_bill = pages.render_bill
+    lock = threading.Lock()
+    running, most = 0, 0
+
+    def slow_render(*args: Any, **kw: Any) -> Any:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return render_bill(*args, **kw)
+
+    monkeypatch.setattr(pages, "render_bill", slow_render)
+    try:
+        put_bill(engine, "Synthetic title")
+        with TestClient(create_app(engine)) as client, ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: client.get(BILL).status_code, range(8)))
+        assert answers == [200] * 8
+        assert most == 2 == web_app.WEB_RUNNING
+    finally:
+        engine.dispose()
+
+
+def test_tracker_run_warms_search_and_templates_at_start(db_url: str) -> None:
+    """`tracker run`'s app builds search's facet snapshot and compiles the page templates as it
+    starts, in a thread of its own; an app built elsewhere (tests, the static build) does not."""
+    from tracker.search import SearchQuery
+    from tracker.search.cache import cache_key
+    from tracker.search.snapshot import snapshot_ready
+    from tracker.templating import get_env
+
+    engine = make_engine(db_url)
+    try:
+        put_bill(engine, "Synthetic title")
+        with engine.connect() as conn:
+            version = cache_key(conn, SearchQuery())[2]
+        with TestClient(create_app(engine)):
+            pass
+        with engine.connect() as conn:
+            assert not snapshot_ready(conn, version)
+        get_env().cache.clear()  # type: ignore[union-attr]
+        app = create_app(engine)
+        app.state.warm_on_start = True  # as tracker run (in process or --workers) sets it
+        with TestClient(app):
+            for thread in threading.enumerate():
+                if thread.name == "warm":
+                    thread.join(30)
+        with engine.connect() as conn:
+            assert snapshot_ready(conn, version)
+        assert any(key[1] == "site/bill.html" for key in get_env().cache)  # type: ignore[union-attr]
+    finally:
+        engine.dispose()

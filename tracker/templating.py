@@ -42,13 +42,34 @@ def _chamber(value: str | None) -> str:
     }.get(value or "", "")
 
 
+# What `getattr` finds on a plain dict: its methods (``d.items``). Any other name it does not
+# have, and Jinja then looks the name up as a key.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Environment(Environment):
+    """Jinja's environment, with ``row.title`` on a plain dict looked up as the key at once.
+    Jinja tries the attribute first and a dict has none such: the AttributeError raised and
+    caught for each of a search page's ~300 ``hit.title`` cost a tenth of its rendering. The
+    result is Jinja's own: a dict method's name still gives the method, a missing key
+    Jinja's undefined."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 @lru_cache(maxsize=4)
 def _build(extra_dir: str | None) -> Environment:
     loaders = []
     if extra_dir:
         loaders.append(FileSystemLoader(extra_dir))
     loaders.append(FileSystemLoader(str(templates_dir())))
-    env = Environment(
+    env = _Environment(
         loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(
             enabled_extensions=("html", "htm", "xml", "svg"), default_for_string=True, default=True

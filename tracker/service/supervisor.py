@@ -52,6 +52,7 @@ def run_service(
 
             app = create_app()  # its own engine, pooled for serving
             app.state.scheduler_service = service
+            app.state.warm_on_start = True
         if signals.seen:  # a signal came while migrating (which is never cut short)
             raise Stop
         if service is not None:

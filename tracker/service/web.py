@@ -55,6 +55,7 @@ def worker_app() -> Any:
     app = create_app()
     path = os.environ.get(ROLE_FILE_ENV)
     app.state.scheduler_service = FileRole(path) if path else None
+    app.state.warm_on_start = True
     return app
 
 

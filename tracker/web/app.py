@@ -8,6 +8,7 @@ carries a Content-Security-Policy that allows only this site's own assets.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -96,9 +97,15 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     return app
 
 
-# Requests are answered in worker threads (pagecache.serve), each on one pooled connection: as
-# many connections as threads, kept open, so no request opens one (and warms its cache) anew.
+# Requests are answered in worker threads (pagecache.serve), each on one pooled connection, kept
+# open, so no request opens one (and warms its cache) anew.
 WEB_THREADS = 8
+# Of those, this many run at once; the others wait their turn in the order they came. A page is
+# CPU in one interpreter: eight running together share it (and the GIL) in 5 ms slices, so each
+# took up to eight times as long as alone, and a search missing the page cache, stretched so,
+# made the slowest 5% (8 clients on MN data: p95 107 -> 54 ms at the same CPU per request). Two
+# keep a core busy: one runs Python while the other waits on the database.
+WEB_RUNNING = 2
 # SQLite's page cache is per connection: at the default 64 MB each pooled connection grew to the
 # size of the database it had read (the server grew 94 -> 211 MB on MN data). Pages the cache
 # does not hold come from the operating system's file cache, shared and cheap. (A memory map
@@ -133,8 +140,31 @@ def _sqlite_cache(dbapi_connection: Any, _record: Any) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from anyio import to_thread
 
-    to_thread.current_default_thread_limiter().total_tokens = WEB_THREADS
+    to_thread.current_default_thread_limiter().total_tokens = WEB_RUNNING
+    if getattr(app.state, "warm_on_start", False):
+        threading.Thread(target=warm, args=(app.state.engine,), name="warm", daemon=True).start()
     yield
+
+
+# The templates a visitor's first pages use: compiled once, at start.
+WARM_TEMPLATES = ("index.html", "search.html", "bill.html", "state.html", "error.html")
+
+
+def warm(engine: Engine) -> None:
+    """What the first requests would otherwise pay for, built as the server starts (`tracker
+    run`), in a thread of its own so that it answers meanwhile: the page templates compiled and
+    search's facet snapshot (:func:`tracker.search.warm`)."""
+    from tracker.search import warm as warm_search
+    from tracker.templating import get_env
+
+    try:
+        env = get_env()
+        for name in WARM_TEMPLATES:
+            env.get_template(f"site/{name}")
+        with engine.connect() as conn:
+            warm_search(conn)
+    except Exception:  # only slower first requests: they build what is missing themselves
+        log.warning("warming the caches at start failed", exc_info=True)
 
 
 def _document_refusals(app: FastAPI) -> None:
