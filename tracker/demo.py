@@ -418,7 +418,7 @@ def shared_html_dir() -> Path:
 
     settings = get_settings()
     shared = settings.resolved_shared_dir()
-    if settings.shared_dir and not (shared / "fixtures" / "real" / "html").is_dir():
+    if settings.shared_dir and not (settings.shared_dir / "fixtures" / "real" / "html").is_dir():
         raise DemoError(
             f"TRACKER_SHARED_DIR is {settings.shared_dir}, which holds no saved pages "
             f"(no {Path('fixtures', 'real', 'html')} in it): point it at the shared folder"
