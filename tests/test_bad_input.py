@@ -357,3 +357,23 @@ def test_a_new_legiscan_api_field_is_kept_and_reported_once(
     (warning,) = warnings
     assert warning.severity == "warning" and "last_updated_synthetic" in warning.message
     assert "in 6 bill(s)" in warning.message
+
+
+def test_dates_are_checked_alike_the_first_time_and_after() -> None:
+    """Checked dates are remembered (actions share few dates): a remembered date is stored as
+    the first check stored it, a bad date fails every time, and a required date stays required."""
+    base = {"state": "ny", "legislative_session": "2025", "identifier": "S 1", "title": "T"}
+
+    def bill(*dates: str) -> ScrapedBill:
+        actions = [{"date": d, "description": "Read"} for d in dates]
+        return ScrapedBill.model_validate({**base, "actions": actions})
+
+    for _ in range(2):
+        got = bill("2025-01-02 10:00", " 2025-01-03 ", "2025-01-02 10:00")
+        assert [a.date for a in got.actions] == ["2025-01-02T10:00", "2025-01-03", "2025-01-02T10:00"]  # fmt: skip
+        for bad in ("01/02/2025", "", "2025-1-2"):
+            with pytest.raises(ValueError, match="date"):
+                bill(bad)
+    votes = [{"date": "2025-01-02 10:00", "motion": "Pass"}, {"date": "", "motion": "Pass"}]
+    got = ScrapedBill.model_validate({**base, "votes": votes})
+    assert [v.date for v in got.votes] == ["2025-01-02T10:00", None]

@@ -227,3 +227,42 @@ def test_a_big_load_refreshes_postgresql_statistics(engine, monkeypatch) -> None
             break
         time.sleep(0.1)
     assert analysed is not None
+
+
+def test_known_bills_updated_in_one_batch_each_diff_against_their_own_rows(engine) -> None:
+    """The stored rows of a batch's known bills are read together (ingest_diff.read_stored):
+    each bill must still be compared with its own rows only, duplicates within a bill kept."""
+    dup = {"date": "2025-01-08", "description": "Referred to health", "chamber": "upper"}
+    bills = [
+        synthetic_bill(
+            identifier=f"S {n}",
+            actions=[dup, dup],
+            sponsorships=[{"name": f"Sponsor {n}", "primary": True}],
+        )
+        for n in (1, 2, 3)
+    ]
+    ingest_bills(engine, bills, source="test")
+    again = copy.deepcopy(bills)
+    for n, bill in enumerate(again[:2], 1):
+        bill["actions"].append(
+            {"date": "2025-03-0" + str(n), "description": f"Reported {n}", "chamber": "upper"}
+        )
+    report = ingest_bills(engine, again, source="test")
+    assert report.summary() == {"new": 0, "updated": 2, "unchanged": 1, "errors": 0}
+    with engine.connect() as c:
+        rows = c.execute(
+            select(Bill.identifier, Change.kind, Change.new)
+            .join(Bill, Bill.id == Change.bill_id)
+            .where(Change.kind != "bill_new")
+            .order_by(Change.id)
+        ).all()
+        actions = c.execute(
+            select(Bill.identifier, func.count(), func.count(Action.removed_at))
+            .join(Bill, Bill.id == Action.bill_id)
+            .group_by(Bill.identifier)
+            .order_by(Bill.identifier)
+        ).all()
+    news = [(ident, kind, new["description"]) for ident, kind, new in rows if kind == "action_new"]
+    assert news == [("S 1", "action_new", "Reported 1"), ("S 2", "action_new", "Reported 2")]
+    assert not [r for r in rows if r.kind.endswith("_removed") or r.kind == "sponsor_added"]
+    assert [tuple(a) for a in actions] == [("S 1", 3, 0), ("S 2", 3, 0), ("S 3", 2, 0)]

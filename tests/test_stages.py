@@ -655,3 +655,24 @@ def test_our_rules_add_to_a_source_that_labels_half_of_an_action() -> None:
     assert "referral-committee" in rows[0]["classification"]
     assert {"reading-3", "passage"} <= set(rows[1]["classification"])
     assert compute_stage(rows, bill_chamber="upper").stage == "passed_one_chamber"
+
+
+def test_reason_of_a_step_overtaken_and_of_a_dead_bill() -> None:
+    """The reason is written from the deciding action only (steps keep the action's text):
+    the same words whichever steps came before it."""
+    actions = [
+        {"date": "2025-01-05", "description": "Introduced", "classification": ["introduction"]},
+        {
+            "date": "2025-01-08",
+            "description": "  Referred   to\nHealth ",
+            "classification": ["referral-committee"],
+        },
+    ]
+    result = compute_stage(actions, session_end="2025-06-01", today=date(2026, 1, 1))
+    assert result.stage == "dead"
+    assert result.reason == (
+        "Session ended on 2025-06-01 without enactment; last step: "
+        "Referred to committee on 2025-01-08: 'Referred to Health'"
+    )
+    long = [{"date": "", "description": "x" * 200, "classification": ["introduction"]}]
+    assert compute_stage(long).reason == "Introduced on an unknown date: '" + "x" * 159 + "…'"

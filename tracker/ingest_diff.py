@@ -148,6 +148,40 @@ CHILDREN = (
 
 
 @dataclass(frozen=True)
+class Stored:
+    """What the database holds for a batch's known bills, read in a few queries instead of six
+    per bill: each bill's row and, per child table, its child rows in the order one bill's own
+    query gives them on SQLite (source, then id: the ``(bill_id, source)`` index)."""
+
+    bills: dict[int, Any]
+    children: dict[str, dict[int, list[Row]]]
+
+
+def read_stored(conn: Connection, bill_ids: list[int]) -> Stored:
+    """The stored rows :func:`update_existing` diffs against, for all of `bill_ids` at once
+    (one query per table per 900 bills). Read before any of them is updated: each update
+    touches only its own bill's rows."""
+    bills: dict[int, Any] = {}
+    children: dict[str, dict[int, list[Row]]] = {c.table.name: {} for c in CHILDREN}
+    ids = sorted(set(bill_ids))
+    for at in range(0, len(ids), 900):
+        chunk = ids[at : at + 900]
+        for row in conn.execute(select(bill_table).where(bill_table.c.id.in_(chunk))).mappings():
+            bills[row["id"]] = row
+        for kind in CHILDREN:
+            table = kind.table
+            by_bill = children[table.name]
+            query = (
+                select(table)
+                .where(table.c.bill_id.in_(chunk))
+                .order_by(table.c.bill_id, table.c.source, table.c.id)
+            )
+            for child in conn.execute(query).mappings():
+                by_bill.setdefault(child["bill_id"], []).append(dict(child))
+    return Stored(bills, children)
+
+
+@dataclass(frozen=True)
 class Removal:
     """A stored child this source no longer lists: marked removed at the run's end."""
 
@@ -168,13 +202,17 @@ def update_existing(
     run_id: int,
     source: str,
     now: datetime,
+    read: Stored | None = None,
 ) -> None:
-    """Diff `bill` (from `source`) into the stored bill `bill_id` and record its changes."""
+    """Diff `bill` (from `source`) into the stored bill `bill_id` and record its changes.
+    ``read``: the stored rows, read for the whole batch (:func:`read_stored`); else read here."""
     writer = _Writer(bill_id=bill_id, run_id=run_id, source=source, now=now)
-    stored = conn.execute(select(bill_table).where(bill_table.c.id == bill_id)).mappings().one()
+    if read is None:
+        read = read_stored(conn, [bill_id])
+    stored = read.bills[bill_id]
     actions = understand.classified_actions(bill)
     values, changes = _field_changes(bill, stored, writer)
-    child_changes, removals = _children_changes(conn, bill, actions, writer)
+    child_changes, removals = _children_changes(conn, bill, actions, writer, read)
     changes += child_changes
     report.removals.extend(removals)
     # Actions not given: the stage follows what this source said before (never "no actions").
@@ -217,7 +255,7 @@ def _field_changes(bill: ScrapedBill, stored: Any, writer: _Writer) -> tuple[Row
 
 
 def _children_changes(
-    conn: Connection, bill: ScrapedBill, actions: list[Row], writer: _Writer
+    conn: Connection, bill: ScrapedBill, actions: list[Row], writer: _Writer, read: Stored
 ) -> tuple[list[Row], list[Removal]]:
     """Change rows for new and updated children, and the stored ones to mark removed."""
     new_child: dict[str, list[Row]] = defaultdict(list)
@@ -227,7 +265,10 @@ def _children_changes(
     removals: list[Removal] = []
     for children in CHILDREN:
         rows = [{**r, **base, "removed_at": None} for r in new_child[children.name]]
-        changes += _diff_children(conn, children, rows, writer, bill=bill, removals=removals)
+        stored = read.children[children.table.name].get(writer.bill_id, [])
+        changes += _diff_children(
+            conn, children, rows, stored, writer, bill=bill, removals=removals
+        )
     return changes, removals
 
 
@@ -327,6 +368,7 @@ def _diff_children(
     conn: Connection,
     children: _Children,
     new_rows: list[Row],
+    stored: list[Row],
     writer: _Writer,
     *,
     bill: ScrapedBill,
@@ -339,10 +381,6 @@ def _diff_children(
     for this source without a change.
     """
     table, keyf = children.table, children.key
-    stored = [
-        dict(r)
-        for r in conn.execute(select(table).where(table.c.bill_id == writer.bill_id)).mappings()
-    ]
     mine: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
     others: set[tuple[Any, ...]] = set()
     for row in stored:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import operator
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -90,9 +90,8 @@ def prepare_new(bill: ScrapedBill, session_end: str | None) -> dict[str, Any]:
     _encode_json(bill_table, row)
     for kind, table in zip(CHILD_KINDS, CHILD_TABLES, strict=True):
         rows = children[kind]
-        if rows and _json_columns(table):  # a table without JSON columns: nothing to encode
-            for r in rows:
-                _encode_json(table, r)
+        if rows and (columns := _json_columns(table)):  # else nothing to encode
+            _encode_rows(columns, rows)
     return {"row": row, "children": children, "session_end": session_end}
 
 
@@ -117,23 +116,37 @@ def _json_columns(table: Any) -> list[tuple[str, bool]]:
 def _encode_json(table: Any, row: dict[str, Any]) -> None:
     """JSON columns as the JSON text bulk_insert would store (done by the importer process
     when it prepares the rows)."""
-    columns = _JSON_COLUMNS.get(table.name) or _json_columns(table)
-    for name, nullable in columns:
-        if name not in row:
-            continue
-        value = row[name]
-        if value is None and nullable:
-            continue
-        if type(value) is list and all(type(x) is str for x in value):
-            key = tuple(value)  # classification lists repeat: encode each once
-            text = _JSON_MEMO.get(key)
-            if text is None:
-                if len(_JSON_MEMO) > 20_000:
-                    _JSON_MEMO.clear()
-                text = _JSON_MEMO[key] = json.dumps(value)
-            row[name] = text
-        else:
-            row[name] = json.dumps(value)
+    _encode_rows(_JSON_COLUMNS.get(table.name) or _json_columns(table), (row,))
+
+
+def _encode_rows(columns: list[tuple[str, bool]], rows: Iterable[dict[str, Any]]) -> None:
+    """:func:`_encode_json` for many rows of one table (its JSON `columns`)."""
+    memo = _JSON_MEMO
+    for row in rows:
+        for name, nullable in columns:
+            if name not in row:
+                continue
+            value = row[name]
+            if value is None and nullable:
+                continue
+            if type(value) is list and (not value or type(value[0]) is str):
+                # classification lists repeat: encode each once. A tuple equal to a stored key
+                # holds only strings, so a hit needs no check of the items.
+                key = tuple(value)
+                try:
+                    text = memo.get(key)
+                except TypeError:  # an unhashable item: not a list of strings
+                    text = None
+                if text is None:
+                    if not all(type(x) is str for x in value):
+                        row[name] = json.dumps(value)
+                        continue
+                    if len(memo) > 20_000:
+                        memo.clear()
+                    text = memo[key] = json.dumps(value)
+                row[name] = text
+            else:
+                row[name] = json.dumps(value)
 
 
 def insert_new(

@@ -107,15 +107,33 @@ def _check_json_value(value: Any) -> None:
             raise ValueError("holds an integer beyond 64 bits")
 
 
+_DATES: dict[str, str] = {}  # dates already checked -> as stored: actions share few dates
+_DATES_MAX = 50_000
+
+
 def _check_date(value: str | None, *, required: bool) -> str | None:
     if value is None or value == "":
         if required:
             raise ValueError("date is required")
         return None
-    value = value.strip()
-    if not _DATE_RE.match(value):
-        raise ValueError(f"date {value!r} is not ISO 8601 (YYYY-MM-DD[THH:MM])")
-    return value.replace(" ", "T", 1) if len(value) > 10 else value
+    stripped = value.strip()
+    if not _DATE_RE.match(stripped):
+        raise ValueError(f"date {stripped!r} is not ISO 8601 (YYYY-MM-DD[THH:MM])")
+    checked = stripped.replace(" ", "T", 1) if len(stripped) > 10 else stripped
+    if len(_DATES) >= _DATES_MAX:
+        _DATES.clear()
+    _DATES[value] = checked
+    return checked
+
+
+def _required_date(value: str | None) -> str | None:
+    checked = _DATES.get(value)  # type: ignore[arg-type]  # None is never a key
+    return checked if checked is not None else _check_date(value, required=True)
+
+
+def _optional_date(value: str | None) -> str | None:
+    checked = _DATES.get(value)  # type: ignore[arg-type]  # None is never a key
+    return checked if checked is not None else _check_date(value, required=False)
 
 
 def _check_chamber(value: str | None) -> str | None:
@@ -142,7 +160,7 @@ class ScrapedAction(_Strict):
     classification: list[str] = Field(default_factory=list)
     committee: str | None = None
 
-    _d = field_validator("date")(lambda v: _check_date(v, required=True))
+    _d = field_validator("date")(_required_date)
     _c = field_validator("chamber")(_check_chamber)
 
 
@@ -164,7 +182,7 @@ class ScrapedVersion(_Strict):
     classification: str = ""
     links: list[Link] = Field(default_factory=list)
 
-    _d = field_validator("date")(lambda v: _check_date(v, required=False))
+    _d = field_validator("date")(_optional_date)
 
 
 class ScrapedHearing(_Strict):
@@ -177,7 +195,7 @@ class ScrapedHearing(_Strict):
     chamber: str | None = None
     status: str = "scheduled"
 
-    _d = field_validator("date")(lambda v: _check_date(v, required=True))
+    _d = field_validator("date")(_required_date)
     _c = field_validator("chamber")(_check_chamber)
 
 
@@ -190,7 +208,7 @@ class ScrapedVote(_Strict):
     no: int | None = None
     other: int | None = None
 
-    _d = field_validator("date")(lambda v: _check_date(v, required=False))
+    _d = field_validator("date")(_optional_date)
     _c = field_validator("chamber")(_check_chamber)
 
 

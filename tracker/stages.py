@@ -113,13 +113,22 @@ class StageResult:
 
 @dataclass
 class _Step:
-    """A candidate stage and the action that justifies it."""
+    """A candidate stage and the action that justifies it. With ``description`` (an action's
+    text) the reason is "<reason> on <date>: '<text>'", written only when asked: most steps
+    are overtaken by later ones and never shown."""
 
     stage: str
     index: int | None
     date: str | None
-    reason: str
+    what: str
     chamber: str | None = None
+    description: str | None = None
+
+    @property
+    def reason(self) -> str:
+        if self.description is None:
+            return self.what
+        return f"{self.what} on {self.date or 'an unknown date'}: {_quote(self.description)}"
 
 
 @dataclass
@@ -197,7 +206,7 @@ def compute_stage(
     """The stage of a bill from its actions (objects or mappings with date, description,
     chamber, classification), in the order given; the result names the deciding action and the
     furthest stage ever reached."""
-    ordered = sorted(range(len(actions)), key=lambda i: _order_key(actions[i]))
+    ordered = sorted(range(len(actions)), key=list(map(_order_key, actions)).__getitem__)
     start = _Step("introduced", None, None, "Introduced; no actions recorded yet")
     state = _State(progress=start, furthest=start)
     resolution = resolution_kind(bill_classification, identifier)
@@ -228,8 +237,9 @@ _FIRST_OF_DAY = frozenset({"filing", "introduction"})
 
 
 def _order_key(action: Any) -> tuple[str, int]:
-    first = not _FIRST_OF_DAY.isdisjoint(_get(action, "classification") or ())
-    return ((_get(action, "date") or "")[:10], 0 if first else 1)
+    get = action.get if type(action) is dict else lambda key: _get(action, key)
+    first = not _FIRST_OF_DAY.isdisjoint(get("classification") or ())
+    return ((get("date") or "")[:10], 0 if first else 1)
 
 
 def _is_over(session_end: str | None, today: date_cls | None) -> bool:
@@ -264,17 +274,17 @@ def _standing(state: _State) -> str:
 def _apply(
     state: _State, index: int, action: Any, *, bill_chamber: str | None, resolution: str | None
 ) -> None:
-    kinds = set(_get(action, "classification") or ())
-    description = _get(action, "description") or ""
+    get = action.get if type(action) is dict else lambda key: _get(action, key)
+    kinds = set(get("classification") or ())
+    description = get("description") or ""
     _text_fallbacks(kinds, description)
     if not kinds:
         return
-    when = (_get(action, "date") or "")[:10] or None
-    chamber = _get(action, "chamber") or None
+    when = (get("date") or "")[:10] or None
+    chamber = get("chamber") or None
 
     def step(stage: str, what: str) -> _Step:
-        text = _quote(description)  # here, not per action: most actions make no step
-        return _Step(stage, index, when, f"{what} on {when or 'an unknown date'}: {text}", chamber)
+        return _Step(stage, index, when, what, chamber, description)
 
     if "reconsidered" in kinds:
         _undo_last_vote(state)

@@ -330,6 +330,18 @@ def _chunk_stream(chunk: list[Unit], *, local: bool = False) -> Iterator[Any]:
             yield item
 
 
+_GUESSED: dict[tuple[str, str], str | None] = {}
+
+
+def _guessed_end(place: tuple[str, str]) -> str | None:
+    """The end date ingest will give a session the database does not have yet (once per
+    session: a first import asks it for every bill)."""
+    end = _GUESSED.get(place, False)
+    if end is False:
+        end = _GUESSED[place] = guess_session_dates(place[1], place[0])[1]
+    return end  # type: ignore[return-value]
+
+
 def _prepare(item: RawBill) -> None:
     key, digest = item.bill_key(), item.digest()
     if key is None or digest is None:
@@ -344,7 +356,7 @@ def _prepare(item: RawBill) -> None:
             from tracker.ingest import prepare_new
 
             place = key[:2]
-            end = _ends[place] if place in _ends else guess_session_dates(key[1], key[0])[1]
+            end = _ends[place] if place in _ends else _guessed_end(place)
             try:
                 item.prepared = orjson.dumps(prepare_new(bill, end))
             except TypeError:  # a value JSON cannot carry: ingest computes the rows itself
