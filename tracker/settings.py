@@ -294,23 +294,24 @@ WEEKDAYS = {
 ENV_FILE = ".env"
 
 # TRACKER_* variables read outside these settings: not settings of the site, but not typos.
-OTHER_VARIABLES = {
-    "TRACKER_DEBUG": "show tracebacks (as --debug does)",
-    "TRACKER_RUN_ROLE_FILE": "set by `tracker run` for its own web workers",
-    "TRACKER_RUN_LOG_JSON": "set by `tracker run` for its own web workers",
-    "TRACKER_TEST_POSTGRES_URL": "the test suite's PostgreSQL server",
-    "TRACKER_CHROMIUM": "the test suite's Chromium",
-    "TRACKER_SCREENSHOTS_DIR": "where the browser tests write screenshots",
-    "TRACKER_BENCH_SEARCH_PG_DB": "the search bench's scratch database",
-}
+OTHER_VARIABLES = frozenset({
+    "TRACKER_DEBUG",  # show tracebacks (as --debug does)
+    "TRACKER_RUN_ROLE_FILE", "TRACKER_RUN_LOG_JSON",  # set by `tracker run` for its web workers
+    "TRACKER_TEST_POSTGRES_URL", "TRACKER_CHROMIUM", "TRACKER_SCREENSHOTS_DIR",  # the tests'
+    "TRACKER_BENCH_SEARCH_PG_DB",  # the search bench's scratch database
+})  # fmt: skip
+
+# Settings whose value is never repeated in a message (a database URL may hold a password).
+SECRET_FIELDS = frozenset(
+    {"smtp_password", "secret_key", "openstates_api_key", "legiscan_api_key", "database_url"}
+)
 
 
-def _source(name: str) -> str:
-    """Where a variable's value came from: the environment, or a line of the .env file."""
-    if name in os.environ:
+def _where(name: str, file_lines: dict[str, int]) -> str:
+    """Where a variable was set: the environment (which wins), or a line of the .env file."""
+    if name in os.environ or name not in file_lines:
         return "the environment"
-    line = _env_file_lines().get(name)
-    return f"{ENV_FILE} line {line}" if line else "the environment"
+    return f"{ENV_FILE} line {file_lines[name]}"
 
 
 def _env_file_lines() -> dict[str, int]:
@@ -333,21 +334,16 @@ def _env_file_lines() -> dict[str, int]:
 def explain_invalid(exc: ValidationError) -> str:
     """One line per wrong setting: the variable, its value, what it must be and where it was set.
     Secrets' values are never repeated."""
-    lines = []
+    lines, file_lines = [], _env_file_lines()
     for error in exc.errors(include_url=False):
         field = str(error["loc"][0]) if error["loc"] else ""
         name = f"TRACKER_{field.upper()}"
         secret = field in SECRET_FIELDS
         value = "" if secret else f"={str(error.get('input'))[:80]!r}"
         reason = str(error["msg"]).removeprefix("Value error, ").replace("Input should", "must")
-        lines.append(f"{name}{value} ({_source(name)}): {reason}")
+        lines.append(f"{name}{value} ({_where(name, file_lines)}): {reason}")
     fix = "fix it and rerun" if len(lines) == 1 else "fix them and rerun"
     return "settings not usable, " + fix + ":\n  " + "\n  ".join(lines)
-
-
-SECRET_FIELDS = frozenset(
-    {"smtp_password", "secret_key", "openstates_api_key", "legiscan_api_key", "database_url"}
-)
 
 
 def unknown_variables() -> list[str]:
@@ -355,14 +351,14 @@ def unknown_variables() -> list[str]:
     setting it most likely meant: a typo must not silently fall back to a default."""
     import difflib
 
-    known = {f"TRACKER_{f.upper()}" for f in Settings.model_fields} | set(OTHER_VARIABLES)
+    known = {f"TRACKER_{f.upper()}" for f in Settings.model_fields} | OTHER_VARIABLES
     names = {n for n in os.environ if n.startswith("TRACKER_")}
     file_names = _env_file_lines()
     lines = []
     for name in sorted(names | set(file_names)):
         if name in known:
             continue
-        where = "the environment" if name in names else f"{ENV_FILE} line {file_names[name]}"
+        where = _where(name, file_names)
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
         hint = f"; did you mean {close[0]}?" if close else ""
         lines.append(f"{name} ({where}) is not a setting and is ignored{hint}")
