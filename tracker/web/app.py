@@ -97,14 +97,15 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     return app
 
 
-# Requests are answered in worker threads (pagecache.serve), each on one pooled connection, kept
-# open, so no request opens one (and warms its cache) anew.
-WEB_THREADS = 8
-# Of those, this many run at once; the others wait their turn in the order they came. A page is
-# CPU in one interpreter: eight running together share it (and the GIL) in 5 ms slices, so each
-# took up to eight times as long as alone, and a search missing the page cache, stretched so,
-# made the slowest 5% (8 clients on MN data: p95 107 -> 54 ms at the same CPU per request). Two
-# keep a core busy: one runs Python while the other waits on the database.
+# Pooled connections kept open, so no request opens one (and warms its cache) anew; more than
+# the worker threads below, so a thread never waits for a connection.
+WEB_CONNECTIONS = 8
+# Requests are answered in worker threads (pagecache.serve), this many at once; the others wait
+# their turn in the order they came. A page is CPU in one interpreter: eight running together
+# share it (and the GIL) in 5 ms slices, so each took up to eight times as long as alone, and a
+# search missing the page cache, stretched so, made the slowest 5% (8 clients on MN data: p95
+# 107 -> 54 ms at the same CPU per request). Two keep a core busy: one runs Python while the
+# other waits on the database.
 WEB_RUNNING = 2
 # SQLite's page cache is per connection: at the default 64 MB each pooled connection grew to the
 # size of the database it had read (the server grew 94 -> 211 MB on MN data). Pages the cache
@@ -114,7 +115,7 @@ SQLITE_CACHE_KIB = 2048
 
 
 def serving_engine(url: str | None = None) -> Engine:
-    """An engine for the web server: a pool of :data:`WEB_THREADS` connections kept open, and
+    """An engine for the web server: a pool of :data:`WEB_CONNECTIONS` connections kept open, and
     on SQLite a small page cache per connection."""
     from sqlalchemy import event
     from sqlalchemy.engine import make_url
@@ -124,7 +125,7 @@ def serving_engine(url: str | None = None) -> Engine:
     url = normalize_url(url or get_settings().resolved_database_url)
     if make_url(url).database in (None, "", ":memory:") and url.startswith("sqlite"):
         return make_engine(url)  # one connection shared by all: nothing to size
-    engine = make_engine(url, pool_size=WEB_THREADS, max_overflow=WEB_THREADS)
+    engine = make_engine(url, pool_size=WEB_CONNECTIONS, max_overflow=WEB_CONNECTIONS)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_cache)
     return engine
