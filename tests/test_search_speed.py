@@ -289,6 +289,19 @@ FILTERED = [
 ]
 
 
+def counted(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """Calls of ``cache.<name>`` from now on (the function still runs): one item per call."""
+    calls: list[int] = []
+    real = getattr(cache, name)
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cache, name, spy)
+    return calls
+
+
 def scored_answer(engine, query: SearchQuery) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
     result = search(engine, query)
     facets = {k: [(f.value, f.count) for f in v] for k, v in result.facets.items()}
@@ -304,14 +317,7 @@ def test_filtered_matches_ranked_from_the_snapshot_in_the_sql_order(  # type: ig
     (SQLite: scored by FTS5 among themselves, title matches first when split): the same
     bills, scores and order as with the snapshot off, on the first look and past it (where
     PostgreSQL lists the matches without scoring them)."""
-    calls: list[int] = []
-    real = cache._fts5_filtered_head
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(cache, "_fts5_filtered_head", spy)
+    calls = counted(monkeypatch, "_fts5_filtered_head")
     for query in FILTERED:
         for page, per_page in ((1, cached), (2, cached // 2), (2, cached)):
             asked = SearchQuery(**{**query.__dict__, "page": page, "per_page": per_page})
@@ -333,14 +339,7 @@ def test_filters_only_from_the_snapshot_give_the_sql_answer(
 ) -> None:  # type: ignore[no-untyped-def]
     """No words: with the snapshot built, totals, facets and the newest bills come from it;
     they are the SQL count, GROUP BY and ORDER BY's, on the first look and on later pages."""
-    calls: list[int] = []
-    real = cache._filters_from_snapshot
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(cache, "_filters_from_snapshot", spy)
+    calls = counted(monkeypatch, "_filters_from_snapshot")
     queries = [
         SearchQuery(),
         SearchQuery(state=("ny", "wa")),
