@@ -7,6 +7,7 @@ the dead run as interrupted; SIGTERM ends the import without a traceback, its ru
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -133,3 +134,32 @@ def test_an_interrupt_inside_a_write_batch_is_not_replaced_by_the_cleanup(sqlite
         with writing(sqlite_engine) as conn:
             conn.invalidate()  # what SQLAlchemy does when an interrupt hits a statement
             raise Stop
+
+
+def test_an_interrupt_in_the_middle_of_a_copy_ends_the_batch_as_an_interrupt(
+    engine, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM during a PostgreSQL COPY (bulk inserts run on the driver's own cursor) left the
+    connection mid-protocol: the batch's ROLLBACK failed ("another command is already in
+    progress") in place of the interrupt, so the import exited 1 with a traceback, not 130.
+    The interrupt must come out, the batch must leave nothing, and the next batch must write."""
+    from sqlalchemy import func, insert
+
+    from tracker.ingest import writing
+    from tracker.models import State
+
+    with pytest.raises(KeyboardInterrupt):
+        with writing(engine) as conn:
+            conn.execute(insert(State).values(code="zz", name="written, then interrupted"))
+            if conn.dialect.name == "postgresql":  # COPY sent, its answer not yet read
+                conn.connection.driver_connection.pgconn.send_query(
+                    b"COPY state (code, name) FROM STDIN"
+                )
+            raise KeyboardInterrupt("SIGTERM")
+    with writing(engine) as conn:  # the next batch writes; the interrupted one left nothing
+        assert conn.execute(select(func.count()).select_from(State)).scalar_one() == 0
+        conn.execute(insert(State).values(code="zy", name="the next batch"))
+    with engine.connect() as conn:
+        assert conn.execute(select(State.code)).scalars().all() == ["zy"]
+    # nor a traceback logged by the pool ("Exception during reset or similar")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

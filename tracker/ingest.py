@@ -246,7 +246,17 @@ def writing(engine: Engine) -> Iterator[Connection]:
     with _sqlite_file_lock(engine), engine.connect() as conn, _rare_checkpoints(conn), conn.begin():
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
-        yield conn
+        try:
+            yield conn
+        except (KeyboardInterrupt, SystemExit):
+            # An interrupt (SIGTERM, Ctrl-C) may hit the driver mid-protocol, e.g. inside a
+            # PostgreSQL COPY, which runs on the driver's own cursor: SQLAlchemy's statements
+            # drop their connection then, but this one would be rolled back, the ROLLBACK would
+            # fail ("another command is already in progress") and that error would replace the
+            # interrupt. Dropped, the server rolls the transaction back (and frees the lock).
+            if not conn.invalidated:
+                conn.invalidate()
+            raise
 
 
 @contextmanager
