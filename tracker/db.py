@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ def make_engine(
         connect_args = {"timeout": 30, "check_same_thread": False}
         engine = create_engine(url, connect_args=connect_args, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "invalidate", _sqlite_roll_back)
         return engine
     return create_engine(url, pool_pre_ping=True, **options)
 
@@ -56,6 +58,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA cache_size=-65536")
     cur.close()
+
+
+def _sqlite_roll_back(dbapi_connection: Any, _record: Any, _exception: Any) -> None:
+    """Roll back a connection SQLAlchemy is about to drop (it does on an interrupt inside a
+    statement). Closed with a transaction open and a statement still unfinished (a cursor that
+    the interrupt's traceback keeps alive), SQLite keeps the connection as a zombie that holds
+    the write lock until that cursor is freed: the run could not even be recorded as
+    interrupted ("database is locked"). A rollback ends the transaction and frees the lock now;
+    the unfinished statements just fail if they are ever stepped again."""
+    with suppress(sqlite3.Error):
+        dbapi_connection.rollback()
 
 
 @contextmanager
