@@ -431,6 +431,23 @@ def test_big_title_first_sets_are_first_counted_with_lower_bounds(loaded, monkey
         assert (later.total, later.total_exact) == (exact.total, True), query
 
 
+def test_pages_past_the_first_ids_after_lower_bounds(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """New York: 4 of the 8 'health' bills have it in the title, as many as the first ids: the
+    lower bound (4) is no sign that the first ids are all the results. A later page and an
+    export of every row (which read the cached bounds) still list every match."""
+    shortcuts(monkeypatch, on=True)
+    ny = SearchQuery(q="health", state=("ny",), per_page=4)
+    every = SearchQuery(q="health", state=("ny",), per_page=100)
+    exact = [h["id"] for h in search(loaded, every, exact=True).hits]
+    assert len(exact) == 8
+    S.clear_cache()
+    first = search(loaded, ny)
+    assert first.total == (4 if loaded.dialect.name == "postgresql" else 8)
+    second = search(loaded, SearchQuery(**{**ny.__dict__, "page": 2}))
+    assert [h["id"] for h in first.hits + second.hits] == exact
+    assert [h["id"] for h in search(loaded, every).hits] == exact
+
+
 def test_too_few_title_matches_are_counted_exactly(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Fewer bills with the word in the title than the first ids: every match is listed and
     counted, as before."""

@@ -117,7 +117,7 @@ def _search(
     total, facets, head = entry.total, entry.copy_facets(), entry.head
     if not total:
         page: list[tuple[int, float]] = []
-    elif stop <= len(head) or (head and total <= len(head)):
+    elif stop <= len(head) or (head and entry.exact and total <= len(head)):
         page = head[start:stop]
     else:
         page = page_ids(conn, query, match, filters, ranked, query.per_page, start, total)
