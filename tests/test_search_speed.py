@@ -393,8 +393,8 @@ BOUNDED = [
 ]
 
 
-def _scored(result: S.SearchResult) -> list[tuple[int, float]]:
-    return [(h["id"], h["score"]) for h in result.hits]
+def _scored(result: S.SearchResult) -> list[tuple[int, float | None]]:
+    return [(h["id"], h.get("score")) for h in result.hits]  # no score in recency order
 
 
 def _counts(result: S.SearchResult) -> dict[tuple[str, str], int]:
@@ -446,6 +446,53 @@ def test_pages_past_the_first_ids_after_lower_bounds(loaded, monkeypatch) -> Non
     second = search(loaded, SearchQuery(**{**ny.__dict__, "page": 2}))
     assert [h["id"] for h in first.hits + second.hits] == exact
     assert [h["id"] for h in search(loaded, every).hits] == exact
+
+
+IN_RECENCY = [
+    SearchQuery(q="health", sort="recency", per_page=4),
+    SearchQuery(q="health", sort="recency", per_page=2, page=2),
+    SearchQuery(q="health", sort="recency", state=("ny", "wa"), per_page=4),
+    SearchQuery(q="health -insurance", per_page=4),  # every match scores the same
+    SearchQuery(sponsor="example", per_page=4),
+    SearchQuery(sponsor="example", stage=("introduced", "in_committee"), per_page=4),
+]
+
+
+@pytest.mark.parametrize("first", [1, 3, 30])
+def test_recency_order_found_among_the_newest(loaded, monkeypatch, first: int) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL tests the newest bills passing the filters, in batches, until the first ids
+    are found: the same hits as listing every match; the total and facet counts are lower
+    bounds unless every bill passing the filters was tested (then exact)."""
+    shortcuts(monkeypatch, on=True)
+    monkeypatch.setattr(cache, "PROBE_FIRST", first)
+    bounded = 0
+    for query in IN_RECENCY:
+        S.clear_cache()
+        exact = search(loaded, query, exact=True)
+        assert exact.total_exact and exact.hits, query
+        S.clear_cache()
+        found = search(loaded, query)
+        assert _scored(found) == _scored(exact), query
+        if found.total_exact:  # SQLite, or every bill passing the filters tested
+            assert (found.total, _counts(found)) == (exact.total, _counts(exact)), query
+            continue
+        bounded += 1
+        assert 4 <= found.total < exact.total, query
+        counts = _counts(exact)
+        assert all(n <= counts[key] for key, n in _counts(found).items()), query
+        assert (search(loaded, query, exact=True).total, exact.total_exact) == (exact.total, True)
+    # 24 bills: a first batch of 30 tests them all (exact); smaller ones stop early
+    assert bool(bounded) == (loaded.dialect.name == "postgresql" and first < 30), bounded
+
+
+def test_too_few_matches_among_the_newest_are_listed(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """When the share of matches among the first bills tested says too many would have to be
+    tested, every match is listed and counted, as before."""
+    shortcuts(monkeypatch, on=True)
+    monkeypatch.setattr(cache, "PROBE_FIRST", 2)
+    monkeypatch.setattr(cache, "PROBE_LIMIT", 3)
+    result = search(loaded, SearchQuery(q="health", sort="recency", per_page=4))
+    assert (result.total, result.total_exact) == (16, True)
 
 
 def test_too_few_title_matches_are_counted_exactly(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -170,7 +170,7 @@ def _table(result: SearchResult) -> None:
     console.print(table, highlight=False)
     total, more = result.total, "" if result.total_exact else "+"
     bills = "bill" if total == 1 and not more else "bills"
-    bound = " (at least: counted over the bills with the words in their title)" if more else ""
+    bound = " (at least: counted over part of the matches)" if more else ""
     _err().print(
         f"{total}{more} {bills}; page {result.query.page} of {result.pages}{more}{bound}",
         highlight=False,
