@@ -4,6 +4,7 @@ of synthetic bills take the shortcuts."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -302,8 +303,8 @@ def counted(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
     return calls
 
 
-def scored_answer(engine, query: SearchQuery) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
-    result = search(engine, query)
+def scored_answer(engine, query: SearchQuery, exact: bool = False) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
+    result = search(engine, query, exact=exact)
     facets = {k: [(f.value, f.count) for f in v] for k, v in result.facets.items()}
     return result.total, facets, [(h["id"], h["score"]) for h in result.hits]
 
@@ -328,7 +329,9 @@ def test_filtered_matches_ranked_from_the_snapshot_in_the_sql_order(  # type: ig
                 in_sql = scored_answer(loaded, asked)
             assert in_sql[0] > 0, asked
             S.clear_cache()
-            assert scored_answer(loaded, asked) == in_sql, asked
+            # the first look may count a big set's title matches only: the same hits
+            assert scored_answer(loaded, asked)[2] == in_sql[2], asked
+            assert scored_answer(loaded, asked, exact=True) == in_sql, asked
     if loaded.dialect.name == "sqlite":
         assert calls  # the snapshot's ranking ran (queries with more than FEW_MATCHES hits)
 
@@ -380,3 +383,176 @@ def test_newest_from_the_recency_list_is_the_sorted_answer(spread: str) -> None:
         expected = sorted(ids, key=order.__getitem__)[:n]
         assert cache.newest(ids, n, order) == expected
         assert cache.newest(ids, n, order, recency) == expected, n
+
+
+BOUNDED = [
+    SearchQuery(q="health", per_page=4),
+    SearchQuery(q="health", per_page=2, page=2),
+    SearchQuery(q="health", state=("ny", "wa"), per_page=4),
+    SearchQuery(q="health", stage=("introduced", "in_committee"), per_page=4),
+]
+
+
+def _scored(result: S.SearchResult) -> list[tuple[int, float | None]]:
+    return [(h["id"], h.get("score")) for h in result.hits]  # no score in recency order
+
+
+def _counts(result: S.SearchResult) -> dict[tuple[str, str], int]:
+    return {(name, f.value): f.count for name, values in result.facets.items() for f in values}
+
+
+def test_big_title_first_sets_are_first_counted_with_lower_bounds(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL: when the bills with the one word in their title fill the first ids, the
+    first look counts those alone: the same hits and scores as the exact count, a total and
+    facet counts no higher than the exact ones, marked as lower bounds (12 of the 16 'health'
+    bills have it in the title); an exact look replaces the cached bounds. SQLite counts
+    exactly, as before."""
+    shortcuts(monkeypatch, on=True)
+    for query in BOUNDED:
+        S.clear_cache()
+        exact = search(loaded, query, exact=True)
+        assert exact.total_exact and exact.hits, query
+        S.clear_cache()
+        first = search(loaded, query)
+        assert _scored(first) == _scored(exact), query
+        if loaded.dialect.name == "sqlite":
+            assert first.total_exact and first.total == exact.total, query
+            assert _counts(first) == _counts(exact), query
+            continue
+        assert not first.total_exact, query
+        assert 0 < first.total < exact.total, query
+        counts = _counts(exact)
+        assert all(n <= counts[key] for key, n in _counts(first).items()), query
+        assert search(loaded, query).total == first.total  # the bounds are kept...
+        again = search(loaded, query, exact=True)  # ...until counted exactly
+        assert (again.total, again.total_exact, _counts(again)) == (exact.total, True, counts)
+        assert _scored(again) == _scored(exact)
+        later = search(loaded, query)  # the exact count is what the cache holds now
+        assert (later.total, later.total_exact) == (exact.total, True), query
+
+
+def test_pages_past_the_first_ids_after_lower_bounds(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """New York: 4 of the 8 'health' bills have it in the title, as many as the first ids: the
+    lower bound (4) is no sign that the first ids are all the results. A later page and an
+    export of every row (which read the cached bounds) still list every match."""
+    shortcuts(monkeypatch, on=True)
+    ny = SearchQuery(q="health", state=("ny",), per_page=4)
+    every = SearchQuery(q="health", state=("ny",), per_page=100)
+    exact = [h["id"] for h in search(loaded, every, exact=True).hits]
+    assert len(exact) == 8
+    S.clear_cache()
+    first = search(loaded, ny)
+    assert first.total == (4 if loaded.dialect.name == "postgresql" else 8)
+    second = search(loaded, SearchQuery(**{**ny.__dict__, "page": 2}))
+    assert [h["id"] for h in first.hits + second.hits] == exact
+    assert [h["id"] for h in search(loaded, every).hits] == exact
+
+
+IN_RECENCY = [
+    SearchQuery(q="health", sort="recency", per_page=4),
+    SearchQuery(q="health", sort="recency", per_page=2, page=2),
+    SearchQuery(q="health", sort="recency", state=("ny", "wa"), per_page=4),
+    SearchQuery(q="health -insurance", per_page=4),  # every match scores the same
+    SearchQuery(sponsor="example", per_page=4),
+    SearchQuery(sponsor="example", stage=("introduced", "in_committee"), per_page=4),
+]
+
+
+@pytest.mark.parametrize("first", [1, 3, 30])
+def test_recency_order_found_among_the_newest(loaded, monkeypatch, first: int) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL tests the newest bills passing the filters, in batches, until the first ids
+    are found: the same hits as listing every match; the total and facet counts are lower
+    bounds unless every bill passing the filters was tested (then exact)."""
+    shortcuts(monkeypatch, on=True)
+    monkeypatch.setattr(cache, "PROBE_FIRST", first)
+    bounded = 0
+    for query in IN_RECENCY:
+        S.clear_cache()
+        exact = search(loaded, query, exact=True)
+        assert exact.total_exact and exact.hits, query
+        S.clear_cache()
+        found = search(loaded, query)
+        assert _scored(found) == _scored(exact), query
+        if found.total_exact:  # SQLite, or every bill passing the filters tested
+            assert (found.total, _counts(found)) == (exact.total, _counts(exact)), query
+            continue
+        bounded += 1
+        assert 4 <= found.total < exact.total, query
+        counts = _counts(exact)
+        assert all(n <= counts[key] for key, n in _counts(found).items()), query
+        assert (search(loaded, query, exact=True).total, exact.total_exact) == (exact.total, True)
+    # 24 bills: a first batch of 30 tests them all (exact); smaller ones stop early
+    assert bool(bounded) == (loaded.dialect.name == "postgresql" and first < 30), bounded
+
+
+def test_too_few_matches_among_the_newest_are_listed(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """When the share of matches among the first bills tested says too many would have to be
+    tested, every match is listed and counted, as before."""
+    shortcuts(monkeypatch, on=True)
+    monkeypatch.setattr(cache, "PROBE_FIRST", 2)
+    monkeypatch.setattr(cache, "PROBE_LIMIT", 3)
+    result = search(loaded, SearchQuery(q="health", sort="recency", per_page=4))
+    assert (result.total, result.total_exact) == (16, True)
+
+
+def test_too_few_title_matches_are_counted_exactly(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Fewer bills with the word in the title than the first ids: every match is listed and
+    counted, as before."""
+    shortcuts(monkeypatch, on=True)
+    monkeypatch.setattr(cache, "CACHED_IDS", 13)  # 12 title matches
+    result = search(loaded, SearchQuery(q="health", per_page=4))
+    assert (result.total, result.total_exact) == (16, True)
+
+
+def test_a_search_with_lower_bounds_is_marked_and_counted_exactly_next(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The site and the API mark lower bounds ("12+ bills", total_exact false), keep such an
+    answer out of caches and count the search exactly in the background: the next request
+    gets the exact numbers. SQLite answers exactly at once, with the same field."""
+    from fastapi.testclient import TestClient
+
+    from tracker.search import results
+    from tracker.web.app import create_app
+
+    shortcuts(monkeypatch, on=True)
+    client = TestClient(create_app(loaded))
+    params = {"q": "health", "per_page": "4"}
+    hold = threading.Event()  # the background count waits until both answers are in
+    held = results._LATER.submit(hold.wait, 30)
+    try:
+        first = client.get("/api/bills", params=params)
+        page = client.get("/search/", params=params)
+    finally:
+        hold.set()
+        held.result()
+    assert first.status_code == page.status_code == 200
+    if loaded.dialect.name == "sqlite":
+        assert (first.json()["total"], first.json()["total_exact"]) == (16, True)
+        assert "16 bills" in page.text and "no-store" not in first.headers["cache-control"]
+        return
+    assert (first.json()["total"], first.json()["total_exact"]) == (12, False)
+    assert "12+ bills" in page.text and "At least this many" in page.text
+    assert "no-store" in first.headers["cache-control"]
+    assert "no-store" in page.headers["cache-control"]
+    results._LATER.submit(lambda: None).result()  # one worker: the queued count has run
+    second = client.get("/api/bills", params=params)
+    assert (second.json()["total"], second.json()["total_exact"]) == (16, True)
+    assert second.json()["results"] == first.json()["results"]
+    again = client.get("/search/", params=params)
+    assert "16 bills" in again.text and "At least" not in again.text
+    assert "no-store" not in again.headers["cache-control"]
+
+
+def test_the_command_line_marks_lower_bounds(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from tracker.cli import app
+    from tracker.settings import reset_settings
+
+    shortcuts(monkeypatch, on=True)
+    monkeypatch.setenv("TRACKER_DATABASE_URL", loaded.url.render_as_string(False))
+    reset_settings()
+    done = CliRunner().invoke(app, ["search", "health", "--limit", "4"])
+    assert done.exit_code == 0, done.output
+    bound = "12+ bills; page 1 of 3+ (at least" in done.output
+    assert bound == (loaded.dialect.name == "postgresql"), done.output
+    assert ("16 bills; page 1 of 4" in done.output) == (not bound), done.output

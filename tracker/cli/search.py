@@ -168,9 +168,11 @@ def _table(result: SearchResult) -> None:
         short = textwrap.shorten(title, width=2 * room - 4, placeholder=" …") if title else ""
         table.add_row(*(escape(cell) for cell in row), escape(short))  # titles are scraped text
     console.print(table, highlight=False)
-    total = result.total
+    total, more = result.total, "" if result.total_exact else "+"
+    bills = "bill" if total == 1 and not more else "bills"
+    bound = " (at least: counted over part of the matches)" if more else ""
     _err().print(
-        f"{total} {'bill' if total == 1 else 'bills'}; page {result.query.page} of {result.pages}",
+        f"{total}{more} {bills}; page {result.query.page} of {result.pages}{more}{bound}",
         highlight=False,
     )
 

@@ -41,7 +41,7 @@ from tracker.search.query import (
     detect_bill_number,
     parse_text,
 )
-from tracker.search.results import SearchResult, search, warm
+from tracker.search.results import SearchResult, count_later, search, warm
 
 __all__ = [
     "DEFAULT_PER_PAGE",
@@ -56,6 +56,7 @@ __all__ = [
     "SearchResult",
     "TextQuery",
     "clear_cache",
+    "count_later",
     "csv_safe",
     "detect_bill_number",
     "export_query",

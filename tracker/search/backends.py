@@ -49,6 +49,8 @@ class Match:
     # as one string costs a quarter of reading them as 19,000 rows
     id_json: Any = None
     scored_among: Any = None  # SQLite: (bill_id, score) of the matches among :ids, unsorted
+    # PostgreSQL: the matches among :probe (a list of bill ids), each looked up by its key
+    probe: Any = None
 
 
 def match_words(conn: Connection, tq: TextQuery, sponsor: str | None) -> Match | None:
@@ -201,11 +203,19 @@ def _pg_match(tq: TextQuery, sponsor_words: Sequence[str], conn: Connection | No
         # a stop word drops out of the tsquery: only the full shape has the constant score
         nodes = conn.execute(text(f"SELECT numnode({expr})").bindparams(**params)).scalar_one()
         same = PG_NO_PAIR_SCORE if nodes == 1 + 3 * len(tq.excluded) else None
+    # a few thousand bills tested one by one (their rows found by key), rather than the GIN
+    # index's every match read from the heap (a join with unnest(:probe) was planned as a
+    # hash join over every match once the list was long)
+    probe = text(
+        "SELECT bill_id FROM bill_search "  # noqa: S608
+        f"WHERE bill_id = ANY(CAST(:probe AS integer[])) AND document @@ {expr}"
+    )
     return Match(
         ids.bindparams(**params).columns(bill_id=Integer),
         scored.bindparams(**params).columns(bill_id=Integer, score=Float).subquery("m"),
         title_scored=title_scored,
         same_score=same,
+        probe=probe.bindparams(**params).columns(bill_id=Integer),
     )
 
 

@@ -75,6 +75,8 @@ def result_json(result: SearchResult, base_url: str) -> dict[str, Any]:
             "topic": list(q.topic),
         },
         "total": result.total,
+        # false: total and facet counts are lower bounds over part of a big match set
+        "total_exact": result.total_exact,
         "page": q.page,
         "per_page": q.per_page,
         "pages": result.pages,

@@ -6,8 +6,11 @@ Composes :mod:`.query` (what was asked), :mod:`.backends` (matching the words), 
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, bindparam, false, select
@@ -35,6 +38,9 @@ class SearchResult:
     warnings: list[str] = field(default_factory=list)
     bill_number: bool = False  # the box held a bill number and these hits are that bill
     topic: str | None = None  # the topic the words named (see .topical): its bills come first
+    # False: `total` and the facet counts are lower bounds ("6,933+"), counted over part of a
+    # big match set; the hits are exactly the ones an exact count ranks (see .cache)
+    total_exact: bool = True
 
     @property
     def pages(self) -> int:
@@ -71,18 +77,27 @@ def _connection(target: Session | Connection | Engine) -> tuple[Connection, bool
 
 
 def search(
-    target: Session | Connection | Engine, query: SearchQuery, warnings: Sequence[str] = ()
+    target: Session | Connection | Engine,
+    query: SearchQuery,
+    warnings: Sequence[str] = (),
+    *,
+    exact: bool = False,
 ) -> SearchResult:
-    """Run `query`: hits for its page, the total, facet counts and any warnings."""
+    """Run `query`: hits for its page, the total, facet counts and any warnings.
+
+    The total and facet counts of a big PostgreSQL match set may be lower bounds
+    (``total_exact`` False) unless `exact`; the hits are the same either way."""
     conn, owned = _connection(target)
     try:
-        return _search(conn, query, list(warnings))
+        return _search(conn, query, list(warnings), exact)
     finally:
         if owned:
             conn.close()
 
 
-def _search(conn: Connection, query: SearchQuery, warnings: list[str]) -> SearchResult:
+def _search(
+    conn: Connection, query: SearchQuery, warnings: list[str], exact: bool = False
+) -> SearchResult:
     if query.q and query.page == 1:
         found = _by_bill_number(conn, query)
         if found:
@@ -98,16 +113,16 @@ def _search(conn: Connection, query: SearchQuery, warnings: list[str]) -> Search
     if named is not None and match is not None:
         return _with_topic(conn, query, match, filters, named, warnings)
     start, stop = (query.page - 1) * query.per_page, query.page * query.per_page
-    entry = first_look(conn, query, match, filters, ranked, stop)
+    entry = first_look(conn, query, match, filters, ranked, stop, exact=exact)
     total, facets, head = entry.total, entry.copy_facets(), entry.head
     if not total:
         page: list[tuple[int, float]] = []
-    elif stop <= len(head) or (head and total <= len(head)):
+    elif stop <= len(head) or (head and entry.exact and total <= len(head)):
         page = head[start:stop]
     else:
         page = page_ids(conn, query, match, filters, ranked, query.per_page, start, total)
     hits = _hits_by_id(conn, page, with_score=by_relevance(query, match, ranked))
-    return SearchResult(query, hits, total, facets, warnings)
+    return SearchResult(query, hits, total, facets, warnings, total_exact=entry.exact)
 
 
 _MATCHED = 1e-9  # the score of a decided bill that has the words but ranks past the head
@@ -123,7 +138,8 @@ def _with_topic(
 ) -> SearchResult:
     """The bills decided on the named topic first (yes, then possible; each by the words'
     score, then latest action), then the bills that only contain the words, in their order."""
-    entry = first_look(conn, query, match, filters, True, 1)  # the literal matches, ranked
+    # the literal matches, ranked and counted exactly (the total adds the decided bills)
+    entry = first_look(conn, query, match, filters, True, 1, exact=True)
     decided = decided_bills(conn, named, filters, match_words(conn, TextQuery(), query.sponsor))
     ids = {bill.id for bill in decided}
     # the decided bills that also contain the words: with their score when among the first
@@ -154,6 +170,36 @@ def _with_topic(
     facets = merged_facets(query, entry.copy_facets(), decided, set(scores))
     total = entry.total + len(first) - len(scores)
     return SearchResult(query, hits, total, facets, warnings, topic=named.topic)
+
+
+_LATER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-search-count")
+_PENDING: set[tuple[int, SearchQuery]] = set()
+_PENDING_LOCK = threading.Lock()
+log = logging.getLogger(__name__)
+
+
+def count_later(engine: Engine, query: SearchQuery) -> Future[None] | None:
+    """Count `query`'s matches exactly in a background thread (one search at a time), after a
+    page showed lower bounds: the result cache then holds the exact total and facet counts
+    for this data version, and the next look at the search (another page, a reload) shows
+    them. A search already waiting to be counted is not queued twice (None)."""
+    key = (id(engine), replace(query, page=1, per_page=1))
+    with _PENDING_LOCK:
+        if key in _PENDING:
+            return None
+        _PENDING.add(key)
+
+    def run() -> None:
+        try:
+            with engine.connect() as conn:
+                search(conn, replace(query, page=1), exact=True)
+        except Exception:  # a background count must never take the server down
+            log.exception("counting a search exactly failed")
+        finally:
+            with _PENDING_LOCK:
+                _PENDING.discard(key)
+
+    return _LATER.submit(run)
 
 
 def warm(target: Session | Connection | Engine) -> None:

@@ -24,6 +24,7 @@ from tracker.search import (
 from tracker.settings import get_settings
 from tracker.web import data, schemas
 from tracker.web.pagecache import serve
+from tracker.web.pages import provisional
 from tracker.web.render import render
 
 router = APIRouter(tags=["api"])
@@ -103,9 +104,12 @@ async def api_bills(
     if format == "csv":
         return await serve(request, lambda conn: _csv_response(conn, query, warnings))
     base_url = get_settings().base_url
-    return await serve(
-        request, lambda conn: FastJSON(result_json(search(conn, query, warnings), base_url))
-    )
+
+    def build(conn: Connection) -> Response:
+        result = search(conn, query, warnings)
+        return FastJSON(result_json(result, base_url), headers=provisional(request, result))
+
+    return await serve(request, build)
 
 
 @router.get(

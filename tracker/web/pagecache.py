@@ -9,7 +9,8 @@ again before anything is written costs one cheap query; its ETag lets a browser 
 revalidate it with ``If-None-Match`` and get a ``304``.
 
 What is never kept: anything but a 200, a page whose rendering issued a CSRF token (forms
-carry a per-browser token; see :mod:`tracker.web.security`) and an answer setting a cookie.
+carry a per-browser token; see :mod:`tracker.web.security`), an answer setting a cookie and
+one marked ``Cache-Control: no-store`` (a search showing lower bounds for its counts).
 
 ``TRACKER_PAGE_CACHE_MB`` (default 32) bounds the bodies kept per server process; 0 turns the
 cache off (pages are still served in one thread trip, with ETags).
@@ -194,7 +195,13 @@ async def serve(request: Request, build: Callable[[Connection], Response]) -> Re
         if response.status_code != 200 or not isinstance(response.body, bytes | memoryview):
             return response, response.status_code
         page = _page(response)
-        personal = _issued_csrf(request) or "set-cookie" in response.headers
+        # a provisional answer (a search with lower bounds for counts) says no-store: the
+        # same URL gets the exact counts once they are computed
+        personal = (
+            _issued_csrf(request)
+            or "set-cookie" in response.headers
+            or "no-store" in response.headers.get("cache-control", "")
+        )
         if cache is not None and version is not None and not personal:
             cache.put(key, page)
         return page, 200

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from sqlalchemy import Connection
 
-from tracker.search import SearchQuery, SearchResult, search
+from tracker.search import SearchQuery, SearchResult, count_later, search
 from tracker.urls import bill_path_of, search_path
 from tracker.vocab import ALL_STAGES, STATE_NAMES, TOPIC_LABELS, TOPICS, stage_text, state_name
 from tracker.wave import wave
@@ -165,6 +165,15 @@ def search_context(result: SearchResult) -> dict[str, Any]:
     }
 
 
+def provisional(request: Request, result: SearchResult) -> dict[str, str] | None:
+    """A search answered with lower bounds for its counts: count it exactly in the
+    background, and keep this answer out of caches (the next one has the exact counts)."""
+    if result.total_exact:
+        return None
+    count_later(request.app.state.engine, result.query)
+    return {"Cache-Control": "no-store"}
+
+
 # ----------------------------------------------------------------------------- routes
 
 
@@ -224,7 +233,8 @@ async def search_page(request: Request) -> Response:
         if result.resolved is not None:
             return RedirectResponse(bill_path_of(result.resolved), status_code=303)
         ctx = search_context(result)
-        return HTMLResponse(render("search.html", request=request, path="/search/", **ctx))
+        html = render("search.html", request=request, path="/search/", **ctx)
+        return HTMLResponse(html, headers=provisional(request, result))
 
     return await serve(request, build)
 

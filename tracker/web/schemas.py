@@ -72,7 +72,13 @@ class BillListPublic(_Open):
     """A page of search results with facets and paging links."""
 
     query: dict[str, Any] = Field(description="the search as understood")
-    total: int
+    total: int = Field(description="bills found; a lower bound when total_exact is false")
+    total_exact: bool = Field(
+        description="false when total, pages and the facet counts are lower bounds, counted "
+        "over part of a big match set (PostgreSQL, one common word) to answer sooner; the "
+        "results are the same. The exact counts are computed next, and a later request for "
+        "the same search (another page, a reload) gets them"
+    )
     page: int
     per_page: int
     pages: int
