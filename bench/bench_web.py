@@ -546,10 +546,16 @@ def main() -> None:
         default=None,
         help="passed to `tracker run --workers` (default: tracker run's own default)",
     )
-    parser.add_argument(
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument(
         "--cached-only",
         action="store_true",
         help="measure the server as deployed only (not also with TRACKER_PAGE_CACHE_MB=0)",
+    )
+    cache.add_argument(
+        "--uncached-only",
+        action="store_true",
+        help="measure with TRACKER_PAGE_CACHE_MB=0 only (every page built: a cache miss's cost)",
     )
     parser.add_argument(
         "--rounds", type=int, default=1, help="load every endpoint this many times (memory)"
@@ -579,7 +585,7 @@ def main() -> None:
             f"(s={ZIPF_S:g}); {repeat_share(drawn, 5000):.0%} of the first 5,000 repeat one before"
         )
 
-    configs = [("", {})]
+    configs: list[tuple[str, dict[str, str]]] = [] if args.uncached_only else [("", {})]
     if not args.cached_only:
         configs.append((" (no page cache)", {"TRACKER_PAGE_CACHE_MB": "0"}))
     runs = []
