@@ -3,6 +3,7 @@
     python bench/bench_web.py                        # 10 s per endpoint, 8 connections
     python bench/bench_web.py --duration 5 --workers 1
     python bench/bench_web.py --reimport             # import MN again into the scratch database
+    python bench/bench_web.py --uncached-only        # only TRACKER_PAGE_CACHE_MB=0 (a miss's cost)
 
 Open States' MN scrape (``../shared/data/openstates/windy_civi_2025/mn-*.tar.gz``) is imported
 once into ``bench/results/web/mn.db`` (later runs reuse it). The server is started as a person

@@ -140,7 +140,7 @@ def test_sqlite_reads_the_sqlite3_connection(sqlite_engine: Any) -> None:
         bill_id = conn.execute(select(Bill.id)).scalar_one()
         for name, prepared, params in _statements(bill_id, "mn"):
             prepared.dicts(conn, params)
-            assert prepared._plans[id(conn.dialect)] is not None, name
+            assert prepared._plans[conn.dialect] is not None, name
         row = bill_data._BILL.first(conn, {"bill_id": bill_id})
     assert row is not None
     assert isinstance(row["first_seen"], datetime)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +70,7 @@ def bill_ids_where(conn: Connection, *conds: Any) -> list[int]:
 
 class Prepared:
     """A page's fixed SELECT, compiled once, its rows as dicts keyed as ``row._mapping`` is.
+    Every call passes the same parameter names.
 
     On SQLite it runs on the sqlite3 connection itself, each value converted by its column's
     type as SQLAlchemy's result converts it (JSON, DateTime, Boolean): SQLAlchemy's execution
@@ -79,7 +81,8 @@ class Prepared:
 
     def __init__(self, stmt: Select[Any]) -> None:
         self.stmt = stmt
-        self._plans: dict[int, _Plan | None] = {}
+        # by the dialect itself (an engine's), not its id: a new engine's may get a dropped one's
+        self._plans: weakref.WeakKeyDictionary[Dialect, _Plan | None] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def dicts(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -104,15 +107,14 @@ class Prepared:
         return next(iter(rows[0].values())) if rows else None
 
     def _plan(self, dialect: Dialect, params: Mapping[str, Any]) -> _Plan | None:
-        key = id(dialect)
         try:
-            return self._plans[key]
+            return self._plans[dialect]
         except KeyError:
             pass
         with self._lock:
-            if key not in self._plans:
-                self._plans[key] = _Plan.of(self.stmt, dialect, params)
-            return self._plans[key]
+            if dialect not in self._plans:
+                self._plans[dialect] = _Plan.of(self.stmt, dialect, params)
+            return self._plans[dialect]
 
 
 class _Plan:
