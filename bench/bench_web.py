@@ -24,9 +24,9 @@ built afresh), the CPU cost a cache miss pays.
 Per endpoint: requests/s, p50/p95 latency, the server's CPU time per request and its RSS
 (every process of the server: the supervisor and its workers) before and after. The limit,
 measured in the same run with the same client and connections: a minimal Starlette app that
-answers "hello" on uvicorn with the same number of workers. ``bench/web_cpu.py`` measures the
-app's own CPU per uncached request in one process (steadier on a shared machine), or profiles it. Lines ``BENCH_ROW {json}`` join
-``bench/run_all.py --scripts``'s table.
+answers "hello" on uvicorn with the same number of workers. Lines ``BENCH_ROW {json}`` join
+``bench/run_all.py --scripts``'s table. ``bench/web_cpu.py`` measures the app's own CPU per
+uncached request in one process (steadier on a shared machine), or profiles it.
 """
 
 from __future__ import annotations
