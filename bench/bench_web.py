@@ -3,6 +3,7 @@
     python bench/bench_web.py                        # 10 s per endpoint, 8 connections
     python bench/bench_web.py --duration 5 --workers 1
     python bench/bench_web.py --reimport             # import MN again into the scratch database
+    python bench/bench_web.py --uncached-only        # only TRACKER_PAGE_CACHE_MB=0 (a miss's cost)
 
 Open States' MN scrape (``../shared/data/openstates/windy_civi_2025/mn-*.tar.gz``) is imported
 once into ``bench/results/web/mn.db`` (later runs reuse it). The server is started as a person
@@ -24,7 +25,8 @@ Per endpoint: requests/s, p50/p95 latency, the server's CPU time per request and
 (every process of the server: the supervisor and its workers) before and after. The limit,
 measured in the same run with the same client and connections: a minimal Starlette app that
 answers "hello" on uvicorn with the same number of workers. Lines ``BENCH_ROW {json}`` join
-``bench/run_all.py --scripts``'s table.
+``bench/run_all.py --scripts``'s table. ``bench/web_cpu.py`` measures the app's own CPU per
+uncached request in one process (steadier on a shared machine), or profiles it.
 """
 
 from __future__ import annotations
@@ -546,10 +548,16 @@ def main() -> None:
         default=None,
         help="passed to `tracker run --workers` (default: tracker run's own default)",
     )
-    parser.add_argument(
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument(
         "--cached-only",
         action="store_true",
         help="measure the server as deployed only (not also with TRACKER_PAGE_CACHE_MB=0)",
+    )
+    cache.add_argument(
+        "--uncached-only",
+        action="store_true",
+        help="measure with TRACKER_PAGE_CACHE_MB=0 only (every page built: a cache miss's cost)",
     )
     parser.add_argument(
         "--rounds", type=int, default=1, help="load every endpoint this many times (memory)"
@@ -579,7 +587,7 @@ def main() -> None:
             f"(s={ZIPF_S:g}); {repeat_share(drawn, 5000):.0%} of the first 5,000 repeat one before"
         )
 
-    configs = [("", {})]
+    configs: list[tuple[str, dict[str, str]]] = [] if args.uncached_only else [("", {})]
     if not args.cached_only:
         configs.append((" (no page cache)", {"TRACKER_PAGE_CACHE_MB": "0"}))
     runs = []

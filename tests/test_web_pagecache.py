@@ -166,3 +166,31 @@ def test_tracker_run_warms_search_and_templates_at_start(db_url: str) -> None:
         assert any(key[1] == "site/bill.html" for key in get_env().cache)  # type: ignore[union-attr]
     finally:
         engine.dispose()
+
+
+def test_without_a_cache_no_version_is_asked(
+    sqlite_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TRACKER_PAGE_CACHE_MB=0: every page is built, and the data version (a query per request
+    on PostgreSQL) is not asked; the same page with the cache asks it."""
+    from tracker.web.pagecache import DataVersion
+
+    asked: list[int] = []
+    real = DataVersion.of
+
+    def counted(self: DataVersion, conn: Any) -> Any:
+        asked.append(1)
+        return real(self, conn)
+
+    monkeypatch.setattr(DataVersion, "of", counted)
+    put_bill(sqlite_engine, "Synthetic uncached title")
+    app = create_app(sqlite_engine)
+    app.state.page_cache = None
+    client = TestClient(app)
+    first, again = client.get(BILL), client.get(BILL)
+    assert first.status_code == 200 and "Synthetic uncached title" in first.text
+    assert again.text == first.text and again.headers["etag"] == first.headers["etag"]
+    assert asked == []
+    app.state.page_cache = PageCache(1 << 20)
+    assert client.get(BILL).text == first.text
+    assert asked == [1]

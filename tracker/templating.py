@@ -23,7 +23,11 @@ def _fmt_date(value: Any, fmt: str = "%b %-d, %Y") -> str:
         return ""
     if isinstance(value, datetime | date):
         return value.strftime(fmt)
-    text = str(value)
+    return _fmt_text(str(value), fmt)
+
+
+@lru_cache(maxsize=4096)  # a page shows the same few dates many times (a search's, a bill's)
+def _fmt_text(text: str, fmt: str) -> str:
     try:
         return datetime.fromisoformat(text[:19]).strftime(
             fmt if len(text) > 10 or "%H" not in fmt else fmt

@@ -127,17 +127,21 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
+# Two subqueries: one SELECT of both maxima would scan instead of using the two indexes. Built
+# once: building the statement and its cache key on each search cost more than running it.
+_VERSION = select(
+    select(func.max(bill_table.c.last_changed)).scalar_subquery(),
+    select(func.max(bill_table.c.id)).scalar_subquery(),
+)
+
+
 def cache_key(conn: Connection, query: SearchQuery) -> tuple[Any, ...]:
     """The database, its data version and the query without its page.
 
     Ingest stamps ``bill.last_changed`` on every change and new bills get new ids, so the
     newest stamp and the highest id (two index lookups) change whenever results could.
     """
-    newest = select(func.max(bill_table.c.last_changed)).scalar_subquery()
-    # two subqueries: one SELECT of both maxima would scan instead of using the two indexes
-    version = tuple(
-        conn.execute(select(newest, select(func.max(bill_table.c.id)).scalar_subquery())).one()
-    )
+    version = tuple(conn.execute(_VERSION).one())
     engine = conn.engine
     return (id(engine), str(engine.url), version, replace(query, page=1, per_page=1))
 

@@ -13,7 +13,7 @@ carry a per-browser token; see :mod:`tracker.web.security`), an answer setting a
 one marked ``Cache-Control: no-store`` (a search showing lower bounds for its counts).
 
 ``TRACKER_PAGE_CACHE_MB`` (default 32) bounds the bodies kept per server process; 0 turns the
-cache off (pages are still served in one thread trip, with ETags).
+cache off (pages are still served in one thread trip, with ETags; no data version is asked).
 """
 
 from __future__ import annotations
@@ -185,10 +185,12 @@ async def serve(request: Request, build: Callable[[Connection], Response]) -> Re
 
     def work() -> tuple[Response | Page, int]:
         with app.state.engine.connect() as conn:
-            version = versions.of(conn)
-            key = (request.url.path, request.url.query, version)
-            if cache is not None and version is not None:
-                hit = cache.get(key)
+            # without a cache (TRACKER_PAGE_CACHE_MB=0) neither the version nor the URL is asked
+            version = versions.of(conn) if cache is not None else None
+            keep = cache if version is not None else None
+            key = (request.url.path, request.url.query, version) if keep is not None else ()
+            if keep is not None:
+                hit = keep.get(key)
                 if hit is not None:
                     return hit, 200
             response = build(conn)
@@ -202,8 +204,8 @@ async def serve(request: Request, build: Callable[[Connection], Response]) -> Re
             or "set-cookie" in response.headers
             or "no-store" in response.headers.get("cache-control", "")
         )
-        if cache is not None and version is not None and not personal:
-            cache.put(key, page)
+        if keep is not None and not personal:
+            keep.put(key, page)
         return page, 200
 
     got, status = await run_in_threadpool(work)

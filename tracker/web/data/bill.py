@@ -4,7 +4,7 @@ votes, lineage links and which sources reported the bill."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -17,6 +17,7 @@ from tracker.vocab import TERMINAL_STAGES, stage_text
 from tracker.web.data.changes import recent_changes
 from tracker.web.data.common import (
     OK_RUNS,
+    Prepared,
     action_table,
     bill_source_table,
     bill_table,
@@ -33,32 +34,36 @@ from tracker.web.data.common import (
 # The page's statements are built once: building a select() and its cache key each request
 # cost more CPU than SQLite's answering it.
 BILL_ID: BindParameter[Any] = bindparam("bill_id")
-_FIND_BILL = select(bill_table.c.id).where(
-    bill_table.c.state == bindparam("state"),
-    bill_table.c.session == bindparam("session"),
-    bill_table.c.identifier_norm == bindparam("norm"),
+_FIND_BILL = Prepared(
+    select(bill_table.c.id).where(
+        bill_table.c.state == bindparam("state"),
+        bill_table.c.session == bindparam("session"),
+        bill_table.c.identifier_norm == bindparam("norm"),
+    )
 )
 
 
 def find_bill_id(conn: Connection, state: str, session: str, identifier: str) -> int | None:
     params = {"state": state.lower(), "session": session, "norm": normalize_identifier(identifier)}
-    return conn.execute(_FIND_BILL, params).scalar_one_or_none()
+    return _FIND_BILL.scalar_one_or_none(conn, params)
 
 
-_LAST_RUN = select(func.max(run_table.c.finished_at)).where(
-    run_table.c.source.in_(
-        select(bill_source_table.c.source).where(bill_source_table.c.bill_id == BILL_ID)
-    ),
-    run_table.c.status.in_(OK_RUNS),
-    (run_table.c.state.is_(None)) | (run_table.c.state == bindparam("state")),
+_LAST_RUN = Prepared(
+    select(func.max(run_table.c.finished_at)).where(
+        run_table.c.source.in_(
+            select(bill_source_table.c.source).where(bill_source_table.c.bill_id == BILL_ID)
+        ),
+        run_table.c.status.in_(OK_RUNS),
+        (run_table.c.state.is_(None)) | (run_table.c.state == bindparam("state")),
+    )
 )
-_BILL = select(bill_table).where(bill_table.c.id == BILL_ID)
+_BILL = Prepared(select(bill_table).where(bill_table.c.id == BILL_ID))
 
 
 def _last_checked(conn: Connection, bill: dict[str, Any]) -> Any:
     """When a source last reported this bill: re-imports of unchanged bills write nothing to the
     bill row, so the newest successful run of any of its sources counts too."""
-    latest = conn.execute(_LAST_RUN, {"bill_id": bill["id"], "state": bill["state"]}).scalar()
+    latest = _LAST_RUN.scalar(conn, {"bill_id": bill["id"], "state": bill["state"]})
     candidates = [t for t in (bill["last_checked"], latest) if t is not None]
     if not candidates:
         return None
@@ -66,10 +71,9 @@ def _last_checked(conn: Connection, bill: dict[str, Any]) -> Any:
 
 
 def bill_page(conn: Connection, bill_id: int) -> dict[str, Any] | None:
-    row = conn.execute(_BILL, {"bill_id": bill_id}).first()
-    if row is None:
+    bill = _BILL.first(conn, {"bill_id": bill_id})
+    if bill is None:
         return None
-    bill = dict(row._mapping)
     bill["path"] = bill_path_of(bill)
     bill["last_checked"] = _last_checked(conn, bill)
     for key in ("first_seen", "last_checked", "last_changed"):
@@ -92,31 +96,33 @@ def bill_page(conn: Connection, bill_id: int) -> dict[str, Any] | None:
     }
 
 
-_ACTIONS = select(
-    action_table.c.date,
-    action_table.c.description,
-    action_table.c.chamber,
-    action_table.c.committee,
-    action_table.c.classification,
-    action_table.c.source,
-    action_table.c.position,
-).where(action_table.c.bill_id == BILL_ID, action_table.c.removed_at.is_(None))
+_ACTIONS = Prepared(
+    select(
+        action_table.c.date,
+        action_table.c.description,
+        action_table.c.chamber,
+        action_table.c.committee,
+        action_table.c.classification,
+        action_table.c.source,
+        action_table.c.position,
+    ).where(action_table.c.bill_id == BILL_ID, action_table.c.removed_at.is_(None))
+)
 
 
 def _actions(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
     """Actions of every source, in date order, with duplicates across sources merged."""
     rows = sorted(
-        conn.execute(_ACTIONS, {"bill_id": bill_id}),
-        key=lambda r: (r.date[:10], _source_rank(r.source), r.position),
+        _ACTIONS.dicts(conn, {"bill_id": bill_id}),
+        key=lambda r: (r["date"][:10], _source_rank(r["source"]), r["position"]),
     )
     seen: set[tuple[str, str]] = set()
     out = []
     for r in rows:
-        key = (r.date[:10], " ".join(r.description.lower().split()))
+        key = (r["date"][:10], " ".join(r["description"].lower().split()))
         if key in seen:
             continue
         seen.add(key)
-        out.append(dict(r._mapping))
+        out.append(r)
     return out
 
 
@@ -158,7 +164,7 @@ def stage_bar(
     }
 
 
-_SPONSORS = (
+_SPONSORS = Prepared(
     select(sponsorship_table)
     .where(sponsorship_table.c.bill_id == BILL_ID)
     .order_by(sponsorship_table.c.primary.desc(), sponsorship_table.c.id)
@@ -166,27 +172,27 @@ _SPONSORS = (
 
 
 def _sponsors(conn: Connection, bill_id: int) -> dict[str, Any]:
-    rows = conn.execute(_SPONSORS, {"bill_id": bill_id}).all()
+    rows = _SPONSORS.dicts(conn, {"bill_id": bill_id})
     current: dict[str, dict[str, Any]] = {}
     for r in rows:
-        if r.removed_at is None and r.name.lower() not in current:
-            current[r.name.lower()] = {
-                "name": r.name,
-                "primary": r.primary,
-                "classification": r.classification,
-                "chamber": r.chamber,
+        if r["removed_at"] is None and r["name"].lower() not in current:
+            current[r["name"].lower()] = {
+                "name": r["name"],
+                "primary": r["primary"],
+                "classification": r["classification"],
+                "chamber": r["chamber"],
             }
     return {"current": list(current.values()), "history": cosponsor_history(rows)}
 
 
-def cosponsor_history(rows: Sequence[Any]) -> list[dict[str, Any]]:
+def cosponsor_history(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Count of distinct sponsors after each day something changed (first_seen / removed_at)."""
     events: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for r in rows:
-        if r.first_seen:
-            events[(iso(r.first_seen) or "")[:10]].append((r.name.lower(), +1))
-        if r.removed_at:
-            events[(iso(r.removed_at) or "")[:10]].append((r.name.lower(), -1))
+        if r["first_seen"]:
+            events[(iso(r["first_seen"]) or "")[:10]].append((r["name"].lower(), +1))
+        if r["removed_at"]:
+            events[(iso(r["removed_at"]) or "")[:10]].append((r["name"].lower(), -1))
     active: dict[str, int] = defaultdict(int)
     out = []
     for day in sorted(events):
@@ -196,7 +202,7 @@ def cosponsor_history(rows: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-_VERSIONS = (
+_VERSIONS = Prepared(
     select(
         version_table.c.kind,
         version_table.c.note,
@@ -213,17 +219,16 @@ _VERSIONS = (
 def _versions(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
     seen: set[str] = set()
     out = []
-    for r in conn.execute(_VERSIONS, {"bill_id": bill_id}):
-        if r.url in seen:
+    for d in _VERSIONS.dicts(conn, {"bill_id": bill_id}):
+        if d["url"] in seen:
             continue
-        seen.add(r.url)
-        d = dict(r._mapping)
-        d["safe_url"] = safe_url(r.url)
+        seen.add(d["url"])
+        d["safe_url"] = safe_url(d["url"])
         out.append(d)
     return out
 
 
-_HEARINGS = (
+_HEARINGS = Prepared(
     select(
         hearing_table.c.id,
         hearing_table.c.date,
@@ -241,12 +246,12 @@ _HEARINGS = (
 def _hearings(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
     today = date.today().isoformat()
     return [
-        {**dict(r._mapping), "upcoming": r.date[:10] >= today}
-        for r in conn.execute(_HEARINGS, {"bill_id": bill_id})
+        {**r, "upcoming": r["date"][:10] >= today}
+        for r in _HEARINGS.dicts(conn, {"bill_id": bill_id})
     ]
 
 
-_VOTES = (
+_VOTES = Prepared(
     select(
         vote_table.c.date,
         vote_table.c.motion,
@@ -262,7 +267,7 @@ _VOTES = (
 
 
 def _votes(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
-    return [dict(r._mapping) for r in conn.execute(_VOTES, {"bill_id": bill_id})]
+    return _VOTES.dicts(conn, {"bill_id": bill_id})
 
 
 def _links_query(mine: Any, theirs: Any) -> Any:
@@ -285,8 +290,8 @@ def _links_query(mine: Any, theirs: Any) -> Any:
 
 
 _LINKS = (  # (statement, whether the link points from this bill)
-    (_links_query(link_table.c.bill_id, link_table.c.other_bill_id), True),
-    (_links_query(link_table.c.other_bill_id, link_table.c.bill_id), False),
+    (Prepared(_links_query(link_table.c.bill_id, link_table.c.other_bill_id)), True),
+    (Prepared(_links_query(link_table.c.other_bill_id, link_table.c.bill_id)), False),
 )
 
 
@@ -295,8 +300,7 @@ def bill_links(conn: Connection, bill_id: int) -> list[dict[str, Any]]:
     out = []
     seen: set[tuple[str, str]] = set()  # companions are stored both ways; show each once
     for q, outgoing in _LINKS:
-        for r in conn.execute(q, {"bill_id": bill_id}):
-            d = dict(r._mapping)
+        for d in q.dicts(conn, {"bill_id": bill_id}):
             d["path"] = bill_path_of(d)
             d["label"] = _relation_label(d["relation"], outgoing)
             key = (d["label"], d["path"])
@@ -315,7 +319,7 @@ def _relation_label(relation: str, outgoing: bool) -> str:
     return "Related bill"
 
 
-_SOURCES = (
+_SOURCES = Prepared(
     select(
         bill_source_table.c.source,
         bill_source_table.c.first_seen,
@@ -328,7 +332,7 @@ _SOURCES = (
 
 
 def _sources(conn: Connection, bill: dict[str, Any]) -> dict[str, Any]:
-    reports = conn.execute(_SOURCES, {"bill_id": bill["id"]}).all()
+    reports = _SOURCES.dicts(conn, {"bill_id": bill["id"]})
     links = [
         {"url": s.get("url"), "note": s.get("note") or "", "safe_url": safe_url(s.get("url"))}
         for s in bill["sources"]
@@ -338,10 +342,10 @@ def _sources(conn: Connection, bill: dict[str, Any]) -> dict[str, Any]:
         "links": links,
         "reports": [
             {
-                "source": r.source,
-                "first_seen": iso(r.first_seen),
-                "last_seen": iso(r.last_seen),
-                "stage": r.stage,
+                "source": r["source"],
+                "first_seen": iso(r["first_seen"]),
+                "last_seen": iso(r["last_seen"]),
+                "stage": r["stage"],
             }
             for r in reports
         ],

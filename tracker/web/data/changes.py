@@ -8,7 +8,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from tracker.urls import bill_path_of
 from tracker.vocab import STAGE_LABELS, TOPIC_LABELS
-from tracker.web.data.common import bill_ids_where, bill_table, change_table, iso
+from tracker.web.data.common import Prepared, bill_ids_where, bill_table, change_table, iso
 
 # Built once (a bill page asks for its changes on every request).
 _CHANGES = select(
@@ -31,9 +31,30 @@ _CHANGES_OF_BILLS = select(change_table.c.id, change_table.c.seen_at).where(
     change_table.c.bill_id.in_(bindparam("bill_ids", expanding=True))
 )
 # one bill's (its page's): an expanding IN renders the statement anew on every execution
-_CHANGES_OF_BILL = select(change_table.c.id, change_table.c.seen_at).where(
-    change_table.c.bill_id == bindparam("bill_id")
+_CHANGES_OF_BILL = Prepared(
+    select(change_table.c.id, change_table.c.seen_at).where(
+        change_table.c.bill_id == bindparam("bill_id")
+    )
 )
+
+
+# The change rows of a page by id, one statement per number of ids (up to this many): an
+# expanding IN is rendered anew on every execution.
+PREPARED_IDS = 50
+_CHANGES_BY_COUNT: dict[int, Prepared] = {}
+
+
+def _changes_by_id(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
+    if not ids:
+        return []
+    if len(ids) > PREPARED_IDS:
+        return [dict(r._mapping) for r in conn.execute(_CHANGES_BY_ID, {"ids": ids})]
+    prepared = _CHANGES_BY_COUNT.get(len(ids))
+    if prepared is None:
+        binds: list[Any] = [bindparam(f"id{i}") for i in range(len(ids))]
+        prepared = Prepared(_CHANGES.where(change_table.c.id.in_(binds)))
+        prepared = _CHANGES_BY_COUNT.setdefault(len(ids), prepared)
+    return prepared.dicts(conn, {f"id{i}": change_id for i, change_id in enumerate(ids)})
 
 
 def recent_changes(
@@ -57,21 +78,22 @@ def recent_changes(
         # newest first among these bills' changes, picked by the change.bill_id index; an
         # ORDER BY seen_at plan would walk the whole history looking for them
         if len(bill_ids) == 1:
-            found = conn.execute(_CHANGES_OF_BILL, {"bill_id": bill_ids[0]}).all()
+            found = _CHANGES_OF_BILL.dicts(conn, {"bill_id": bill_ids[0]})
         else:
-            found = conn.execute(_CHANGES_OF_BILLS, {"bill_ids": bill_ids or [-1]}).all()
-        newest = sorted(found, key=lambda r: (iso(r.seen_at) or "", r.id), reverse=True)
-        rows = conn.execute(_CHANGES_BY_ID, {"ids": [r.id for r in newest[:limit]] or [-1]})
+            found = [
+                dict(r._mapping)
+                for r in conn.execute(_CHANGES_OF_BILLS, {"bill_ids": bill_ids or [-1]})
+            ]
+        newest = sorted(found, key=lambda r: (iso(r["seen_at"]) or "", r["id"]), reverse=True)
+        rows = _changes_by_id(conn, [r["id"] for r in newest[:limit]])
     else:
         q = _CHANGES
         if relevant_only:
             q = q.where(bill_table.c.relevant.is_(True))
-        rows = conn.execute(
-            q.order_by(change_table.c.seen_at.desc(), change_table.c.id.desc()).limit(limit)
-        )
+        ordered = q.order_by(change_table.c.seen_at.desc(), change_table.c.id.desc()).limit(limit)
+        rows = [dict(row._mapping) for row in conn.execute(ordered)]
     out = []
-    for row in rows:
-        d = dict(row._mapping)
+    for d in rows:
         d["seen_at"] = iso(d["seen_at"])
         d["path"] = bill_path_of(d)
         d["summary"] = describe_change(d["kind"], d["field"], d["old"], d["new"])
