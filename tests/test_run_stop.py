@@ -131,6 +131,50 @@ def test_ctrl_c_while_the_job_process_starts_does_not_kill_it(
         jobs.kill()
 
 
+def test_one_ctrl_c_stops_the_job_process_cleanly_not_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tracker run` asks the job process to stop when the signal comes, then stops it: that
+    must stay one request. Two SIGTERMs read as "signal again: quit at once" (exit 130), and the
+    child quit without clearing its scheduler heartbeat, so status said the scheduler ran."""
+    import time
+
+    from tracker.db import make_engine, upgrade
+    from tracker.scheduler import last_heartbeat
+    from tracker.service.jobprocess import JobProcess
+    from tracker.settings import reset_settings
+
+    monkeypatch.setenv("TRACKER_CONFIG_DIR", str(offline_config(tmp_path, free_port())))
+    monkeypatch.setenv("TRACKER_HTTP_MAX_RETRIES", "0")
+    reset_settings()
+    engine = make_engine()
+    upgrade(engine)
+    jobs = JobProcess(log_json=False)
+    jobs.start()
+    sent: list[int] = []
+    kill = os.kill
+
+    def recorded(pid: int, signum: int) -> None:
+        if pid == jobs._process.pid:
+            sent.append(signum)
+        kill(pid, signum)
+
+    monkeypatch.setattr(os, "kill", recorded)
+    try:
+        until = time.monotonic() + HANG_GUARD
+        while last_heartbeat(engine) is None:
+            assert jobs._process.exitcode is None and time.monotonic() < until, "never led"
+            time.sleep(0.05)
+        jobs.request_stop()  # what the first signal's notice does
+        assert not jobs.stop(deadline=time.monotonic() + HANG_GUARD), "it had to be killed"
+        assert sent == [signal.SIGTERM]  # a second one whenever the stop takes a moment
+        assert jobs._process.exitcode == 0, "the job process quit at once, not cleanly"
+        assert last_heartbeat(engine) is None
+    finally:
+        jobs.kill()
+        engine.dispose()
+
+
 def test_a_job_process_that_does_not_stop_in_time_is_ended_and_its_heartbeat_cleared(
     tmp_path: Path,
 ) -> None:

@@ -37,6 +37,7 @@ class JobProcess:
         role: Any = ctx.Array("c", 16, lock=False)
         role.value = b"starting"
         self._role = role
+        self._stop_asked = False
         self._process = ctx.Process(
             target=job_process_main,
             kwargs={"role": self._role, "log_json": log_json},
@@ -74,8 +75,14 @@ class JobProcess:
         log.info("jobs run in process %s", self._process.pid)
 
     def request_stop(self) -> None:
-        """Ask the child to stop cleanly (safe in a signal handler)."""
+        """Ask the child to stop cleanly (safe in a signal handler). Asked once only: a second
+        SIGTERM tells the child to quit at once, so the first signal's notice and the stop that
+        follows it must not both send one (the child then quit without clearing its heartbeat
+        whenever its stop took longer than the gap between the two)."""
+        if self._stop_asked:
+            return
         if self._process.pid is not None and self._process.exitcode is None:
+            self._stop_asked = True
             os.kill(self._process.pid, signal.SIGTERM)
 
     def stop(self, *, deadline: float) -> bool:
