@@ -365,3 +365,37 @@ def test_a_new_bill_stores_its_children_as_the_update_path_does(engine, path: st
     a, b = _children_by_source(engine, "a"), _children_by_source(engine, "b")
     assert [len(a[t]) for t in a] == [2, 2, 4, 1, 1]
     assert a == b
+
+
+class _Cycle:
+    """An object in a reference cycle: only the cyclic collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_the_collector_runs_between_batches_not_inside_them(sqlite_engine) -> None:
+    """While ingesting, automatic collection is off (it rescanned each batch's short-lived
+    rows over and over) and a collection runs after each batch, so a cycle made while writing
+    a batch is gone by the next one: memory stays bounded by one batch. Restored afterwards."""
+    import gc
+    import weakref
+
+    seen: list[tuple[bool, bool]] = []  # per batch: collector on?, last batch's cycle alive?
+    last: list[weakref.ref[_Cycle]] = []
+
+    def progress(_n: int) -> None:
+        seen.append((gc.isenabled(), bool(last) and last[-1]() is not None))
+        last.append(weakref.ref(_Cycle()))
+
+    bills = [synthetic_bill(identifier=f"A {i}") for i in range(5)]
+    assert gc.isenabled()
+    ingest_bills(sqlite_engine, bills, source="test", batch_size=2, progress=progress)
+    assert seen == [(False, False)] * 3
+    assert gc.isenabled()
+    gc.disable()  # a caller that turned it off keeps it off
+    try:
+        ingest_bills(sqlite_engine, bills, source="other", batch_size=2)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
