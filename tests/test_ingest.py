@@ -399,3 +399,27 @@ def test_the_collector_runs_between_batches_not_inside_them(sqlite_engine) -> No
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["bill", "resolution"],
+        [],
+        {},
+        {"legiscan": {"bill_id": 123, "status_date": None, "url": "https://example.org/?a=1&b"}},
+        [{"abstract": 'Quotes " and \\ backslashes, tab\there', "note": "né — 日本"}],
+        {"reason": "Passed on 2025-01-08: 'x'", "action_index": 3, "score": 0.1, "big": 1e20},
+        [1.0, -0.0, 2.5e-07, True, False, None, 2**63 - 1],
+        {"nested": [[["deep"]], {"k": [{"v": "\x01\x1f\u2028"}]}], "": ""},
+        "a bare string, ümlaut",
+        float("nan"),
+    ],
+)
+def test_ingest_writes_json_text_byte_for_byte_as_json_dumps(value: Any) -> None:
+    """The JSON columns' text is json.dumps' (stored rows stay comparable with earlier ones)."""
+    import json
+
+    from tracker.ingest_rows import json_dumps
+
+    assert json_dumps(value) == json.dumps(value)
