@@ -9,7 +9,17 @@ import pytest
 from sqlalchemy import func, select
 
 from tracker.ingest import ingest_bills
-from tracker.models import Action, Bill, BillSource, Change, Hearing, Run, Sponsorship, Version
+from tracker.models import (
+    Action,
+    Bill,
+    BillSource,
+    Change,
+    Hearing,
+    Run,
+    Sponsorship,
+    Version,
+    Vote,
+)
 
 
 def synthetic_bill(**over: Any) -> dict[str, Any]:
@@ -266,3 +276,150 @@ def test_known_bills_updated_in_one_batch_each_diff_against_their_own_rows(engin
     assert news == [("S 1", "action_new", "Reported 1"), ("S 2", "action_new", "Reported 2")]
     assert not [r for r in rows if r.kind.endswith("_removed") or r.kind == "sponsor_added"]
     assert [tuple(a) for a in actions] == [("S 1", 3, 0), ("S 2", 3, 0), ("S 3", 2, 0)]
+
+
+def _every_kind_of_child() -> dict[str, Any]:
+    return synthetic_bill(
+        actions=[
+            {"date": "2025-01-08", "description": "Introduced", "chamber": "upper"},
+            {
+                "date": "2025-02-01",
+                "description": "Referred to Health",
+                "chamber": "upper",
+                "committee": "Health",
+                "classification": ["referral-committee", "source-label"],
+            },
+        ],
+        sponsorships=[
+            {"name": "Jane Example", "primary": True, "classification": "primary"},
+            {"name": "Health Committee", "entity_type": "organization", "chamber": "upper"},
+        ],
+        versions=[
+            {
+                "note": "Introduced",
+                "date": "2025-01-08",
+                "links": [
+                    {"url": "https://example.org/s1.pdf", "media_type": "application/pdf"},
+                    {"url": "https://example.org/s1.html"},
+                ],
+            },
+            {"note": "No link yet", "classification": "draft"},
+        ],  # fmt: skip
+        documents=[
+            {
+                "note": "Fiscal note",
+                "classification": "fiscal-note",
+                "links": [{"url": "https://example.org/fn.pdf"}],
+            }
+        ],  # fmt: skip
+        hearings=[{"date": "2025-03-10T10:00", "committee": "Health", "location": "Room 1"}],
+        votes=[
+            {
+                "date": "2025-03-11",
+                "motion": "Do pass",
+                "result": "pass",
+                "chamber": "upper",
+                "yes": 5,
+                "no": 2,
+                "other": 1,
+            }
+        ],  # fmt: skip
+    )
+
+
+CHILD_MODELS = (Action, Sponsorship, Version, Hearing, Vote)
+
+
+def _children_by_source(engine, source: str) -> dict[str, list[tuple[Any, ...]]]:  # type: ignore[no-untyped-def]
+    skip = {"id", "bill_id", "source", "first_seen"}
+    out = {}
+    with engine.connect() as c:
+        for model in CHILD_MODELS:
+            table = model.__table__  # type: ignore[attr-defined]
+            cols = [col for col in table.columns if col.name not in skip]
+            rows = c.execute(select(*cols).where(table.c.source == source).order_by(table.c.id))
+            out[table.name] = [tuple(r) for r in rows]
+    return out
+
+
+@pytest.mark.parametrize("path", ["in the writer", "from an importer process"])
+def test_a_new_bill_stores_its_children_as_the_update_path_does(engine, path: str) -> None:
+    """A new bill's child rows (prepared as lists of values, by ingest itself or by an importer
+    process) hold what the update path stores from the same bill (one dict per row): a second
+    source giving the same bill stores every child again, value for value."""
+    import pickle
+
+    from scrapers.importers.base import RawBill
+    from tracker.collect import parallel
+
+    if path == "in the writer":
+        first: Any = _every_kind_of_child()
+    else:
+        parallel._init(set(), {}, True)  # as an importer process: nothing known, prepare new bills
+        first = RawBill(_every_kind_of_child(), "synthetic.json", 1)
+        parallel._prepare(first)
+        assert first.prepared
+        first = pickle.loads(pickle.dumps(first))  # as it crosses the process boundary
+    assert ingest_bills(engine, [first], source="a").new == 1
+    assert ingest_bills(engine, [_every_kind_of_child()], source="b").updated == 1
+    a, b = _children_by_source(engine, "a"), _children_by_source(engine, "b")
+    assert [len(a[t]) for t in a] == [2, 2, 4, 1, 1]
+    assert a == b
+
+
+class _Cycle:
+    """An object in a reference cycle: only the cyclic collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_the_collector_runs_between_batches_not_inside_them(sqlite_engine) -> None:
+    """While ingesting, automatic collection is off (it rescanned each batch's short-lived
+    rows over and over) and a collection runs after each batch, so a cycle made while writing
+    a batch is gone by the next one: memory stays bounded by one batch. Restored afterwards."""
+    import gc
+    import weakref
+
+    seen: list[tuple[bool, bool]] = []  # per batch: collector on?, last batch's cycle alive?
+    last: list[weakref.ref[_Cycle]] = []
+
+    def progress(_n: int) -> None:
+        seen.append((gc.isenabled(), bool(last) and last[-1]() is not None))
+        last.append(weakref.ref(_Cycle()))
+
+    bills = [synthetic_bill(identifier=f"A {i}") for i in range(5)]
+    assert gc.isenabled()
+    ingest_bills(sqlite_engine, bills, source="test", batch_size=2, progress=progress)
+    assert seen == [(False, False)] * 3
+    assert gc.isenabled()
+    gc.disable()  # a caller that turned it off keeps it off
+    try:
+        ingest_bills(sqlite_engine, bills, source="other", batch_size=2)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["bill", "resolution"],
+        [],
+        {},
+        {"legiscan": {"bill_id": 123, "status_date": None, "url": "https://example.org/?a=1&b"}},
+        [{"abstract": 'Quotes " and \\ backslashes, tab\there', "note": "né — 日本"}],
+        {"reason": "Passed on 2025-01-08: 'x'", "action_index": 3, "score": 0.1, "big": 1e20},
+        [1.0, -0.0, 2.5e-07, True, False, None, 2**63 - 1],
+        {"nested": [[["deep"]], {"k": [{"v": "\x01\x1f\u2028"}]}], "": ""},
+        "a bare string, ümlaut",
+        float("nan"),
+    ],
+)
+def test_ingest_writes_json_text_byte_for_byte_as_json_dumps(value: Any) -> None:
+    """The JSON columns' text is json.dumps' (stored rows stay comparable with earlier ones)."""
+    import json
+
+    from tracker.ingest_rows import json_dumps
+
+    assert json_dumps(value) == json.dumps(value)

@@ -9,7 +9,6 @@ path of a large import (the driver's executemany, COPY on PostgreSQL).
 
 from __future__ import annotations
 
-import json
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -31,7 +30,7 @@ from tracker.models import (
     Version,
     Vote,
 )
-from tracker.scraped import ScrapedBill
+from tracker.scraped import ScrapedBill, ScrapedHearing, ScrapedVote
 
 if TYPE_CHECKING:
     from tracker.ingest import IngestReport
@@ -75,7 +74,9 @@ CHILD_TABLES = (action_table, sponsorship_table, version_table, hearing_table, v
 def prepare_new(bill: ScrapedBill, session_end: str | None) -> dict[str, Any]:
     """A new bill's rows, without database state (ids, source, timestamps): plain JSON types,
     so an importer process can compute them ahead (:mod:`tracker.collect.parallel`).
-    ``session_end`` is recorded: the stage depends on it."""
+    ``session_end`` is recorded: the stage depends on it. Child rows are lists of values in
+    the order of :data:`NEW_CHILD_KEYS` (JSON columns already encoded): no dict per row to
+    build, send between processes, decode and take apart again."""
     actions = understand.classified_actions(bill)
     row = {name: get(bill) for name, get in FIELDS.items()}
     row.update(
@@ -85,14 +86,119 @@ def prepare_new(bill: ScrapedBill, session_end: str | None) -> dict[str, Any]:
         identifier_norm=normalize_identifier(bill.identifier),
     )
     row.update(understand.bill_facts(bill, actions, session_end=session_end))
-    children: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    child_rows(children, bill, actions)
     _encode_json(bill_table, row)
-    for kind, table in zip(CHILD_KINDS, CHILD_TABLES, strict=True):
-        rows = children[kind]
-        if rows and (columns := _json_columns(table)):  # else nothing to encode
-            _encode_rows(columns, rows)
-    return {"row": row, "children": children, "session_end": session_end}
+    return {"row": row, "children": new_child_values(bill, actions), "session_end": session_end}
+
+
+# The columns of a new bill's child rows, in the order prepare_new gives their values.
+NEW_CHILD_KEYS: dict[str, tuple[str, ...]] = {
+    "action": ("position", "date", "description", "chamber", "committee", "classification"),
+    "sponsor": ("name", "primary", "classification", "entity_type", "chamber"),
+    "version": ("kind", "note", "date", "classification", "url", "media_type"),
+    "hearing": tuple(ScrapedHearing.model_fields),
+    "vote": tuple(ScrapedVote.model_fields),
+}
+_ACTION_DATE = NEW_CHILD_KEYS["action"].index("date")
+
+
+def new_child_values(
+    bill: ScrapedBill, actions: list[dict[str, Any]]
+) -> dict[str, list[list[Any]]]:
+    """:func:`child_rows` as lists of values (see :data:`NEW_CHILD_KEYS`), the action
+    classification as its JSON text; only the kinds the bill has."""
+    out: dict[str, list[list[Any]]] = {}
+    if actions:
+        text = _json_list_text
+        out["action"] = [
+            [
+                i,
+                a["date"],
+                a["description"],
+                a["chamber"],
+                a["committee"],
+                text(a["classification"]),
+            ]
+            for i, a in enumerate(actions)
+        ]
+    if bill.sponsorships:
+        out["sponsor"] = [
+            [s.name, s.primary, s.classification, s.entity_type, s.chamber]
+            for s in bill.sponsorships
+        ]
+    versions = [
+        [kind, v.note, v.date, v.classification, link.url, link.media_type]
+        for kind, items in (("version", bill.versions), ("document", bill.documents))
+        for v in items
+        for link in (v.links or (_NO_LINK,))
+    ]
+    if versions:
+        out["version"] = versions
+    if bill.hearings:
+        out["hearing"] = [list(h.model_dump().values()) for h in bill.hearings]
+    if bill.votes:
+        out["vote"] = [list(v.model_dump().values()) for v in bill.votes]
+    return out
+
+
+class _NoLink:
+    """A version without links is stored once, with an empty url and media type."""
+
+    url = ""
+    media_type = ""
+
+
+_NO_LINK = _NoLink()
+
+
+def _json_list_text(value: list[Any]) -> str:
+    """``json.dumps(value)`` as :func:`_encode_rows` stores it (memoised for lists of strings)."""
+    if not value or type(value[0]) is str:
+        key = tuple(value)
+        try:
+            text = _JSON_MEMO.get(key)
+        except TypeError:  # an unhashable item: not a list of strings
+            return json_dumps(value)
+        if text is not None:
+            return text
+        if all(type(x) is str for x in value):
+            if len(_JSON_MEMO) > 20_000:
+                _JSON_MEMO.clear()
+            text = _JSON_MEMO[key] = json_dumps(value)
+            return text
+    return json_dumps(value)
+
+
+def _json_dumps() -> Callable[[Any], str]:
+    """``json.dumps`` with its default settings, without building an encoder per call (half
+    the cost of a short value; a bill row has a dozen JSON columns). The same C encoder
+    json.dumps uses, with the same separators, ASCII escaping and float spelling, so the text
+    is byte for byte json.dumps' (see tests). No check for circular references: values here
+    are a validated bill's plain data, never cyclic."""
+    import json.encoder
+
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # not in the type stubs
+    if c_make_encoder is None:  # a Python without the C speedups
+        return json.dumps
+    defaults = json.encoder.JSONEncoder()
+    encode = c_make_encoder(
+        None,
+        defaults.default,
+        json.encoder.encode_basestring_ascii,
+        defaults.indent,
+        defaults.key_separator,
+        defaults.item_separator,
+        defaults.sort_keys,
+        defaults.skipkeys,
+        defaults.allow_nan,
+    )
+
+    def dumps(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return dumps
+
+
+json_dumps = _json_dumps()
 
 
 _JSON_COLUMNS: dict[str, list[tuple[str, bool]]] = {}
@@ -139,14 +245,14 @@ def _encode_rows(columns: list[tuple[str, bool]], rows: Iterable[dict[str, Any]]
                     text = None
                 if text is None:
                     if not all(type(x) is str for x in value):
-                        row[name] = json.dumps(value)
+                        row[name] = json_dumps(value)
                         continue
                     if len(memo) > 20_000:
                         memo.clear()
-                    text = memo[key] = json.dumps(value)
+                    text = memo[key] = json_dumps(value)
                 row[name] = text
             else:
-                row[name] = json.dumps(value)
+                row[name] = json_dumps(value)
 
 
 def insert_new(
@@ -175,10 +281,10 @@ def insert_new(
     child = _Children(conn, source, now)
     sources, changes = [], []
     for bill_id, (ready, h) in zip(ids, prepared, strict=True):
-        row, actions = ready["row"], ready["children"].get("action", [])
-        for kind in CHILD_KINDS:
-            if kids := ready["children"].get(kind):
-                child.add(kind, bill_id, kids)
+        row, children = ready["row"], ready["children"]
+        actions = children.get("action", ())
+        for kind, kids in children.items():
+            child.add(kind, bill_id, kids)
         sources.append(
             {
                 "bill_id": bill_id,
@@ -202,7 +308,7 @@ def insert_new(
                     "topic": row["topic"],
                     "relevant": row["relevant"],
                 },
-                effective_date=actions[0]["date"] if actions else None,
+                effective_date=actions[0][_ACTION_DATE] if actions else None,
                 now=now,
             )
         )
@@ -220,46 +326,28 @@ _CHILD_HEAD = ("bill_id", "source", "first_seen", "removed_at")
 
 
 class _Children:
-    """A batch's child rows (from :func:`prepare_new`, JSON already encoded) as the parameter
-    tuples bulk_insert would make of ``{bill_id, source, first_seen, removed_at, **row}``,
-    without a dict per row: a kind's rows all have the keys of its first row, in the same
-    order (:func:`child_rows` writes them so). A row that does not goes the dict way."""
+    """A batch's child rows (lists of values from :func:`prepare_new`, JSON already encoded)
+    as the parameter tuples of ``INSERT (bill_id, source, first_seen, removed_at, *keys)``."""
 
     def __init__(self, conn: Connection, source: str, now: datetime) -> None:
-        self.conn, self.source, self.now = conn, source, now
+        self.conn, self.source = conn, source
         sqlite = conn.dialect.name == "sqlite"
         self.tables = dict(zip(CHILD_KINDS, CHILD_TABLES, strict=True))
         self.stamp = {}  # `now` as bulk_insert stores it in each table's first_seen
         for kind, table in self.tables.items():
             encode = _encoder(table.c.first_seen, sqlite)
             self.stamp[kind] = encode(now) if encode is not None else now
-        self.keys: dict[str, tuple[str, ...]] = {}
         self.params: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-        self.other: dict[str, list[dict[str, Any]]] = defaultdict(list)
 
-    def add(self, kind: str, bill_id: int, rows: list[dict[str, Any]]) -> None:
-        keys = self.keys.get(kind)
-        if keys is None:
-            keys = self.keys[kind] = tuple(rows[0])
-            columns = self.tables[kind].c
-            if any(k not in columns or k in _CHILD_HEAD for k in keys):
-                keys = self.keys[kind] = ("",)  # never matches a row: every row as a dict
+    def add(self, kind: str, bill_id: int, rows: list[list[Any]]) -> None:
         head = (bill_id, self.source, self.stamp[kind], None)
-        params = self.params[kind]
-        for r in rows:
-            if tuple(r) == keys:
-                params.append((*head, *r.values()))
-            else:
-                self.other[kind].append(
-                    {"bill_id": bill_id, "source": self.source, "first_seen": self.now,
-                     "removed_at": None, **r}
-                )  # fmt: skip
+        self.params[kind].extend([(*head, *r) for r in rows])
 
     def write(self) -> None:
         for kind, table in self.tables.items():
             if self.params[kind]:
-                _execute_rows(self.conn, table, (*_CHILD_HEAD, *self.keys[kind]), self.params[kind])
-            bulk_insert(self.conn, table, self.other[kind], json_encoded=True)
+                names = (*_CHILD_HEAD, *NEW_CHILD_KEYS[kind])
+                _execute_rows(self.conn, table, names, self.params[kind])
 
 
 def _ids_by_key(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
@@ -358,9 +446,9 @@ def _encoder(column: Any, sqlite: bool) -> Callable[[Any], Any] | None:
                 key = tuple(value)  # classification lists repeat: encode each once
                 found = memo.get(key)
                 if found is None:
-                    found = memo[key] = json.dumps(value)
+                    found = memo[key] = json_dumps(value)
                 return found
-            return json.dumps(value)
+            return json_dumps(value)
 
         return encode_json
     if sqlite and isinstance(column.type, DateTime):

@@ -28,7 +28,6 @@ parent's to handle: workers ignore SIGINT and the parent stops them.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import multiprocessing
 import multiprocessing.connection
@@ -223,10 +222,13 @@ def _serve(
 ) -> None:
     _die_with_parent()
     _init(known, ends, prepare)
-    # As ingest does (tracker.ingest._few_gc_passes): a chunk allocates ~100k short-lived
-    # objects beside a large index of its CSV rows, and the default threshold (700) runs the
-    # collector thousands of times over them (a quarter of a worker's CPU time).
-    gc.set_threshold(max(gc.get_threshold()[0], 50_000), *gc.get_threshold()[1:])
+    # As ingest does (tracker.ingest.BatchCollector): a chunk allocates ~100k short-lived
+    # objects beside a large index of its CSV rows; the automatic collector would scan them
+    # over and over (a quarter of a worker's CPU time at the default threshold), so the
+    # worker collects once per piece it sends instead.
+    from tracker.ingest import BatchCollector
+
+    collector = BatchCollector().__enter__()  # for the worker's life: it ends with the work
     try:
         while True:
             with claimed.get_lock():
@@ -241,8 +243,10 @@ def _serve(
                 if len(out) >= piece:
                     queue.put(("items", out))
                     out = []
+                    collector.between()
             queue.put(("items", out))
             queue.put(("end", None))
+            collector.between()
     except BaseException:  # noqa: BLE001 - the reader re-raises it with the traceback
         queue.put(("error", traceback.format_exc()))
     queue.close()
