@@ -217,9 +217,11 @@ def _pg_match(tq: TextQuery, sponsor_words: Sequence[str], conn: Connection | No
         ids = text(
             f"SELECT bill_id FROM bill_search_sponsor WHERE words @@ {sponsor_expr}"  # noqa: S608
         ).bindparams(**sponsor_params)
+        # the tsquery as a subquery: computed once, not once per bill tested as a function of
+        # parameters is in a generic plan (4,564 bills tested: 7.7 ms of server time, not 1)
         probe = text(
             "SELECT bill_id FROM bill_search_sponsor "  # noqa: S608
-            f"WHERE bill_id = ANY(CAST(:probe AS integer[])) AND words @@ {sponsor_expr}"
+            f"WHERE bill_id = ANY(CAST(:probe AS integer[])) AND words @@ (SELECT {sponsor_expr})"
         ).bindparams(**sponsor_params)
     # ts_rank's tsquery as a subquery: computed once (an InitPlan), not once per matched row as
     # a function of parameters is in a generic plan (a third of the query's time for 19,000 rows)
