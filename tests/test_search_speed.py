@@ -220,6 +220,151 @@ def test_title_words_are_the_documents_title_lexemes(loaded) -> None:  # type: i
             assert in_title == in_a, lexeme
 
 
+# sponsors whose words also occur in titles, abstracts and actions (weights A, B, D), names
+# with stop words and punctuation, and a name outside ASCII
+SPONSORED = [
+    synthetic(
+        100 + n,
+        title,
+        "ma",
+        "2025-06-1" + str(n),
+        sponsorships=[{"name": name, "primary": True} for name in names],
+    )
+    for n, (title, names) in enumerate(
+        [
+            ("Health coverage for all", ["Committee on Health", "Mary O'Brien-Smith"]),
+            ("Roads and highways", ["Joint Committee on Health Care Financing"]),
+            ("Smith Act on referred committees", ["Ana Gómez", "Jane Example"]),
+            ("Coverage", ["Tom Smith, Jr.", "Office of the Treasurer"]),
+            ("The health of rivers", []),
+        ]
+    )
+]
+SPONSOR_NAMES = [
+    "example",
+    "health",
+    "smith",
+    "committee on health",
+    "Mary O'Brien-Smith",
+    "o brien",
+    "Gómez",
+    "gomez",
+    "Tom Smith, Jr.",
+    "the treasurer",
+    "of the",
+    "referred",
+    "coverage",
+    "jane example",
+    "nobody",
+]
+
+
+def _weight_c_pairs(engine) -> tuple[set[tuple[int, str]], set[tuple[int, str]]]:  # type: ignore[no-untyped-def]
+    """(bill id, lexeme) with a position of weight C in the document, and in bill_search_sponsor
+    (there, any lexeme with a position of another weight counts too)."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        in_doc = conn.execute(
+            text(
+                "SELECT s.bill_id, u.lexeme FROM bill_search s, unnest(s.document) u "
+                "WHERE 'C' = ANY(u.weights)"
+            )
+        ).all()
+        in_table = conn.execute(
+            text(
+                "SELECT p.bill_id, u.lexeme FROM bill_search_sponsor p, unnest(p.words) u "
+                "WHERE 'C' = ANY(u.weights) AND u.weights = ARRAY['C']"
+            )
+        ).all()
+        stray = conn.execute(
+            text(
+                "SELECT p.bill_id, u.lexeme FROM bill_search_sponsor p, unnest(p.words) u "
+                "WHERE u.weights <> ARRAY['C'] OR u.positions IS NULL"
+            )
+        ).all()
+    assert stray == []
+    return {tuple(r) for r in in_doc}, {tuple(r) for r in in_table}  # type: ignore[misc]
+
+
+def test_sponsor_words_are_the_documents_weight_c_lexemes(loaded) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL: a bill's ``bill_search_sponsor`` row holds exactly the lexemes of weight C
+    (sponsor names) of its document, after import, after a bill's sponsors change and after a
+    whole rebuild."""
+    if loaded.dialect.name != "postgresql":
+        return  # FTS5 has a sponsors column
+    report = ingest_bills(loaded, SPONSORED, source="test")
+    with loaded.begin() as conn:
+        reindex_bills(conn, report.bill_ids)
+    in_doc, in_table = _weight_c_pairs(loaded)
+    assert in_doc == in_table and len(in_doc) > len(BILLS)
+    # ny SB 3 changes sponsor: Jane Example leaves, a committee on health comes
+    changed = synthetic(
+        3, "Health insurance market number 3", "ny", "2025-04-13",
+        sponsorships=[{"name": "Committee on Health", "primary": True}],
+    )  # fmt: skip
+    report = ingest_bills(loaded, [changed], source="test")
+    with loaded.begin() as conn:
+        reindex_bills(conn, report.bill_ids)
+    in_doc, in_table = _weight_c_pairs(loaded)
+    assert in_doc == in_table
+    (bill_id,) = report.bill_ids
+    assert (bill_id, "health") in in_table and (bill_id, "jane") not in in_table
+    with loaded.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM bill_search_sponsor")
+    S.rebuild_index(loaded)
+    assert _weight_c_pairs(loaded) == (in_doc, in_table)
+
+
+def test_sponsor_search_from_the_sponsor_table_is_the_documents(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A sponsor's name alone matches, from ``bill_search_sponsor`` on PostgreSQL, the bills
+    whose document has its words in weight C; and searches by it give the plain answers."""
+    report = ingest_bills(loaded, SPONSORED, source="test")
+    with loaded.begin() as conn:
+        reindex_bills(conn, report.bill_ids)
+    from sqlalchemy import text
+
+    from tracker.search.backends import WORD, match_words, pg_tsquery
+    from tracker.search.query import TextQuery
+
+    matched = []
+    with loaded.connect() as conn:
+        for name in SPONSOR_NAMES:
+            match = match_words(conn, TextQuery(), name)
+            assert match is not None
+            ids = sorted(conn.execute(match.ids).scalars())
+            if loaded.dialect.name == "postgresql":
+                expr, params = pg_tsquery(TextQuery(), WORD.findall(name.lower()))
+                stmt = f"SELECT bill_id FROM bill_search WHERE document @@ {expr} ORDER BY 1"  # noqa: S608
+                assert ids == list(conn.execute(text(stmt), params).scalars()), name
+                probed = match.probe.bindparams(probe=list(range(1, 200)))
+                assert sorted(conn.execute(probed).scalars()) == ids, name
+            matched.append(len(ids))
+    # example, health, smith, committee on health, O'Brien-Smith, o brien, Gómez, gomez,
+    # Tom Smith Jr., the treasurer, of the, referred, coverage, jane example, nobody; FTS5
+    # folds diacritics and keeps stop words
+    pg = loaded.dialect.name == "postgresql"
+    assert matched == [25, 2, 2, 2, 1, 1, 1, 0 if pg else 1, 1, 1, 0 if pg else 1, 0, 0, 25, 0]
+    shortcuts(monkeypatch, on=False)
+    queries = [SearchQuery(sponsor=name, per_page=4) for name in SPONSOR_NAMES]
+    queries += [
+        SearchQuery(q="health", sponsor="example"),
+        SearchQuery(q="coverage", sponsor="smith"),
+    ]
+    plain = {q: answer(loaded, q) for q in queries}
+    shortcuts(monkeypatch, on=True)
+    for query in queries:
+        S.clear_cache()
+        found = search(loaded, query)  # lower bounds when found among the newest bills
+        assert [h["id"] for h in found.hits] == plain[query][2], query
+        if found.total_exact:
+            assert answer(loaded, query) == plain[query], query
+        S.clear_cache()
+        exact = search(loaded, query, exact=True)
+        facets = {k: [(f.value, f.count, f.selected) for f in v] for k, v in exact.facets.items()}
+        assert (exact.total, facets, [h["id"] for h in exact.hits]) == plain[query], query
+
+
 def test_few_filtered_matches_are_scored_from_the_snapshot(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     shortcuts(monkeypatch, on=False)
     query = SearchQuery(q="health", state=("wa",))

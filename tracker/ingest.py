@@ -465,7 +465,7 @@ def _refresh_planner_statistics(engine: Engine, report: IngestReport) -> None:
     with engine.begin() as conn:
         for table in ("bill", "bill_source", "action", "sponsorship", "change"):
             conn.exec_driver_sql(f"ANALYZE {table}")
-        for table in ("bill_search", "bill_search_title"):
+        for table in ("bill_search", "bill_search_title", "bill_search_sponsor"):
             if conn.exec_driver_sql(f"SELECT to_regclass('{table}')").scalar():
                 conn.exec_driver_sql(f"ANALYZE {table}")
 

@@ -11,6 +11,12 @@ of those lexemes, so ``ts_rank`` of one such word is the same as over the whole 
 derived from ``bill_search`` by the database in the same statements, so the two never disagree;
 the title-first ranking of one plain word reads it instead of every match's whole document
 (see :func:`tracker.search.backends.pg_title_first`).
+
+PostgreSQL also keeps ``bill_search_sponsor`` (migration 0012_search_sponsor): per bill, the
+lexemes of its document with a position of weight C (the sponsors' names, and nothing else's),
+with those positions only, also derived from ``bill_search`` in the same statements. A sponsor
+name is matched there with a plain lexeme test instead of a ``:C`` test over every bill whose
+document holds the lexeme in any weight (see :func:`tracker.search.backends.pg_sponsor_query`).
 """
 
 from __future__ import annotations
@@ -77,6 +83,15 @@ FROM bill_search s
 ON CONFLICT (bill_id) DO UPDATE SET words = EXCLUDED.words
 """
 
+# the lexemes with a position of weight C, with those positions only (ts_filter: one C call)
+_PG_SPONSOR = """
+INSERT INTO bill_search_sponsor (bill_id, words)
+SELECT s.bill_id, ts_filter(s.document, '{{c}}')
+FROM bill_search s
+{where}
+ON CONFLICT (bill_id) DO UPDATE SET words = EXCLUDED.words
+"""
+
 
 def reindex_bills(conn: Connection, bill_ids: Iterable[int]) -> None:
     """Re-index these bills inside the caller's transaction (ingest calls it after each batch).
@@ -105,6 +120,7 @@ def reindex_bills(conn: Connection, bill_ids: Iterable[int]) -> None:
             conn.execute(text(_PG_DOC.format(where="WHERE b.id = ANY(:ids)")), {"ids": chunk})
             where = "WHERE s.bill_id = ANY(:ids)"
             conn.execute(text(_PG_TITLE.format(where=where)), {"ids": chunk})
+            conn.execute(text(_PG_SPONSOR.format(where=where)), {"ids": chunk})
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
@@ -129,6 +145,9 @@ def rebuild_index_on(conn: Connection) -> None:
         # migration 0002 builds the index before 0011 creates the title table
         if conn.execute(text("SELECT to_regclass('bill_search_title')")).scalar() is not None:
             rebuild_title_index_on(conn)
+        # and before 0012 creates the sponsor table
+        if conn.execute(text("SELECT to_regclass('bill_search_sponsor')")).scalar() is not None:
+            rebuild_sponsor_index_on(conn)
         conn.execute(text("ANALYZE bill_search"))  # fresh statistics so the GIN index gets used
 
 
@@ -137,6 +156,13 @@ def rebuild_title_index_on(conn: Connection) -> None:
     conn.execute(text("TRUNCATE bill_search_title"))
     conn.execute(text(_PG_TITLE.format(where="")))
     conn.execute(text("ANALYZE bill_search_title"))
+
+
+def rebuild_sponsor_index_on(conn: Connection) -> None:
+    """PostgreSQL: derive every bill's ``bill_search_sponsor`` row from ``bill_search``."""
+    conn.execute(text("TRUNCATE bill_search_sponsor"))
+    conn.execute(text(_PG_SPONSOR.format(where="")))
+    conn.execute(text("ANALYZE bill_search_sponsor"))
 
 
 def rebuild_index(engine: Engine) -> int:
