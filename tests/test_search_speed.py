@@ -687,17 +687,29 @@ def test_a_search_with_lower_bounds_is_marked_and_counted_exactly_next(loaded, m
     assert "no-store" not in again.headers["cache-control"]
 
 
-def test_the_command_line_marks_lower_bounds(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_command_line_counts_exactly(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A command runs once: no later look would show the exact count, so `tracker search`
+    counts exactly where the site's first look shows lower bounds (12+ of 16 on PostgreSQL)."""
+    import json
+
     from typer.testing import CliRunner
 
     from tracker.cli import app
     from tracker.settings import reset_settings
 
     shortcuts(monkeypatch, on=True)
+    S.clear_cache()
+    assert search(loaded, SearchQuery(q="health", per_page=4)).total_exact == (
+        loaded.dialect.name == "sqlite"
+    )
+    S.clear_cache()
     monkeypatch.setenv("TRACKER_DATABASE_URL", loaded.url.render_as_string(False))
     reset_settings()
     done = CliRunner().invoke(app, ["search", "health", "--limit", "4"])
     assert done.exit_code == 0, done.output
-    bound = "12+ bills; page 1 of 3+ (at least" in done.output
-    assert bound == (loaded.dialect.name == "postgresql"), done.output
-    assert ("16 bills; page 1 of 4" in done.output) == (not bound), done.output
+    assert "16 bills; page 1 of 4" in done.output, done.output
+    S.clear_cache()
+    done = CliRunner().invoke(app, ["search", "health", "--limit", "4", "--format", "json"])
+    assert done.exit_code == 0, done.output
+    answer = json.loads(done.stdout)
+    assert (answer["total"], answer["total_exact"]) == (16, True)

@@ -128,7 +128,9 @@ def search_command(
                 )
             raise typer.Exit(2)
         q = SearchQuery(**{**q.__dict__, "per_page": max(1, min(per_page, MAX_EXPORT_ROWS))})
-        result = search(engine_ready(), q)
+        # counted exactly: a command runs once, so no later look would show what a first
+        # look's lower bounds (PostgreSQL, a common word) left out
+        result = search(engine_ready(), q, exact=True)
         base = get_settings().base_url
         if fmt is Format.json:
             print(json.dumps(result_json(result, base), indent=2, default=str))
@@ -168,11 +170,9 @@ def _table(result: SearchResult) -> None:
         short = textwrap.shorten(title, width=2 * room - 4, placeholder=" …") if title else ""
         table.add_row(*(escape(cell) for cell in row), escape(short))  # titles are scraped text
     console.print(table, highlight=False)
-    total, more = result.total, "" if result.total_exact else "+"
-    bills = "bill" if total == 1 and not more else "bills"
-    bound = " (at least: counted over part of the matches)" if more else ""
+    total = result.total
     _err().print(
-        f"{total}{more} {bills}; page {result.query.page} of {result.pages}{more}{bound}",
+        f"{total} {'bill' if total == 1 else 'bills'}; page {result.query.page} of {result.pages}",
         highlight=False,
     )
 
