@@ -202,3 +202,34 @@ def test_workers_only_for_what_is_left_to_read(
     items, workers = import_stream("openstates", [folder], engine=engine, source=SOURCE)
     assert workers == 0  # nothing left to read: no process started
     assert ingest_bills(engine, items, source=SOURCE).unchanged == 5
+
+
+def test_the_recorded_path_resolves_each_file_as_path_resolve_does(tmp_path: Path) -> None:
+    """plan() resolves a folder once for its files; a file that is itself a link (or a file in a
+    linked folder, or named relatively) still gets the path Path.resolve() gives it."""
+    from tracker.ingest_files import unit_path
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "a.json").write_text("{}")
+    (real / "target.json").write_text("{}")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "far.json").write_text("{}")
+    (real / "link.json").symlink_to(elsewhere / "far.json")
+    (real / "to_sibling.json").symlink_to("target.json")
+    (tmp_path / "linked").symlink_to(real)
+    paths = [
+        real / "a.json",
+        real / "link.json",
+        real / "to_sibling.json",
+        tmp_path / "linked" / "a.json",
+        tmp_path / "linked" / "link.json",
+        real / "missing.json",
+        Path(os.path.relpath(real / "a.json")),
+    ]
+    folders: dict[str, str] = {}
+    for p in paths:
+        unit = (None, (p,))
+        assert unit_path(unit, folders) == str(p.resolve()), p  # type: ignore[arg-type]
+    assert str(elsewhere / "far.json") == unit_path((None, (real / "link.json",)), folders)  # type: ignore[arg-type]

@@ -157,7 +157,7 @@ def _branches(pattern: str) -> tuple[_Branch, ...]:
     out = []
     for part in split_alternatives(pattern):
         required = required_literals(part)
-        best = max(required, key=_selectivity) if required else None
+        best = most_selective(required)
         out.append(_Branch(re.compile(_flex_spaces(_lowered(part))), best, tuple(required)))
     return tuple(out)
 
@@ -211,7 +211,12 @@ def triggers_for(pattern: str) -> frozenset[str] | None:
     The most selective of :func:`required_literals`; ``None`` when none can be derived (the rule
     is then always tried).
     """
-    required = required_literals(pattern)
+    return most_selective(required_literals(pattern))
+
+
+def most_selective(required: Sequence[frozenset[str]]) -> frozenset[str] | None:
+    """The requirement :func:`triggers_for` picks among these :func:`required_literals` (for a
+    caller that keeps them all: the pattern is analysed once)."""
     return max(required, key=_selectivity) if required else None
 
 
@@ -444,10 +449,15 @@ def parse_rules(raw: Any, *, file: str) -> list[_Compiled]:
     return compiled
 
 
+# libyaml's loader when PyYAML has it: ten times faster on actions.yaml (read by every process
+# that classifies actions, e.g. each import); the same data as yaml.safe_load
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            return yaml.load(fh, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise RuleError(f"{path}: not valid YAML: {exc}") from exc
 

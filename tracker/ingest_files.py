@@ -20,6 +20,7 @@ reads every file.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -136,13 +137,28 @@ def unit_files(unit: Unit) -> list[Path] | None:
     return files
 
 
-def unit_path(unit: Unit) -> str:
+def unit_path(unit: Unit, folders: dict[str, str] | None = None) -> str:
+    """The unit's resolved path(s), one a line. `folders` (folder -> its resolved path) is
+    filled as a cache: a folder of many files is resolved once, not once per file."""
     first = unit[1][0]
     paths = list(first) if isinstance(first, list | tuple) else [first]
-    return "\n".join(str(Path(p).resolve()) for p in paths)
+    return "\n".join(_resolved(p, folders) for p in paths)
 
 
-def fingerprint(unit: Unit) -> Fingerprint | None:
+def _resolved(p: Path | str, folders: dict[str, str] | None) -> str:
+    """``str(Path(p).resolve())``: a file that is not a symbolic link resolves to its resolved
+    folder joined with its name, so the folder's resolution is cached in `folders`."""
+    path = Path(p)
+    if folders is None or path.name in ("", ".", "..") or os.path.islink(path):
+        return str(path.resolve())
+    parent = str(path.parent)
+    folder = folders.get(parent)
+    if folder is None:
+        folder = folders[parent] = str(path.parent.resolve())
+    return os.path.join(folder, path.name)
+
+
+def fingerprint(unit: Unit, folders: dict[str, str] | None = None) -> Fingerprint | None:
     files = unit_files(unit)
     if files is None:
         return None
@@ -157,7 +173,7 @@ def fingerprint(unit: Unit) -> Fingerprint | None:
             size += n
     except OSError:
         return None  # the unit reports it
-    return Fingerprint(unit_path(unit), size, sha.hexdigest())
+    return Fingerprint(unit_path(unit, folders), size, sha.hexdigest())
 
 
 def stored(engine: Engine, source: str) -> dict[str, tuple[str, int, str]]:
@@ -174,8 +190,9 @@ def plan(
     """Each unit with its fingerprint, and a KnownFile when its stored fingerprint matches."""
     known = {} if full else stored(engine, source)
     out: list[tuple[Unit, Fingerprint | None, KnownFile | None]] = []
+    folders: dict[str, str] = {}
     for unit in units:
-        fp = fingerprint(unit)
+        fp = fingerprint(unit, folders)
         row = known.get(fp.path) if fp is not None else None
         if fp is not None and row is not None and row[0] == fp.sha256 and row[1] == fp.size:
             out.append((unit, fp, KnownFile(fp.path, row[2], unit)))

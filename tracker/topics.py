@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tracker.actions import _lowered, required_literals, summarize, triggers_for
+from tracker.actions import _lowered, most_selective, required_literals, summarize
 from tracker.identifiers import normalize_identifier
 from tracker.paths import TOPICS_FILE
 from tracker.vocab import STATE_NAMES, TOPICS
@@ -276,14 +276,14 @@ class TopicClassifier:
             raise TopicConfigError(
                 f"{source}: topic {topic}: bad pattern {p.pattern!r}: {exc}"
             ) from exc
-        expanded = _expand(pattern)
+        required = required_literals(_expand(pattern))  # once: the triggers are one of them
         return _Phrase(
             regex,
             p.weight,
             frozenset(p.fields),
             topic,
-            triggers_for(expanded),
-            tuple(required_literals(expanded)),
+            most_selective(required),
+            tuple(required),
             state_prefix,
         )
 
