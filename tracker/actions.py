@@ -449,17 +449,23 @@ def parse_rules(raw: Any, *, file: str) -> list[_Compiled]:
     return compiled
 
 
-# libyaml's loader when PyYAML has it: ten times faster on actions.yaml (read by every process
-# that classifies actions, e.g. each import); the same data as yaml.safe_load
+# libyaml's loader when PyYAML has it: ten times faster on actions.yaml and topics.yaml (read
+# by every process that classifies, e.g. each import, and by `tracker search`); the same data
+# as yaml.safe_load
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _read_yaml(path: Path) -> Any:
+def read_rules_yaml(path: Path, error: type[Exception] = ValueError) -> Any:
+    """A rules file's data; invalid YAML raises `error` naming the file and the place."""
     try:
         with path.open(encoding="utf-8") as fh:
             return yaml.load(fh, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
-        raise RuleError(f"{path}: not valid YAML: {exc}") from exc
+        raise error(f"{path}: not valid YAML: {exc}") from exc
+
+
+def _read_yaml(path: Path) -> Any:
+    return read_rules_yaml(path, RuleError)
 
 
 def _state_rule_sources(config: Path, state: str) -> tuple[list[_Compiled], bool]:

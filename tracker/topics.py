@@ -34,10 +34,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tracker.actions import _lowered, most_selective, required_literals, summarize
+from tracker.actions import (
+    _lowered,
+    most_selective,
+    read_rules_yaml,
+    required_literals,
+    summarize,
+)
 from tracker.identifiers import normalize_identifier
 from tracker.paths import TOPICS_FILE
 from tracker.vocab import STATE_NAMES, TOPICS
@@ -592,16 +597,8 @@ def _config_dir() -> Path:
     return Path(get_settings().resolved_config_dir)
 
 
-# libyaml's loader when PyYAML has it: ten times faster on topics.yaml (`tracker search` reads it)
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _read(path: Path) -> Any:
-    try:
-        with path.open(encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
-        raise TopicConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return read_rules_yaml(path, TopicConfigError)
 
 
 def load_topics_config(path: Path) -> TopicsConfig:

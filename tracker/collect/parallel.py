@@ -228,25 +228,25 @@ def _serve(
     # worker collects once per piece it sends instead.
     from tracker.ingest import BatchCollector
 
-    collector = BatchCollector().__enter__()  # for the worker's life: it ends with the work
     try:
-        while True:
-            with claimed.get_lock():
-                n = claimed.value
-                if n >= len(chunks):
-                    break
-                claimed.value = n + 1
-                owner[n] = me
-            out: list[Any] = []
-            for item in _chunk_stream(chunks[n]):
-                out.append(item)
-                if len(out) >= piece:
-                    queue.put(("items", out))
-                    out = []
-                    collector.between()
-            queue.put(("items", out))
-            queue.put(("end", None))
-            collector.between()
+        with BatchCollector() as collector:
+            while True:
+                with claimed.get_lock():
+                    n = claimed.value
+                    if n >= len(chunks):
+                        break
+                    claimed.value = n + 1
+                    owner[n] = me
+                out: list[Any] = []
+                for item in _chunk_stream(chunks[n]):
+                    out.append(item)
+                    if len(out) >= piece:
+                        queue.put(("items", out))
+                        out = []
+                        collector.between()
+                queue.put(("items", out))
+                queue.put(("end", None))
+                collector.between()
     except BaseException:  # noqa: BLE001 - the reader re-raises it with the traceback
         queue.put(("error", traceback.format_exc()))
     queue.close()

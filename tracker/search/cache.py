@@ -30,6 +30,7 @@ from tracker.search.query import SearchQuery
 from tracker.search.ranking import by_relevance, page_ids, score_ids
 from tracker.search.snapshot import (
     Snapshot,
+    combo_mask,
     snapshot_applies,
     snapshot_at,
     snapshot_filters,
@@ -231,9 +232,7 @@ def _from_snapshot(
         ids = [i for i in ids if i < size]
         codes = list(map(code.__getitem__, ids))
     if len(wanted) < len(snap.combos) or 0 in codes:  # 0: no bill has that id
-        keep = bytearray(len(snap.combos) + 1)
-        for combo in wanted:
-            keep[combo] = 1
+        keep = combo_mask(snap, wanted)
         passed = list(map(keep.__getitem__, codes))
         ids, codes = list(compress(ids, passed)), list(compress(codes, passed))
         rows = list(compress(rows, passed)) if scores else rows
@@ -284,9 +283,7 @@ def _bounded_title_first(
         return None
     snap = snapshot_at(conn, version)
     code, size = snap.code, len(snap.code)
-    keep = bytearray(len(snap.combos) + 1)  # 0 (no such bill) is never kept
-    for combo in wanted_combos(query, snap):
-        keep[combo] = 1
+    keep = combo_mask(snap, wanted_combos(query, snap))
     # a bill newer than the snapshot (rare) is not counted, as in _from_snapshot
     codes = [code[i] if i < size else 0 for i in ids]
     passed = list(map(keep.__getitem__, codes))
@@ -320,9 +317,7 @@ def _bounded_newest(
     them all."""
     snap = snapshot_at(conn, version)
     code = snap.code
-    keep = bytearray(len(snap.combos) + 1)
-    for combo in wanted_combos(query, snap):
-        keep[combo] = 1
+    keep = combo_mask(snap, wanted_combos(query, snap))
     candidates = compress(snap.newest, map(keep.__getitem__, map(code.__getitem__, snap.newest)))
     found: list[int] = []
     tested, batch = 0, PROBE_FIRST
@@ -372,9 +367,7 @@ def _filters_from_snapshot(query: SearchQuery, snap: Snapshot, stop: int) -> Cac
     total = sum(n for _, n in counts)
     head: list[tuple[int, float]] = []
     if total and stop <= CACHED_IDS:
-        keep = bytearray(len(snap.combos) + 1)
-        for combo in wanted:
-            keep[combo] = 1
+        keep = combo_mask(snap, wanted)
         passed = map(keep.__getitem__, map(snap.code.__getitem__, snap.newest))
         head = [(i, 0.0) for i in islice(compress(snap.newest, passed), CACHED_IDS)]
     return Cached(total, _facets(query, snap, counts), head)

@@ -7,7 +7,7 @@ it is rebuilt when the data version (see :func:`tracker.search.cache.cache_key`)
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,3 +125,13 @@ def wanted_combos(query: SearchQuery, snap: Snapshot) -> set[int]:
             continue
         wanted.add(code)
     return wanted
+
+
+def combo_mask(snap: Snapshot, wanted: Iterable[int]) -> bytearray:
+    """Indexed by combination code, 1 for the `wanted` ones (from :func:`wanted_combos`); code 0
+    (no bill has that id) is never kept. ``map(mask.__getitem__, codes)`` filters with no
+    per-row Python code."""
+    mask = bytearray(len(snap.combos) + 1)
+    for combo in wanted:
+        mask[combo] = 1
+    return mask

@@ -199,12 +199,12 @@ async def serve(request: Request, build: Callable[[Connection], Response]) -> Re
         page = _page(response)
         # a provisional answer (a search with lower bounds for counts) says no-store: the
         # same URL gets the exact counts once they are computed
-        personal = (
+        never_kept = (
             _issued_csrf(request)
             or "set-cookie" in response.headers
             or "no-store" in response.headers.get("cache-control", "")
         )
-        if keep is not None and not personal:
+        if keep is not None and not never_kept:
             keep.put(key, page)
         return page, 200
 
