@@ -201,3 +201,29 @@ def test_prefetch_hands_out_the_items_in_the_plain_order_whoever_reads_a_chunk(
         for x in prefetch("openstates", paths, workers=1, share=share)
     ]
     assert len(plain) > 10 and got == plain
+
+
+def test_a_prepared_bill_waits_to_be_sent_as_bytes_only(shared_data: Path) -> None:
+    """An importer process sheds a new bill's validated model and fields once it is prepared:
+    it waits in the queue as its JSON and rows, and still builds to the same bill at ingest."""
+    import pickle
+
+    import tracker.collect.parallel as parallel
+
+    parallel._init(set(), {}, True)
+    try:
+        raws = [
+            x
+            for x in iter_legiscan([shared_data / "legiscan/api_json/bill"], lazy=True)
+            if type(x) is RawBill
+        ]
+        assert raws
+        for raw in raws:
+            expected = raw.build()
+            parallel._prepare(raw)
+            assert raw.prepared and raw.blob
+            assert raw.data is None and raw._built is None
+            again = pickle.loads(pickle.dumps(raw))
+            assert again.build() == expected and again.prepared == raw.prepared
+    finally:
+        parallel._init(set(), {}, False)

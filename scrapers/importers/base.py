@@ -752,6 +752,16 @@ class RawBill:
             self._built = validate_bill(self.fields(), self.where, self.line)
         return self._built
 
+    def shed(self) -> None:
+        """Keep only what travels (see ``__getstate__``): drop the fields' dict once they are
+        in ``blob`` and the validated bill. An importer process calls it when a bill is ready
+        to send: the bill then waits in the queue as bytes, not as a model of a few dozen
+        objects that the garbage collector would scan again at each piece (half of its
+        collection time on a first import)."""
+        if self.blob is not None:
+            self.data = None
+        self._built = None
+
     def __getstate__(self) -> tuple[Any, ...]:
         # Pickling pydantic models costs more than validating again; JSON bytes cost little.
         data = None if self.blob is not None else self.data

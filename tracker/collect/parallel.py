@@ -365,7 +365,7 @@ def _prepare(item: RawBill) -> None:
                 item.prepared = orjson.dumps(prepare_new(bill, end))
             except TypeError:  # a value JSON cannot carry: ingest computes the rows itself
                 item.prepared = None
-    item.data = None  # travels as item.blob
+    item.shed()  # travels as item.blob
 
 
 __all__ = ["RecordError", "default_workers", "import_stream", "prefetch", "units"]
