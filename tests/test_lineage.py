@@ -7,7 +7,13 @@ from sqlalchemy import event
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from tracker.identifiers import normalize_identifier
-from tracker.lineage import distinctive_names, link_bill, normalise_title, similarity
+from tracker.lineage import (
+    _query_candidates,
+    distinctive_names,
+    link_bill,
+    normalise_title,
+    similarity,
+)
 from tracker.models import Bill, BillLink, LegislativeSession, Sponsorship
 
 
@@ -229,3 +235,52 @@ def test_generic_titles_are_not_evidence(db):
 def test_unsaved_bill_is_an_error(db):
     with pytest.raises(ValueError, match="has no id"):
         link_bill(db, Bill(state="mn", session="x", identifier="SF 1", identifier_norm="SF1"))
+
+
+def test_title_words_match_whatever_their_case_on_both_backends(engine):
+    """The candidate questions ignore the case of ASCII letters on both backends (SQLite's LIKE
+    does it without ``lower``, PostgreSQL through it), keep other characters as they are, and
+    take % and _ in a title word literally."""
+    with Session(engine) as db:
+        add(db, "mn", "2023-2024", "SF 1", "MINNESOTA HEALTH PLAN Establishment")
+        add(db, "mn", "2023-2024", "SF 2", "Minnesota heälth plän establishment")
+        add(db, "mn", "2023-2024", "SF 3", "Minnesota 100% Health_Plan fund")
+        add(db, "mn", "2023-2024", "SF 4", "Minnesota 1000 HealthXPlan fund")
+        new = add(db, "mn", "2025-2026", "SF 9", "Minnesota Health Plan establishment")
+        found = {db.get(Bill, link.other_bill_id).identifier for link in link_bill(db, new)}
+        assert found == {"SF 1"}
+
+        def asked(*words: str) -> set[str]:
+            got = _query_candidates(db, new, list(words), same_session=False)
+            return {bill.identifier for bill in got}
+
+        assert asked("minnesota health plan") == {"SF 1"}
+        assert asked("HEäLTH", "PLän") == {"SF 2"}
+        # SQLite folds ASCII letters only; PostgreSQL's lower() folds the others too.
+        sqlite = engine.dialect.name == "sqlite"
+        assert asked("HEÄLTH") == (set() if sqlite else {"SF 2"})
+        assert asked("100%") == {"SF 3"}
+        assert asked("health_plan") == {"SF 3"}
+        assert asked("minnesota", "fund") == {"SF 3", "SF 4"}
+
+
+def test_sqlite_answers_title_words_from_the_state_title_index(sqlite_engine):
+    """On a migrated SQLite database the title questions read ``ix_bill_state_title`` alone,
+    not every row of the state's bills."""
+    plans: list[str] = []
+    with Session(sqlite_engine) as db:
+        add(db, "mn", "2023-2024", "SF 1", "Minnesota Health Plan establishment")
+        new = add(db, "mn", "2025-2026", "SF 9", "Minnesota Health Plan establishment")
+        raw = db.connection().connection.driver_connection
+
+        def explain(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+            if statement.startswith("SELECT bill.id \nFROM bill"):
+                rows = raw.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
+                plans.append(" ".join(str(r[-1]) for r in rows))
+
+        event.listen(sqlite_engine, "before_cursor_execute", explain)
+        try:
+            assert len(link_bill(db, new)) == 1
+        finally:
+            event.remove(sqlite_engine, "before_cursor_execute", explain)
+    assert plans and all("COVERING INDEX ix_bill_state_title" in p for p in plans), plans

@@ -123,6 +123,7 @@ _UNMODELLED = (
     "ix_bill_identifier_norm",
     "ix_bill_state_facets",
     "ix_bill_last_changed",
+    "ix_bill_state_title",
 )
 
 
