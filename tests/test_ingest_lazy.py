@@ -227,3 +227,39 @@ def test_a_prepared_bill_waits_to_be_sent_as_bytes_only(shared_data: Path) -> No
             assert again.build() == expected and again.prepared == raw.prepared
     finally:
         parallel._init(set(), {}, False)
+
+
+def test_a_worker_prepares_new_bills_only_while_the_writer_has_a_backlog(
+    shared_data: Path,
+) -> None:
+    """Work moves to the idle side: with a piece of its own waiting in the queue a worker
+    validates and prepares the new bills it sends; with none (the writer waits for it) it only
+    digests them and the writer prepares them, as it does for a chunk it reads itself."""
+    import multiprocessing
+
+    import tracker.collect.parallel as parallel
+
+    queue = multiprocessing.get_context("spawn").Queue(maxsize=4)
+    try:
+        assert parallel._writer_has_backlog(queue) is False
+        queue.put(("items", []))  # counted at once, before its feeder thread sends it
+        assert parallel._writer_has_backlog(queue) is True
+    finally:
+        queue.get(timeout=5)
+        queue.close()
+    chunk = parallel._chunks(parallel.units("legiscan", [shared_data / "legiscan/api_json/bill"]))
+    parallel._init(set(), {}, True)
+    try:
+        helping = [False]
+        idle = [x for c in chunk for x in parallel._chunk_stream(c, prepare=helping)]
+        helping[0] = True
+        busy = [x for c in chunk for x in parallel._chunk_stream(c, prepare=helping)]
+    finally:
+        parallel._init(set(), {}, False)
+    idle_bills = [x for x in idle if type(x) is RawBill]
+    busy_bills = [x for x in busy if type(x) is RawBill]
+    assert idle_bills and len(idle_bills) == len(busy_bills)
+    assert all(x.prepared is None and x.digest() for x in idle_bills)
+    assert all(x.prepared for x in busy_bills)
+    assert [x.digest() for x in idle_bills] == [x.digest() for x in busy_bills]
+    assert [x.build() for x in idle_bills] == [x.build() for x in busy_bills]

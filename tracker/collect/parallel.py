@@ -238,12 +238,14 @@ def _serve(
                     claimed.value = n + 1
                     owner[n] = me
                 out: list[Any] = []
-                for item in _chunk_stream(chunks[n]):
+                helping = [_writer_has_backlog(queue)]
+                for item in _chunk_stream(chunks[n], prepare=helping):
                     out.append(item)
                     if len(out) >= piece:
                         queue.put(("items", out))
                         out = []
                         collector.between()
+                        helping[0] = _writer_has_backlog(queue)
                 queue.put(("items", out))
                 queue.put(("end", None))
                 collector.between()
@@ -322,15 +324,36 @@ def _init(known: set[int], ends: dict[tuple[str, str], str | None], prepare: boo
     _PREPARE[0] = prepare
 
 
-def _chunk_stream(chunk: list[Unit], *, local: bool = False) -> Iterator[Any]:
-    """A chunk's items; in a worker (not `local`) each bill digested and, if new, prepared."""
+def _writer_has_backlog(queue: Any) -> bool:
+    """Whether the reader has a piece of ours waiting (prepare the next piece's new bills for
+    it) or none (it is waiting for us, or about to: send them as they are, it prepares them
+    itself, as it does for a chunk it reads). Where the queue cannot tell its size (macOS),
+    always prepare."""
+    try:
+        return bool(queue.qsize() >= BACKLOG)
+    except NotImplementedError:
+        return True
+
+
+BACKLOG = 1
+"""Pieces waiting in a worker's queue from which it prepares the new bills it sends. Work thus
+moves to whichever side is idle: on 2 cores the writer and the worker take turns being the
+slower one, in stretches longer than any queue that fits in memory (Open States' big
+tarballs are slow to parse; bills already stored are slow to write)."""
+
+
+def _chunk_stream(
+    chunk: list[Unit], *, local: bool = False, prepare: list[bool] | None = None
+) -> Iterator[Any]:
+    """A chunk's items; in a worker (not `local`) each bill digested and, if new and
+    ``prepare[0]`` (read at each bill, default true), prepared."""
     for func, args in chunk:
         if local:
             yield from func(*args, None)
             continue
         for item in func(*args, None):
             if type(item) is RawBill:
-                _prepare(item)
+                _prepare(item, True if prepare is None else prepare[0])
             yield item
 
 
@@ -346,11 +369,12 @@ def _guessed_end(place: tuple[str, str]) -> str | None:
     return end  # type: ignore[return-value]
 
 
-def _prepare(item: RawBill) -> None:
+def _prepare(item: RawBill, rows: bool = True) -> None:
+    """Digest `item` and, when `rows` and it is new, validate it and compute its rows."""
     key, digest = item.bill_key(), item.digest()
     if key is None or digest is None:
         return  # ingest validates it and reports what is wrong
-    if _PREPARE[0] and key_token(key) not in _known:
+    if rows and _PREPARE[0] and key_token(key) not in _known:
         bill = item.build()
         if isinstance(bill, ScrapedBill) and key == (
             bill.state,
