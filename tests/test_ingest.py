@@ -465,6 +465,7 @@ def _history(group: int) -> list[tuple[str, list[dict[str, Any]]]]:
             [
                 b(1, actions=[INTRODUCED, REFERRED]),
                 b(6, actions=[INTRODUCED, REFERRED]),
+                b(9, actions=[INTRODUCED, REFERRED, PASSED]),
             ],
         ),
         (
@@ -493,9 +494,16 @@ def _history(group: int) -> list[tuple[str, list[dict[str, Any]]]]:
                 ),
                 b(4, actions=[INTRODUCED, REFERRED]),
                 b(5, actions=[INTRODUCED, REFERRED]),
+                b(9, actions=[INTRODUCED, FILED, REFERRED]),
             ],
         ),
-        (OTHER, [b(4, actions=[FILED, INTRODUCED, REFERRED])]),
+        (
+            OTHER,
+            [
+                b(4, actions=[FILED, INTRODUCED, REFERRED]),
+                b(9, actions=[FILED, INTRODUCED]),  # Referred removed
+            ],
+        ),
     ]
 
 
@@ -528,6 +536,8 @@ def _under_test(group: int) -> list[dict[str, Any]]:
         b(5, actions=[PASSED, INTRODUCED], provided=["sponsorships"]),
         # the other source's first word on the bill; the preferred source's share a position
         b(6, actions=[INTRODUCED]),
+        # not preferred, actions not given: its own stage from its stored actions (one removed)
+        b(9, actions=[], sponsorships=[{"name": "Ann Example"}], provided=["sponsorships"]),
     ]
 
 
@@ -606,11 +616,12 @@ def _stage(engine, group: int, n: int) -> dict[str, Any]:  # type: ignore[no-unt
     return {"stage": bill.stage, "reason": bill.stage_reason, "sources": dict(sources)}
 
 
-def test_a_batch_of_updates_stores_what_updating_bill_by_bill_stores(engine) -> None:
+def test_a_batch_of_updates_stores_what_updating_bill_by_bill_stores(engine, monkeypatch) -> None:
     """Updates of known bills are written together at the end of their batch (ingest_diff.
     Writes), and the stored actions a bill's stage needs come from the batch's read: a batch
     mixing new and changed bills stores the same rows, change rows and id order as the same
     bills ingested one per batch, and as update_existing called bill by bill on its own."""
+    from tracker import ingest_diff
     from tracker.ingest import IngestReport, apply_removals, content_hash, writing
     from tracker.ingest_diff import update_existing
     from tracker.runs import start_run
@@ -621,12 +632,26 @@ def test_a_batch_of_updates_stores_what_updating_bill_by_bill_stores(engine) -> 
         source = _history(1)[step][0]
         ingest_bills(engine, [b for g in groups for b in _history(g)[step][1]], source=source)
 
+    # The database is asked for a bill's stored actions only when the batch's read may not
+    # hold them as it would give them: after the bill's own action rows were written (5), or
+    # when two share a position (6).
+    asked: list[tuple[int, str]] = []
+    stored_actions = ingest_diff._stored_actions
+
+    def asking(conn, bill_id: int, source: str):  # type: ignore[no-untyped-def]
+        asked.append((bill_id, source))
+        return stored_actions(conn, bill_id, source)
+
+    monkeypatch.setattr(ingest_diff, "_stored_actions", asking)
     before_1 = _max_ids(engine)
     batched = ingest_bills(engine, _under_test(1), source=OTHER)  # one batch
+    with engine.connect() as c:
+        numbers = dict(c.execute(select(Bill.id, Bill.identifier)).all())
+    assert [(numbers[b], source) for b, source in asked] == [("S 105", OTHER), ("S 106", PREFERRED)]
     before_2 = _max_ids(engine)
     one_per_batch = ingest_bills(engine, _under_test(2), source=OTHER, batch_size=1)
     assert batched.summary() == one_per_batch.summary()
-    assert batched.summary() == {"new": 2, "updated": 5, "unchanged": 0, "errors": 0}
+    assert batched.summary() == {"new": 2, "updated": 6, "unchanged": 0, "errors": 0}
 
     # Group 3: update_existing alone, a transaction per bill, as a caller of it may do.
     run_id = start_run(engine, source=OTHER, kind="import")
@@ -673,6 +698,7 @@ def test_a_batch_of_updates_stores_what_updating_bill_by_bill_stores(engine) -> 
     assert ids == _ids_in_bill_order(engine, 2, before_2)
     assert ids == _ids_in_bill_order(engine, 3, before_3)
     assert ids["action"] == sorted(ids["action"], key=[1, 2, 5, 6].index)
+    assert ids["sponsorship"] == sorted(ids["sponsorship"], key=[2, 4, 5, 6, 9].index)
     kinds = {(n, kind) for n, kind, *_ in seq}
     assert {(2, k) for k in ("field_changed", "action_new", "sponsor_added", "vote_new")} <= kinds
     assert {(2, k) for k in ("hearing_changed", "action_removed", "sponsor_removed")} <= kinds
@@ -692,6 +718,21 @@ def test_a_batch_of_updates_stores_what_updating_bill_by_bill_stores(engine) -> 
     # Bill 5 lists actions without giving them: they are stored, then the stage follows all
     # of this source's stored actions, those just written included.
     assert _stage(engine, 1, 5)["stage"] == "passed_one_chamber"
-    # Bill 6: the preferred source's actions, two at one position (the database's order).
-    assert _stage(engine, 1, 6)["stage"] == "in_committee"
-    assert _stage(engine, 1, 6)["sources"][OTHER] == "introduced"
+    # Bill 6: the preferred source's actions, two at one position: in the database's order.
+    bill_6 = _stage(engine, 1, 6)
+    assert bill_6["stage"] == "in_committee"
+    assert bill_6["sources"][OTHER] == "introduced"
+    with engine.connect() as c:
+        listed = c.execute(
+            select(Action.description)
+            .join(Bill, Bill.id == Action.bill_id)
+            .where(Bill.identifier == "S 106", Action.source == PREFERRED)
+            .where(Action.removed_at.is_(None))
+            .order_by(Action.position)
+        ).scalars()
+        assert bill_6["reason"]["action_index"] == list(listed).index(REFERRED["description"])
+    # Bill 9: the stage is the preferred source's; this source's own (bill_source) is by its
+    # stored actions, not the removed one.
+    bill_9 = _stage(engine, 1, 9)
+    assert bill_9["stage"] == "passed_one_chamber"
+    assert bill_9["sources"] == {PREFERRED: "passed_one_chamber", OTHER: "introduced"}
