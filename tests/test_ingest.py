@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import functools
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -423,3 +425,314 @@ def test_ingest_writes_json_text_byte_for_byte_as_json_dumps(value: Any) -> None
     from tracker.ingest_rows import json_dumps
 
     assert json_dumps(value) == json.dumps(value)
+
+
+# --------------------------------------------------------------------------- batched updates
+
+PREFERRED, OTHER = "import:openstates", "import:legiscan"  # source_rank 1 and 2
+
+
+def _act(date: str, description: str) -> dict[str, Any]:
+    return {"date": date, "description": description, "chamber": "upper"}
+
+
+INTRODUCED = _act("2025-01-08", "Introduced and read first time")
+REFERRED = _act("2025-02-01", "Referred to Health")
+PASSED = _act("2025-03-01", "Passed the Senate")
+REPORTED = _act("2025-03-05", "Reported favorably")
+FILED = _act("2025-01-07", "Prefiled")
+
+
+def _bill(group: int, n: int, **over: Any) -> dict[str, Any]:
+    """Bill `n` of `group`: groups hold the same bills under other numbers (S 101, S 201...)."""
+    fields = {
+        "identifier": f"S {group}0{n}",
+        "title": f"Relating to synthetic ferry schedules, part {n}",
+        "sources": [{"url": f"https://example.org/{n}"}],
+    }
+    return synthetic_bill(**{**fields, **over})
+
+
+def _history(group: int) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Runs (source, bills) before the one under test: the preferred source's actions of bills
+    1 and 6 and the other source's of bill 4 end up stored with positions out of id order (an
+    action met later was listed first); bill 6's preferred actions share a position (a partial
+    list re-numbered some of them)."""
+    b = functools.partial(_bill, group)
+    return [
+        (
+            PREFERRED,
+            [
+                b(1, actions=[INTRODUCED, REFERRED]),
+                b(6, actions=[INTRODUCED, REFERRED]),
+                b(9, actions=[INTRODUCED, REFERRED, PASSED]),
+            ],
+        ),
+        (
+            PREFERRED,
+            [
+                b(1, actions=[PASSED, INTRODUCED, REFERRED]),
+                b(6, actions=[FILED, INTRODUCED], provided=["sponsorships", "versions"]),
+            ],
+        ),
+        (
+            OTHER,
+            [
+                b(1, actions=[INTRODUCED]),
+                b(
+                    2,
+                    actions=[INTRODUCED, REFERRED],
+                    sponsorships=[
+                        {"name": "Jane Example", "primary": True},
+                        {"name": "John Example"},
+                    ],
+                    versions=[
+                        {"note": "Introduced", "links": [{"url": "https://example.org/v1"}]},
+                        {"note": "Amended", "links": [{"url": "https://example.org/v2"}]},
+                    ],
+                    hearings=[{"date": "2025-02-10", "committee": "Health", "location": "Rm 1"}],
+                ),
+                b(4, actions=[INTRODUCED, REFERRED]),
+                b(5, actions=[INTRODUCED, REFERRED]),
+                b(9, actions=[INTRODUCED, FILED, REFERRED]),
+            ],
+        ),
+        (
+            OTHER,
+            [
+                b(4, actions=[FILED, INTRODUCED, REFERRED]),
+                b(9, actions=[FILED, INTRODUCED]),  # Referred removed
+            ],
+        ),
+    ]
+
+
+def _under_test(group: int) -> list[dict[str, Any]]:
+    """The run under test (the other source): new bills among changed ones."""
+    b = functools.partial(_bill, group)
+    return [
+        b(7),  # new
+        # not preferred: the stage is the preferred source's (stored out of id order)
+        b(1, actions=[INTRODUCED, REPORTED]),
+        # new, updated and vanished children of every kind, a new title
+        b(
+            2,
+            title="Relating to synthetic ferry schedules, part 2, amended",
+            actions=[{**INTRODUCED, "committee": "Rules"}, PASSED],
+            sponsorships=[{"name": "Jane Example", "primary": True}, {"name": "Ann Example"}],
+            versions=[{"note": "Introduced", "links": [{"url": "https://example.org/v1"}]}],
+            hearings=[{"date": "2025-02-10", "committee": "Health", "location": "Rm 2"}],
+            votes=[{"date": "2025-03-01", "motion": "Do pass", "result": "pass", "yes": 5}],
+        ),
+        b(8),  # new
+        # actions not given: the stage follows this source's stored actions
+        b(
+            4,
+            actions=[],
+            sponsorships=[{"name": "Jane Example", "primary": True}, {"name": "Ann Example"}],
+            provided=["sponsorships"],
+        ),
+        # actions not given but some listed: stored, and the stage follows all this source's
+        b(5, actions=[PASSED, INTRODUCED], provided=["sponsorships"]),
+        # the other source's first word on the bill; the preferred source's share a position
+        b(6, actions=[INTRODUCED]),
+        # not preferred, actions not given: its own stage from its stored actions (one removed)
+        b(9, actions=[], sponsorships=[{"name": "Ann Example"}], provided=["sponsorships"]),
+    ]
+
+
+def _rows_by_bill(engine, group: int) -> dict[int, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Each of the group's bills' rows, children and change rows (in id order), without ids,
+    timestamps (set or not) and the bill's number."""
+    times = {"first_seen", "last_seen", "last_checked", "last_changed", "seen_at", "removed_at"}
+
+    def plain(row: Any) -> tuple[Any, ...]:
+        return tuple(
+            (v is not None) if k in times else v
+            for k, v in row._mapping.items()
+            if k not in {"id", "bill_id", "run_id", "identifier", "identifier_norm", "content_hash"}
+        )
+
+    out: dict[int, dict[str, Any]] = {}
+    with engine.connect() as c:
+        bills = c.execute(select(Bill.__table__).where(Bill.identifier.like(f"S {group}0%")))
+        for bill in bills.all():
+            n = int(bill.identifier[-1])
+            got: dict[str, Any] = {"bill": plain(bill)}
+            for model in (*CHILD_MODELS, BillSource, Change):
+                table = model.__table__  # type: ignore[attr-defined]
+                rows = c.execute(
+                    select(table).where(table.c.bill_id == bill.id).order_by(table.c.id)
+                )
+                got[table.name] = [plain(r) for r in rows]
+            out[n] = got
+    return out
+
+
+def _change_sequence(engine, group: int, run_id: int) -> list[tuple[Any, ...]]:  # type: ignore[no-untyped-def]
+    """A run's change rows of the group in id order: (bill number, kind, field, old, new)."""
+    with engine.connect() as c:
+        rows = c.execute(
+            select(Bill.identifier, Change.kind, Change.field, Change.old, Change.new)
+            .join(Bill, Bill.id == Change.bill_id)
+            .where(Change.run_id == run_id, Bill.identifier.like(f"S {group}0%"))
+            .order_by(Change.id)
+        ).all()
+    return [(int(r[0][-1]), *r[1:]) for r in rows]
+
+
+def _max_ids(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    with engine.connect() as c:
+        return {
+            m.__table__.name: c.execute(select(func.coalesce(func.max(m.id), 0))).scalar_one()  # type: ignore[attr-defined]
+            for m in CHILD_MODELS
+        }
+
+
+def _ids_in_bill_order(engine, group: int, after: dict[str, int]) -> dict[str, list[int]]:  # type: ignore[no-untyped-def]
+    """Per child table, the bill numbers of the group's rows with ids above `after`'s (those a
+    run inserted), in id order; new bills (7, 8) left out."""
+    out = {}
+    with engine.connect() as c:
+        for model in CHILD_MODELS:
+            table = model.__table__  # type: ignore[attr-defined]
+            rows = c.execute(
+                select(Bill.identifier)
+                .select_from(table)
+                .join(Bill, Bill.id == table.c.bill_id)
+                .where(Bill.identifier.like(f"S {group}0%"), table.c.id > after[table.name])
+                .order_by(table.c.id)
+            ).scalars()
+            out[table.name] = [int(i[-1]) for i in rows if i[-1] not in "78"]
+    return out
+
+
+def _stage(engine, group: int, n: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    with engine.connect() as c:
+        bill = c.execute(select(Bill.__table__).where(Bill.identifier == f"S {group}0{n}")).one()
+        sources = c.execute(
+            select(BillSource.source, BillSource.stage).where(BillSource.bill_id == bill.id)
+        ).all()
+    return {"stage": bill.stage, "reason": bill.stage_reason, "sources": dict(sources)}
+
+
+def test_a_batch_of_updates_stores_what_updating_bill_by_bill_stores(engine, monkeypatch) -> None:
+    """Updates of known bills are written together at the end of their batch (ingest_diff.
+    Writes), and the stored actions a bill's stage needs come from the batch's read: a batch
+    mixing new and changed bills stores the same rows, change rows and id order as the same
+    bills ingested one per batch, and as update_existing called bill by bill on its own."""
+    from tracker import ingest_diff
+    from tracker.ingest import IngestReport, apply_removals, content_hash, writing
+    from tracker.ingest_diff import update_existing
+    from tracker.runs import start_run
+    from tracker.scraped import ScrapedBill
+
+    groups = (1, 2, 3)
+    for step in range(len(_history(1))):
+        source = _history(1)[step][0]
+        ingest_bills(engine, [b for g in groups for b in _history(g)[step][1]], source=source)
+
+    # The database is asked for a bill's stored actions only when the batch's read may not
+    # hold them as it would give them: after the bill's own action rows were written (5), or
+    # when two share a position (6).
+    asked: list[tuple[int, str]] = []
+    stored_actions = ingest_diff._stored_actions
+
+    def asking(conn, bill_id: int, source: str):  # type: ignore[no-untyped-def]
+        asked.append((bill_id, source))
+        return stored_actions(conn, bill_id, source)
+
+    monkeypatch.setattr(ingest_diff, "_stored_actions", asking)
+    before_1 = _max_ids(engine)
+    batched = ingest_bills(engine, _under_test(1), source=OTHER)  # one batch
+    with engine.connect() as c:
+        numbers = dict(c.execute(select(Bill.id, Bill.identifier)).all())
+    assert [(numbers[b], source) for b, source in asked] == [("S 105", OTHER), ("S 106", PREFERRED)]
+    before_2 = _max_ids(engine)
+    one_per_batch = ingest_bills(engine, _under_test(2), source=OTHER, batch_size=1)
+    assert batched.summary() == one_per_batch.summary()
+    assert batched.summary() == {"new": 2, "updated": 6, "unchanged": 0, "errors": 0}
+
+    # Group 3: update_existing alone, a transaction per bill, as a caller of it may do.
+    run_id = start_run(engine, source=OTHER, kind="import")
+    report = IngestReport(source=OTHER, run_id=run_id)
+    ingest_bills(engine, [b for b in _under_test(3) if b["identifier"][-1] in "78"], source=OTHER)
+    before_3 = _max_ids(engine)
+    for data in _under_test(3):
+        bill = ScrapedBill.model_validate(data)
+        with writing(engine) as conn:
+            bill_id, had = conn.execute(
+                select(Bill.id, BillSource.id)
+                .outerjoin(
+                    BillSource, (BillSource.bill_id == Bill.id) & (BillSource.source == OTHER)
+                )
+                .where(Bill.identifier == bill.identifier)
+            ).one()
+            if data["identifier"][-1] in "78":
+                continue  # new: ingested above
+            update_existing(
+                conn,
+                bill,
+                digest=content_hash(bill),
+                bill_id=bill_id,
+                had_source=had is not None,
+                report=report,
+                run_id=run_id,
+                source=OTHER,
+                now=datetime.now(UTC),
+            )
+    apply_removals(engine, report)
+
+    rows = {g: _rows_by_bill(engine, g) for g in groups}
+    assert rows[1] == rows[2]
+    changed = {n: r for n, r in rows[1].items() if n not in (7, 8)}
+    assert changed == {n: r for n, r in rows[3].items() if n not in (7, 8)}
+
+    # The same change rows, in the same order; children inserted in bill order.
+    seq = [s for s in _change_sequence(engine, 1, batched.run_id) if s[0] not in (7, 8)]
+    assert seq == [
+        s for s in _change_sequence(engine, 2, one_per_batch.run_id) if s[0] not in (7, 8)
+    ]
+    assert seq == _change_sequence(engine, 3, run_id)
+    ids = _ids_in_bill_order(engine, 1, before_1)
+    assert ids == _ids_in_bill_order(engine, 2, before_2)
+    assert ids == _ids_in_bill_order(engine, 3, before_3)
+    assert ids["action"] == sorted(ids["action"], key=[1, 2, 5, 6].index)
+    assert ids["sponsorship"] == sorted(ids["sponsorship"], key=[2, 4, 5, 6, 9].index)
+    kinds = {(n, kind) for n, kind, *_ in seq}
+    assert {(2, k) for k in ("field_changed", "action_new", "sponsor_added", "vote_new")} <= kinds
+    assert {(2, k) for k in ("hearing_changed", "action_removed", "sponsor_removed")} <= kinds
+
+    # The stage of bill 1 (other source not preferred) is the preferred source's, from its
+    # actions in their stored order (position, not id: Passed is listed first, stored last);
+    # its own actions give its bill_source stage.
+    bill_1 = _stage(engine, 1, 1)
+    assert bill_1["stage"] == "passed_one_chamber"
+    assert bill_1["reason"]["action_index"] == 0
+    assert bill_1["sources"] == {PREFERRED: "passed_one_chamber", OTHER: "passed_committee"}
+    # Bill 4 gives no actions: its stage follows this source's stored ones, in position order
+    # (Referred is third, stored second).
+    bill_4 = _stage(engine, 1, 4)
+    assert bill_4["stage"] == "in_committee"
+    assert bill_4["reason"]["action_index"] == 2
+    # Bill 5 lists actions without giving them: they are stored, then the stage follows all
+    # of this source's stored actions, those just written included.
+    assert _stage(engine, 1, 5)["stage"] == "passed_one_chamber"
+    # Bill 6: the preferred source's actions, two at one position: in the database's order.
+    bill_6 = _stage(engine, 1, 6)
+    assert bill_6["stage"] == "in_committee"
+    assert bill_6["sources"][OTHER] == "introduced"
+    with engine.connect() as c:
+        listed = c.execute(
+            select(Action.description)
+            .join(Bill, Bill.id == Action.bill_id)
+            .where(Bill.identifier == "S 106", Action.source == PREFERRED)
+            .where(Action.removed_at.is_(None))
+            .order_by(Action.position)
+        ).scalars()
+        assert bill_6["reason"]["action_index"] == list(listed).index(REFERRED["description"])
+    # Bill 9: the stage is the preferred source's; this source's own (bill_source) is by its
+    # stored actions, not the removed one.
+    bill_9 = _stage(engine, 1, 9)
+    assert bill_9["stage"] == "passed_one_chamber"
+    assert bill_9["sources"] == {PREFERRED: "passed_one_chamber", OTHER: "introduced"}

@@ -39,7 +39,7 @@ from sqlmodel import Session, col
 
 from tracker import ingest_files, lineage, search
 from tracker.identifiers import normalize_identifier
-from tracker.ingest_diff import Removal, read_stored, source_rank, update_existing
+from tracker.ingest_diff import Removal, Writes, read_stored, source_rank, update_existing
 from tracker.ingest_rows import (
     bill_source_table,
     bill_table,
@@ -594,6 +594,7 @@ def _ingest_batch(
     if new_bills:
         insert_new(conn, new_bills, report, run_id=run_id, source=source, now=now)
     read = read_stored(conn, [bill_id for _b, _h, bill_id, _s in changed]) if changed else None
+    writes = Writes()  # the updates' writes, a few statements per table for the batch
     for bill, h, bill_id, had_source in changed:
         update_existing(
             conn,
@@ -606,7 +607,9 @@ def _ingest_batch(
             source=source,
             now=now,
             read=read,
+            writes=writes,
         )
+    writes.flush(conn)
     ingest_files.record(conn, done, source=source, run_id=run_id, now=now)
 
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from tracker import understand
 from tracker.ingest_rows import (
@@ -191,6 +192,52 @@ class Removal:
     change: Row | None  # its change row (None: a kind whose removal is not news)
 
 
+@dataclass
+class Writes:
+    """The writes of a batch's updates (:func:`update_existing`), held until :meth:`flush`
+    writes them together: one ``executemany`` per table (inserts) and per table and column set
+    (updates) instead of several statements per bill. Inserts keep their order per table, so
+    ids come in the order writing them bill by bill gave. Holding them changes no read: each
+    update reads only its own bill's rows, and those that its own writes change are read after
+    a flush (:func:`_actions_of`)."""
+
+    inserts: dict[Any, list[Row]] = field(default_factory=dict)  # table -> rows, in order
+    # (table, WHERE columns, SET columns) -> parameters (WHERE values as w_<column>)
+    updates: dict[tuple[Any, tuple[str, ...], tuple[str, ...]], list[Row]] = field(
+        default_factory=dict
+    )
+
+    def insert(self, table: Any, rows: list[Row]) -> None:
+        self.inserts.setdefault(table, []).extend(rows)
+
+    def update(self, table: Any, where: Row, values: Row) -> None:
+        """``UPDATE table SET values WHERE`` each column of `where` equals its value."""
+        key = (table, tuple(where), tuple(sorted(values)))
+        params = {f"w_{k}": v for k, v in where.items()}
+        params.update(values)
+        self.updates.setdefault(key, []).append(params)
+
+    def flush(self, conn: Connection) -> None:
+        """Write what is held (inserts first, table by table), then hold nothing."""
+        inserts, updates = self.inserts, self.updates
+        self.inserts, self.updates = {}, {}
+        for table, rows in inserts.items():
+            # One executemany per run of rows with the same columns (they all have them:
+            # SQLAlchemy would take a statement's columns from its first row).
+            start = 0
+            for at in range(1, len(rows) + 1):
+                if at == len(rows) or rows[at].keys() != rows[start].keys():
+                    conn.execute(insert(table), rows[start:at])
+                    start = at
+        for (table, where, columns), params in updates.items():
+            stmt = (
+                update(table)
+                .where(*[table.c[k] == bindparam(f"w_{k}") for k in where])
+                .values({k: bindparam(k) for k in columns})
+            )
+            conn.execute(stmt, params)
+
+
 def update_existing(
     conn: Connection,
     bill: ScrapedBill,
@@ -203,28 +250,41 @@ def update_existing(
     source: str,
     now: datetime,
     read: Stored | None = None,
+    writes: Writes | None = None,
 ) -> None:
     """Diff `bill` (from `source`) into the stored bill `bill_id` and record its changes.
-    ``read``: the stored rows, read for the whole batch (:func:`read_stored`); else read here."""
+    ``read``: the stored rows, read for the whole batch (:func:`read_stored`); else read here.
+    ``writes``: the batch's held writes, written by the caller (``writes.flush(conn)``) after
+    its last update; else written here."""
     writer = _Writer(bill_id=bill_id, run_id=run_id, source=source, now=now)
     if read is None:
         read = read_stored(conn, [bill_id])
+    held = writes if writes is not None else Writes()
     stored = read.bills[bill_id]
     actions = understand.classified_actions(bill)
     values, changes = _field_changes(bill, stored, writer)
-    child_changes, removals = _children_changes(conn, bill, actions, writer, read)
+    child_changes, removals = _children_changes(bill, actions, writer, read, held)
     changes += child_changes
     report.removals.extend(removals)
-    # Actions not given: the stage follows what this source said before (never "no actions").
-    fact_actions = actions if bill.gives("actions") else _stored_actions(conn, bill_id, source)
-    stage_seen = _fact_changes(conn, bill, stored, fact_actions, values, changes, writer)
+    # Actions not given: the stage follows what this source said before (never "no actions"),
+    # its actions as stored after this bill's own action rows were written.
+    fact_actions = (
+        actions
+        if bill.gives("actions")
+        else _actions_of(conn, read, held, bill_id, source, written=bool(actions))
+    )
+    stage_seen = _fact_changes(
+        conn, bill, stored, fact_actions, values, changes, writer, read, held
+    )
     values["last_checked"] = now
     if changes:
         values["last_changed"] = now
-    conn.execute(update(bill_table).where(bill_table.c.id == bill_id).values(**values))
-    _record_source(conn, writer, digest=digest, stage=stage_seen, had_source=had_source)
+    held.update(bill_table, {"id": bill_id}, values)
+    _record_source(held, writer, digest=digest, stage=stage_seen, had_source=had_source)
     if changes:
-        conn.execute(insert(change_table), changes)
+        held.insert(change_table, changes)
+    if writes is None:
+        held.flush(conn)
     report.changes += len(changes)
     report.actions += len(actions)
     report.bill_ids.add(bill_id)
@@ -255,7 +315,7 @@ def _field_changes(bill: ScrapedBill, stored: Any, writer: _Writer) -> tuple[Row
 
 
 def _children_changes(
-    conn: Connection, bill: ScrapedBill, actions: list[Row], writer: _Writer, read: Stored
+    bill: ScrapedBill, actions: list[Row], writer: _Writer, read: Stored, writes: Writes
 ) -> tuple[list[Row], list[Removal]]:
     """Change rows for new and updated children, and the stored ones to mark removed."""
     new_child: dict[str, list[Row]] = defaultdict(list)
@@ -267,7 +327,7 @@ def _children_changes(
         rows = [{**r, **base, "removed_at": None} for r in new_child[children.name]]
         stored = read.children[children.table.name].get(writer.bill_id, [])
         changes += _diff_children(
-            conn, children, rows, stored, writer, bill=bill, removals=removals
+            writes, children, rows, stored, writer, bill=bill, removals=removals
         )
     return changes, removals
 
@@ -280,6 +340,8 @@ def _fact_changes(
     values: Row,
     changes: list[Row],
     writer: _Writer,
+    read: Stored,
+    writes: Writes,
 ) -> str:
     """Stage, topic and relevance from the preferred source, once; their changes go into
     `values` and `changes`. Returns the stage by this source's own actions (for bill_source)."""
@@ -289,7 +351,10 @@ def _fact_changes(
         values["primary_source"] = writer.source
         primary_actions = actions
     else:
-        primary_actions = _stored_actions(conn, writer.bill_id, stored["primary_source"])
+        # Another source's rows: none of this batch's writes touch them.
+        primary_actions = _actions_of(
+            conn, read, writes, writer.bill_id, stored["primary_source"], written=False
+        )
     facts = understand.bill_facts(
         bill,
         primary_actions,
@@ -325,27 +390,29 @@ def _decision_change(facts: Row, stored: Any, writer: _Writer) -> list[Row]:
 
 
 def _record_source(
-    conn: Connection, writer: _Writer, *, digest: str, stage: str, had_source: bool
+    writes: Writes, writer: _Writer, *, digest: str, stage: str, had_source: bool
 ) -> None:
     """This source's content hash and own stage for the bill."""
     table = bill_source_table
     if had_source:
-        conn.execute(
-            update(table)
-            .where(table.c.bill_id == writer.bill_id, table.c.source == writer.source)
-            .values(content_hash=digest, last_seen=writer.now, stage=stage)
+        writes.update(
+            table,
+            {"bill_id": writer.bill_id, "source": writer.source},
+            {"content_hash": digest, "last_seen": writer.now, "stage": stage},
         )
         return
-    conn.execute(
-        insert(table),
-        {
-            "bill_id": writer.bill_id,
-            "source": writer.source,
-            "content_hash": digest,
-            "stage": stage,
-            "first_seen": writer.now,
-            "last_seen": writer.now,
-        },
+    writes.insert(
+        table,
+        [
+            {
+                "bill_id": writer.bill_id,
+                "source": writer.source,
+                "content_hash": digest,
+                "stage": stage,
+                "first_seen": writer.now,
+                "last_seen": writer.now,
+            }
+        ],
     )
 
 
@@ -354,18 +421,43 @@ def _union(old: list[Row], new: list[Row]) -> list[Row]:
     return list(old) + [d for d in new if d.get("url") not in seen]
 
 
+_ACTION_COLUMNS = ("date", "description", "chamber", "committee", "classification")
+
+
 def _stored_actions(conn: Connection, bill_id: int, source: str) -> list[Row]:
+    """`source`'s stored actions of the bill, not removed, in their order."""
     a = action_table.c
     q = (
-        select(a.date, a.description, a.chamber, a.committee, a.classification)
+        select(*[a[name] for name in _ACTION_COLUMNS])
         .where(a.bill_id == bill_id, a.source == source, a.removed_at.is_(None))
         .order_by(a.position)
     )
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
+def _actions_of(
+    conn: Connection, read: Stored, writes: Writes, bill_id: int, source: str, *, written: bool
+) -> list[Row]:
+    """:func:`_stored_actions`, taken from the batch's read when it must be the same: no held
+    write of this batch changes `source`'s action rows of the bill (``written``: this bill's
+    own update wrote some), and no two of them share a position (an order the database picks;
+    a held mass removal or a partial list can leave such). Else the held writes are written
+    and the database asked."""
+    if not written:
+        rows = [
+            r
+            for r in read.children[action_table.name].get(bill_id, ())
+            if r["source"] == source and r["removed_at"] is None
+        ]
+        if len({r["position"] for r in rows}) == len(rows):
+            rows.sort(key=itemgetter("position"))
+            return [{name: r[name] for name in _ACTION_COLUMNS} for r in rows]
+    writes.flush(conn)
+    return _stored_actions(conn, bill_id, source)
+
+
 def _diff_children(
-    conn: Connection,
+    writes: Writes,
     children: _Children,
     new_rows: list[Row],
     stored: list[Row],
@@ -397,7 +489,7 @@ def _diff_children(
         if candidates:
             old = candidates[0]
             matched.add(old["id"])
-            changes += _update_child(conn, children, old, row, writer)
+            changes += _update_child(writes, children, old, row, writer)
             continue
         inserts.append(row)
         if key in others:
@@ -407,14 +499,14 @@ def _diff_children(
             writer.change(kind, old=None, new=_public(row), effective_date=row.get("date"))
         )
     if inserts:
-        conn.execute(insert(table), inserts)
+        writes.insert(table, inserts)
     if children.removed_kind or table is version_table:
         removals += _vanished(children, mine, matched, writer, bill=bill)
     return changes
 
 
 def _update_child(
-    conn: Connection, children: _Children, old: Row, row: Row, writer: _Writer
+    writes: Writes, children: _Children, old: Row, row: Row, writer: _Writer
 ) -> list[Row]:
     """Update a child this source reported before; a moved hearing is news."""
     table = children.table
@@ -425,7 +517,7 @@ def _update_child(
     }
     if not updates:
         return []
-    conn.execute(update(table).where(table.c.id == old["id"]).values(**updates))
+    writes.update(table, {"id": old["id"]}, updates)
     if table is hearing_table and old["removed_at"] is None and children.new_kind:
         return [
             writer.change(
