@@ -263,3 +263,34 @@ def test_a_worker_prepares_new_bills_only_while_the_writer_has_a_backlog(
     assert all(x.prepared for x in busy_bills)
     assert [x.digest() for x in idle_bills] == [x.digest() for x in busy_bills]
     assert [x.build() for x in idle_bills] == [x.build() for x in busy_bills]
+
+
+def test_a_bill_built_from_its_bytes_keeps_its_fields_in_the_source_order(
+    shared_data: Path,
+) -> None:
+    """Whoever builds a bill, it is the same bill down to the order of a free-form field's
+    keys: the bytes a bill travels as keep the source's order (the digest sorts them)."""
+    import hashlib
+    import pickle
+
+    import orjson
+
+    raw = next(
+        x
+        for x in iter_legiscan([shared_data / "legiscan/api_json/bill"], lazy=True)
+        if type(x) is RawBill
+    )
+    fields = {**raw.fields(), "extras": {"zeta": 1, "alpha": {"y": 2, "b": 3}}}
+    here = RawBill(fields, "x", None)
+    digest = here.digest()
+    assert (
+        digest
+        == hashlib.sha1(b"raw1\0" + orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    )
+    there = pickle.loads(pickle.dumps(here))
+    here.shed()
+    built = [RawBill(fields, "x", None).build(), here.build(), there.build()]
+    for bill in built:
+        assert list(bill.extras) == ["zeta", "alpha"]  # type: ignore[union-attr]
+        assert list(bill.extras["alpha"]) == ["y", "b"]  # type: ignore[union-attr]
+    assert built[0] == built[1] == built[2]

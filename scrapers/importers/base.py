@@ -715,7 +715,7 @@ class RawBill:
         self.data = data
         self.where = where
         self.line = line
-        self.blob: bytes | None = None  # the fields as sorted-key JSON, once digested
+        self.blob: bytes | None = None  # the fields as JSON, once digested
         self.prepared: bytes | None = None
         self._key: tuple[str, str, str] | None | bool = False  # False: not computed yet
         self._digest: str | None | bool = False
@@ -735,16 +735,20 @@ class RawBill:
 
     def digest(self) -> str | None:
         """sha1 of the fields as sorted-key JSON: the same input gives the same digest in every
-        run. None when a value is not JSON (ingest then hashes the validated bill)."""
+        run. None when a value is not JSON (ingest then hashes the validated bill).
+
+        ``blob`` keeps the fields in the source's order, not sorted: a bill built from it
+        (in the writer, from an importer process's bytes) stores free-form fields such as
+        ``extras`` in the order a bill built from the fields themselves stores them."""
         if self._digest is False:
+            fields = self.fields()
             try:
-                self.blob = orjson.dumps(self.fields(), option=orjson.OPT_SORT_KEYS)
+                ordered = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
             except TypeError:
                 self._digest = None
             else:
-                self._digest = hashlib.sha1(
-                    b"raw1\0" + self.blob, usedforsecurity=False
-                ).hexdigest()
+                self.blob = orjson.dumps(fields)
+                self._digest = hashlib.sha1(b"raw1\0" + ordered, usedforsecurity=False).hexdigest()
         return self._digest  # type: ignore[return-value]
 
     def build(self) -> ScrapedBill | RecordError:
