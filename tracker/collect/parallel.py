@@ -12,9 +12,10 @@ otherwise wait (no worker has claimed the next one yet) and reads it itself, so 
 both are busy whichever side is slower: the writer's database work and the workers' parsing
 and preparing each take about half of a first import's CPU time. Each
 :class:`RawBill` arrives with key, digest and its fields as JSON bytes; a bill the database does
-not have from this source (a snapshot of the stored content hashes taken at the start) arrives
-validated, with its rows computed (``tracker.ingest.prepare_new``). The snapshot is only a
-hint: ingest still compares with the database, and builds a bill itself when it has to.
+not have (a snapshot of the stored bills' keys taken at the start) met for the first time in
+this import arrives validated, with its rows computed (``tracker.ingest.prepare_new``), while
+the writer has a piece waiting. The snapshot is only a hint: ingest still compares with the
+database, and builds a bill itself when it has to.
 
 Each worker sends its items in pieces through a bounded queue, so memory stays bounded
 whatever the input size. Workers are started with "spawn": they share no database connection
@@ -48,7 +49,7 @@ from scrapers.importers.legiscan import legiscan_units
 from scrapers.importers.openstates import openstates_units
 from tracker import ingest_files
 from tracker.identifiers import normalize_identifier
-from tracker.models import LegislativeSession
+from tracker.models import Bill, LegislativeSession
 from tracker.scraped import ScrapedBill
 from tracker.sessions import guess_session_dates
 
@@ -302,9 +303,11 @@ def key_token(key: tuple[str, str, str]) -> int:
 
 
 def _snapshot(engine: Engine, source: str) -> tuple[set[int], dict[tuple[str, str], str | None]]:
-    from tracker.ingest import known_hashes
-
+    """The keys of every stored bill, from any source: ingest uses prepared rows only for a bill
+    the database does not have at all (one another source stored is updated, not inserted),
+    and the session end dates stored. (`source` is kept for the callers' sake.)"""
     session_table = LegislativeSession.__table__
+    bill_table = Bill.__table__
     with engine.connect() as conn:
         ends = {
             (st, ident): end
@@ -312,7 +315,10 @@ def _snapshot(engine: Engine, source: str) -> tuple[set[int], dict[tuple[str, st
                 select(session_table.c.state, session_table.c.identifier, session_table.c.end_date)
             )
         }
-    return set(map(key_token, known_hashes(engine, source))), ends
+        keys = conn.execute(
+            select(bill_table.c.state, bill_table.c.session, bill_table.c.identifier_norm)
+        )
+        return {key_token(tuple(key)) for key in keys}, ends
 
 
 _PREPARE = [False]
@@ -374,7 +380,11 @@ def _prepare(item: RawBill, rows: bool = True) -> None:
     key, digest = item.bill_key(), item.digest()
     if key is None or digest is None:
         return  # ingest validates it and reports what is wrong
-    if rows and _PREPARE[0] and key_token(key) not in _known:
+    token = key_token(key)
+    if rows and _PREPARE[0] and token not in _known:
+        # Met again later in this import (the same session in two archives), the bill is
+        # stored by then: ingest compares it, and prepared rows would go unused.
+        _known.add(token)
         bill = item.build()
         if isinstance(bill, ScrapedBill) and key == (
             bill.state,
