@@ -29,6 +29,12 @@ def _inputs(shared_data: Path) -> list[tuple[str, list[Path]]]:
     ]
 
 
+def _api_raws(shared_data: Path) -> list[RawBill]:
+    """LegiScan's API bills, as lazy bills."""
+    raws = iter_legiscan([shared_data / "legiscan/api_json/bill"], lazy=True)
+    return [x for x in raws if type(x) is RawBill]
+
+
 def _iter(kind: str, paths: list[Path], **kw: Any) -> Any:
     return (iter_openstates if kind == "openstates" else iter_legiscan)(paths, **kw)
 
@@ -42,11 +48,7 @@ def test_lazy_items_build_to_the_eager_ones(shared_data: Path) -> None:
 
 
 def test_raw_key_and_digest_are_those_of_the_validated_bill(shared_data: Path) -> None:
-    raws = [
-        x
-        for x in iter_legiscan([shared_data / "legiscan/api_json/bill"], lazy=True)
-        if type(x) is RawBill
-    ]
+    raws = _api_raws(shared_data)
     assert raws
     for raw in raws:
         bill = raw.build()
@@ -212,11 +214,7 @@ def test_a_prepared_bill_waits_to_be_sent_as_bytes_only(shared_data: Path) -> No
 
     parallel._init(set(), {}, True)
     try:
-        raws = [
-            x
-            for x in iter_legiscan([shared_data / "legiscan/api_json/bill"], lazy=True)
-            if type(x) is RawBill
-        ]
+        raws = _api_raws(shared_data)
         assert raws
         for raw in raws:
             expected = raw.build()
@@ -241,11 +239,13 @@ def test_a_worker_prepares_new_bills_only_while_the_writer_has_a_backlog(
 
     queue = multiprocessing.get_context("spawn").Queue(maxsize=4)
     try:
-        assert parallel._writer_has_backlog(queue) is False
-        queue.put(("items", []))  # counted at once, before its feeder thread sends it
+        for _ in range(parallel.BACKLOG):
+            assert parallel._writer_has_backlog(queue) is False
+            queue.put(("items", []))  # counted at once, before its feeder thread sends it
         assert parallel._writer_has_backlog(queue) is True
     finally:
-        queue.get(timeout=5)
+        for _ in range(parallel.BACKLOG):
+            queue.get(timeout=5)
         queue.close()
     chunk = parallel._chunks(parallel.units("legiscan", [shared_data / "legiscan/api_json/bill"]))
     parallel._init(set(), {}, True)
@@ -275,11 +275,7 @@ def test_a_bill_built_from_its_bytes_keeps_its_fields_in_the_source_order(
 
     import orjson
 
-    raw = next(
-        x
-        for x in iter_legiscan([shared_data / "legiscan/api_json/bill"], lazy=True)
-        if type(x) is RawBill
-    )
+    raw = _api_raws(shared_data)[0]
     fields = {**raw.fields(), "extras": {"zeta": 1, "alpha": {"y": 2, "b": 3}}}
     here = RawBill(fields, "x", None)
     digest = here.digest()
@@ -294,3 +290,29 @@ def test_a_bill_built_from_its_bytes_keeps_its_fields_in_the_source_order(
         assert list(bill.extras) == ["zeta", "alpha"]  # type: ignore[union-attr]
         assert list(bill.extras["alpha"]) == ["y", "b"]  # type: ignore[union-attr]
     assert built[0] == built[1] == built[2]
+
+
+def test_a_worker_prepares_only_bills_no_source_has_stored_yet(
+    shared_data: Path, sqlite_engine: Any
+) -> None:
+    """Prepared rows serve only a bill ingest inserts: the snapshot holds the keys of bills any
+    source stored, and a bill prepared once is not prepared again when met later in the
+    same import (the same session in a second archive)."""
+    import tracker.collect.parallel as parallel
+
+    raws = _api_raws(shared_data)
+    stored = raws[0].build()
+    ingest_bills(sqlite_engine, [stored], source="scrape:other")  # another source has it
+    known, _ends = parallel._snapshot(sqlite_engine, "import:legiscan")
+    assert parallel.key_token(raws[0].bill_key()) in known  # type: ignore[arg-type]
+    parallel._init(known, {}, True)
+    try:
+        first, again = _api_raws(shared_data), _api_raws(shared_data)
+        for raw in first + again:
+            parallel._prepare(raw)
+    finally:
+        parallel._init(set(), {}, False)
+    assert first[0].prepared is None
+    assert all(raw.prepared for raw in first[1:])
+    assert not any(raw.prepared for raw in again)
+    assert [raw.digest() for raw in again] == [raw.digest() for raw in first]

@@ -331,9 +331,9 @@ def _init(known: set[int], ends: dict[tuple[str, str], str | None], prepare: boo
 
 
 def _writer_has_backlog(queue: Any) -> bool:
-    """Whether the reader has a piece of ours waiting (prepare the next piece's new bills for
-    it) or none (it is waiting for us, or about to: send them as they are, it prepares them
-    itself, as it does for a chunk it reads). Where the queue cannot tell its size (macOS),
+    """Whether the reader has :data:`BACKLOG` pieces of ours waiting (prepare the next piece's
+    new bills for it) or fewer (it is waiting for us, or soon will: send them as they are, it
+    prepares them itself, as it does for a chunk it reads). Where the queue cannot tell its size (macOS),
     always prepare."""
     try:
         return bool(queue.qsize() >= BACKLOG)
@@ -341,8 +341,9 @@ def _writer_has_backlog(queue: Any) -> bool:
         return True
 
 
-BACKLOG = 1
-"""Pieces waiting in a worker's queue from which it prepares the new bills it sends. Work thus
+BACKLOG = 2
+"""Pieces waiting in a worker's queue from which it prepares the new bills it sends (the
+writer takes two pieces per batch: with fewer it soon waits). Work thus
 moves to whichever side is idle: on 2 cores the writer and the worker take turns being the
 slower one, in stretches longer than any queue that fits in memory (Open States' big
 tarballs are slow to parse; bills already stored are slow to write)."""
