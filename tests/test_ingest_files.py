@@ -233,3 +233,36 @@ def test_the_recorded_path_resolves_each_file_as_path_resolve_does(tmp_path: Pat
         unit = (None, (p,))
         assert unit_path(unit, folders) == str(p.resolve()), p  # type: ignore[arg-type]
     assert str(elsewhere / "far.json") == unit_path((None, (real / "link.json",)), folders)  # type: ignore[arg-type]
+
+
+def test_each_file_read_is_recorded_with_its_fingerprint_and_bills(
+    engine: Any, tmp_path: Path
+) -> None:
+    """Sixty one-bill files (written with COPY on PostgreSQL, from 50 rows): one row each,
+    with the fingerprint plan() computes, its bill's key and digest, the run, and the batch's
+    time (as its bills'); read back, a re-import reads none of them."""
+    from tracker.collect.parallel import units
+    from tracker.ingest_files import fingerprint
+
+    root = tmp_path / "many"
+    root.mkdir()
+    paths = [_write(root, n) for n in range(1, 61)]
+    report = _import(engine, root)
+    assert report.new == 60
+    with engine.connect() as c:
+        rows = {r.path: r for r in c.execute(select(ImportFile))}
+        first_seen = set(c.execute(select(Bill.first_seen)).scalars())
+    expected = {fp.path: fp for fp in (fingerprint(u) for u in units("openstates", [root])) if fp}
+    assert set(rows) == set(expected) == {str(p.resolve()) for p in paths}
+    for path, row in rows.items():
+        assert (row.source, row.size, row.sha256) == (
+            SOURCE,
+            expected[path].size,
+            expected[path].sha256,
+        )
+        (key,) = json.loads(row.bill_keys)
+        assert row.bills == 1 and key[:3] == ["id", "2025", f"H{Path(path).stem.split('_')[1]}"]
+        assert len(key[3]) == 40 and row.run_id == report.run_id
+    assert {row.seen_at for row in rows.values()} == first_seen  # one batch, one time
+    again = _import(engine, root)
+    assert (again.new, again.updated, again.unchanged) == (0, 0, 60)

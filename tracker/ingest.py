@@ -232,6 +232,7 @@ def _ingest_all(
                 _link_relevant(conn, report.batch_ids)
         if progress:
             progress(sum(1 for item in batch if item.key is not _FILE_DONE))
+        del batch, conn  # freed before the collection (see _batches)
         collector.between()
     apply_removals(engine, report)
 
@@ -555,12 +556,15 @@ def _batches(items: Iterator[_Item], size: int) -> Iterator[list[_Item]]:
             batch.append(item)
             continue
         if item.key in keys or len(keys) >= size:
-            yield batch
-            batch, keys = [], set()
+            # handed over with no reference left here: the batch is freed once ingest is done
+            # with it, before the collection between two batches (which would scan it all)
+            box, batch, keys = [batch], [], set()
+            yield box.pop()
         batch.append(item)
         keys.add(item.key)
     if batch:
-        yield batch
+        box, batch = [batch], []
+        yield box.pop()
 
 
 # --------------------------------------------------------------------------- batch

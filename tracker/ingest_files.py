@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, select
 
 from scrapers.importers.base import RawBill, RecordError
+from tracker.ingest_rows import bulk_insert
 from tracker.models import ImportFile
 from tracker.scraped import json_has_control
 
@@ -282,8 +283,9 @@ def record(
     paths = [d.fingerprint.path for d in done]
     for at in range(0, len(paths), 500):
         conn.execute(delete(t).where(t.c.source == source, t.c.path.in_(paths[at : at + 500])))
-    conn.execute(
-        insert(t),
+    bulk_insert(
+        conn,
+        t,
         [
             {
                 "source": source,
