@@ -151,7 +151,7 @@ def test_prefetch_in_worker_processes_stores_what_the_plain_path_stores(
         source = f"import:{kind}"
         fast = ingest_bills(
             sqlite_engine,
-            prefetch(kind, paths, engine=sqlite_engine, source=source, workers=2),
+            prefetch(kind, paths, engine=sqlite_engine, workers=2),
             source=source,
         )
         slow = ingest_bills(plain, _iter(kind, paths), source=source)
@@ -161,7 +161,7 @@ def test_prefetch_in_worker_processes_stores_what_the_plain_path_stores(
         source = f"import:{kind}"
         assert known_hashes(sqlite_engine, source)
         again = ingest_bills(
-            sqlite_engine, prefetch(kind, paths, engine=sqlite_engine, source=source), source=source
+            sqlite_engine, prefetch(kind, paths, engine=sqlite_engine), source=source
         )
         assert (again.new, again.updated) == (0, 0) and again.unchanged > 0
 
@@ -303,7 +303,7 @@ def test_a_worker_prepares_only_bills_no_source_has_stored_yet(
     raws = _api_raws(shared_data)
     stored = raws[0].build()
     ingest_bills(sqlite_engine, [stored], source="scrape:other")  # another source has it
-    known, _ends = parallel._snapshot(sqlite_engine, "import:legiscan")
+    known, _ends = parallel._snapshot(sqlite_engine)
     assert parallel.key_token(raws[0].bill_key()) in known  # type: ignore[arg-type]
     parallel._init(known, {}, True)
     try:

@@ -1,7 +1,7 @@
 """Run an importer in worker processes, ahead of ingest: parsing and validation overlap the
 database writes (the machine's other cores), and a re-import validates nothing it need not.
 
-    items = prefetch("legiscan", paths, engine=engine, source="import:legiscan")
+    items = prefetch("legiscan", paths, engine=engine)
     ingest_bills(engine, items, source="import:legiscan")
 
 The importer's work is cut into pieces (one per file, see ``legiscan_units`` /
@@ -121,9 +121,7 @@ def import_stream(
         workers = default_workers_for(ingest_files.bytes_to_read(planned))
     plan_units = ingest_files.planned_units(planned)
     if workers > 0:
-        items = prefetch(
-            kind, paths, engine=engine, source=source, workers=workers, plan=plan_units
-        )
+        items = prefetch(kind, paths, engine=engine, workers=workers, plan=plan_units)
     else:
         items = (item for func, args in plan_units for item in func(*args, None))
     return summarise(items), workers
@@ -134,7 +132,6 @@ def prefetch(
     paths: Iterable[Path | str],
     *,
     engine: Engine | None = None,
-    source: str = "",
     workers: int | None = None,
     piece: int = PIECE,
     queued: int = QUEUED,
@@ -142,8 +139,8 @@ def prefetch(
     share: bool = True,
 ) -> Iterator[Any]:
     """The items of ``iter_<kind>(paths, lazy=True)``, produced by ``workers`` processes;
-    ``engine`` and ``source`` (as given to ``ingest_bills``) let them skip unchanged bills and
-    prepare new ones.
+    ``engine`` (the database ``ingest_bills`` writes to) lets them prepare only the bills it
+    does not have.
 
     Chunks of files are claimed in order from a shared counter: each worker takes the next
     unclaimed chunk when it finishes one, and sends its items in pieces of ``piece`` through its
@@ -157,7 +154,7 @@ def prefetch(
     if not chunks:
         return
     workers = max(1, min(workers or min(2, os.cpu_count() or 1), len(chunks)))
-    known, ends = _snapshot(engine, source) if engine is not None else (set(), {})
+    known, ends = _snapshot(engine) if engine is not None else (set(), {})
     ctx = multiprocessing.get_context("spawn")
     claimed = ctx.Value("i", 0)  # chunks before this one are claimed
     owner = ctx.Array("i", len(chunks), lock=False)  # the worker that claimed each chunk
@@ -302,10 +299,10 @@ def key_token(key: tuple[str, str, str]) -> int:
     return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
 
 
-def _snapshot(engine: Engine, source: str) -> tuple[set[int], dict[tuple[str, str], str | None]]:
+def _snapshot(engine: Engine) -> tuple[set[int], dict[tuple[str, str], str | None]]:
     """The keys of every stored bill, from any source: ingest uses prepared rows only for a bill
     the database does not have at all (one another source stored is updated, not inserted),
-    and the session end dates stored. (`source` is kept for the callers' sake.)"""
+    and the session end dates stored."""
     session_table = LegislativeSession.__table__
     bill_table = Bill.__table__
     with engine.connect() as conn:
@@ -333,8 +330,8 @@ def _init(known: set[int], ends: dict[tuple[str, str], str | None], prepare: boo
 def _writer_has_backlog(queue: Any) -> bool:
     """Whether the reader has :data:`BACKLOG` pieces of ours waiting (prepare the next piece's
     new bills for it) or fewer (it is waiting for us, or soon will: send them as they are, it
-    prepares them itself, as it does for a chunk it reads). Where the queue cannot tell its size (macOS),
-    always prepare."""
+    prepares them itself, as it does for a chunk it reads). Where the queue cannot tell its
+    size (macOS), always prepare."""
     try:
         return bool(queue.qsize() >= BACKLOG)
     except NotImplementedError:
@@ -343,10 +340,10 @@ def _writer_has_backlog(queue: Any) -> bool:
 
 BACKLOG = 2
 """Pieces waiting in a worker's queue from which it prepares the new bills it sends (the
-writer takes two pieces per batch: with fewer it soon waits). Work thus
-moves to whichever side is idle: on 2 cores the writer and the worker take turns being the
-slower one, in stretches longer than any queue that fits in memory (Open States' big
-tarballs are slow to parse; bills already stored are slow to write)."""
+writer takes two pieces per batch: with fewer it soon waits). Work thus moves to whichever
+side is idle: on 2 cores the writer and the worker take turns being the slower one, in
+stretches longer than any queue that fits in memory (Open States' big tarballs are slow to
+parse; bills already stored are slow to write)."""
 
 
 def _chunk_stream(

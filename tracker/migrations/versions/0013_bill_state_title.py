@@ -9,7 +9,7 @@ state have a few words in their titles (``LIKE '%word%'``, other or same session
 seek such a word, so SQLite read the whole row of every bill of the state to test its title:
 about 100 ms per question for Minnesota's 75,000 bills, four questions per bill. With
 ``ix_bill_state_title`` SQLite answers from the index alone (about 16 ms). Keeping it up costs
-an import about 0.2 s of 154,000 bills. PostgreSQL is left as it is: a B-tree entry there must
+an import of 154,000 bills about 0.2 s. PostgreSQL is left as it is: a B-tree entry there must
 fit in a third of a page, and some titles do not.
 """
 
