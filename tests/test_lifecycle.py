@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from tracker.cli import app
@@ -63,22 +64,37 @@ def _start_import(url: str, shared_data: Path) -> subprocess.Popen[str]:
 def _wait_for_worker(proc: subprocess.Popen[str], url: str) -> None:
     """Until the importer's worker runs and the first batch is written: the import is then
     well under way, whatever the machine's speed (a fixed sleep let a fast machine finish)."""
-    deadline = time.monotonic() + 90
+    started = time.monotonic()
+    deadline = started + 90
     while time.monotonic() < deadline:
         if len(_group(proc.pid)) >= 2 and _bills(url) and proc.poll() is None:
             return
-        assert proc.poll() is None, proc.communicate()
+        if proc.poll() is not None:  # nothing left to stop: say why, not just "exit 0"
+            out, err = proc.communicate()
+            pytest.fail(
+                f"the import ended (exit {proc.returncode}) {time.monotonic() - started:.1f} s "
+                f"after it started, before a worker and a written batch were seen: "
+                f"stdout {out[-500:]!r}, stderr {err[-2000:]!r}"
+            )
         time.sleep(0.05)
     pytest.fail("no importer worker wrote a batch within 90 s")
 
 
 def _bills(url: str) -> int:
+    """Bills written so far; 0 while the database cannot answer at once. The poll must not
+    wait: the engine's SQLite connections wait up to 30 s for a busy file (and set pragmas on
+    connecting), long enough for the import to finish unseen, and the test would then have
+    nothing left to stop."""
+    if url.startswith("sqlite:///"):
+        try:
+            with closing(sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0.5)) as db:
+                return int(db.execute("SELECT count(*) FROM bill").fetchone()[0])
+        except sqlite3.OperationalError:  # busy a moment (a checkpoint): ask again
+            return 0
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(Bill)).scalar_one()
-    except OperationalError:  # SQLite busy a moment (a checkpoint): ask again
-        return 0
     finally:
         engine.dispose()
 
