@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -223,18 +224,27 @@ def _ingest_all(
     progress: Callable[[int], None] | None,
     collector: BatchCollector,
 ) -> None:
+    # A source that can use the batch's longest wait (the database computing the search
+    # index) to read ahead says so (tracker.collect.readahead); any other waits.
+    while_waiting: Callable[[Callable[[], None]], None] = getattr(
+        bills, "while_waiting", _just_wait
+    )
     for batch in _batches(_validated(bills, report, engine, source), batch_size):
         with writing(engine) as conn:
             report.batch_ids = []
             _ingest_batch(conn, batch, report, run_id=run_id, source=source)
-            if report.batch_ids:
-                search.reindex_bills(conn, report.batch_ids)
+            if ids := report.batch_ids:
+                while_waiting(partial(search.reindex_bills, conn, ids))
                 _link_relevant(conn, report.batch_ids)
         if progress:
             progress(sum(1 for item in batch if item.key is not _FILE_DONE))
         del batch, conn  # freed before the collection (see _batches)
         collector.between()
     apply_removals(engine, report)
+
+
+def _just_wait(wait: Callable[[], None]) -> None:
+    wait()
 
 
 INGEST_LOCK = 0x7472_6B72  # PostgreSQL advisory lock key of ingest's writes ("trkr")

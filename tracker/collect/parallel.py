@@ -29,7 +29,6 @@ parent's to handle: workers ignore SIGINT and the parent stops them.
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -41,17 +40,14 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
-import orjson
 from sqlalchemy import Engine, select
 
 from scrapers.importers.base import RawBill, RecordError, file_size, summarise
 from scrapers.importers.legiscan import legiscan_units
 from scrapers.importers.openstates import openstates_units
 from tracker import ingest_files
-from tracker.identifiers import normalize_identifier
+from tracker.collect.prepare import Hints, Place, key_token, prepare
 from tracker.models import Bill, LegislativeSession
-from tracker.scraped import ScrapedBill
-from tracker.sessions import guess_session_dates
 
 Unit = tuple[Callable[..., Any], tuple[Any, ...]]
 CHUNK_BYTES = 2_000_000  # small files (one bill JSON each) go to a worker in bunches
@@ -62,9 +58,6 @@ WORTH_BYTES = 8_000_000
 start (spawn, imports) and every bill then travels through a pipe. Measured on 2 cores: on 790
 Idaho bills (5 MB) ``--workers 1`` was 1.5x slower than serial on a first import and 1.8x on a
 re-import; on all the shared data (55 MB) two workers took 106.7 s against 181.6 s for none."""
-
-_known: set[int] = set()
-_ends: dict[tuple[str, str], str | None] = {}
 
 
 def default_workers(paths: Iterable[Path | str], *, cpus: int | None = None) -> int:
@@ -115,16 +108,23 @@ def import_stream(
     """What ``tracker import`` hands to ``ingest_bills``, and the importer processes used: the
     items of ``iter_<kind>(paths, lazy=True)``, where a file read by an earlier import and
     unchanged since comes as one ``KnownFile`` (:mod:`tracker.ingest_files`; ``full``: read
-    every file). ``workers`` None: :func:`default_workers` for the bytes left to read."""
+    every file). ``workers`` None: :func:`default_workers` for the bytes left to read.
+    Without workers, on PostgreSQL, the items come through a
+    :class:`~tracker.collect.readahead.ReadAhead`: the next bills are read and prepared while
+    ingest waits for the database to index a batch."""
     planned = ingest_files.plan(units(kind, paths), engine, source, full=full)
     if workers is None:
         workers = default_workers_for(ingest_files.bytes_to_read(planned))
     plan_units = ingest_files.planned_units(planned)
     if workers > 0:
         items = prefetch(kind, paths, engine=engine, workers=workers, plan=plan_units)
-    else:
-        items = (item for func, args in plan_units for item in func(*args, None))
-    return summarise(items), workers
+        return summarise(items), workers
+    items = summarise(item for func, args in plan_units for item in func(*args, None))
+    if engine.dialect.name == "postgresql":
+        from tracker.collect.readahead import ReadAhead
+
+        return ReadAhead(items, engine), workers
+    return items, workers
 
 
 def prefetch(
@@ -288,17 +288,6 @@ def _chunks(all_units: list[Unit]) -> list[list[Unit]]:
     return chunks
 
 
-def key_token(key: tuple[str, str, str]) -> int:
-    """A bill key as 8 bytes, the same in every process (``hash`` of a str is not). The
-    snapshot of known bills is a set of these (~10 MB for 170,000 bills), not the keys and
-    content hashes themselves (several times that, in every worker: a re-import of all the
-    shared data had workers peak at 260 MB against 180 MB on the first import). Only
-    membership is asked. A collision only makes a new bill look known: ingest then builds it
-    itself, as it does for any bill the hint does not cover."""
-    raw = "\0".join(key).encode("utf-8", "surrogatepass")
-    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
-
-
 def _snapshot(engine: Engine) -> tuple[set[int], dict[tuple[str, str], str | None]]:
     """The keys of every stored bill, from any source: ingest uses prepared rows only for a bill
     the database does not have at all (one another source stored is updated, not inserted),
@@ -318,13 +307,18 @@ def _snapshot(engine: Engine) -> tuple[set[int], dict[tuple[str, str], str | Non
         return {key_token(tuple(key)) for key in keys}, ends
 
 
-_PREPARE = [False]
+_HINTS = Hints(set(), {}, prepare=False)  # an importer process's, set by _init
 
 
-def _init(known: set[int], ends: dict[tuple[str, str], str | None], prepare: bool) -> None:
-    global _known, _ends
-    _known, _ends = known, ends
-    _PREPARE[0] = prepare
+def _init(known: set[int], ends: dict[Place, str | None], prepare: bool) -> None:
+    global _HINTS
+    _HINTS = Hints(known, ends, prepare)
+
+
+def _prepare(item: RawBill, rows: bool = True) -> None:
+    """In an importer process: :func:`tracker.collect.prepare.prepare` with its hints, the
+    bill then kept as its bytes only, to be sent."""
+    prepare(item, _HINTS, rows)
 
 
 def _writer_has_backlog(queue: Any) -> bool:
@@ -359,45 +353,6 @@ def _chunk_stream(
             if type(item) is RawBill:
                 _prepare(item, True if prepare is None else prepare[0])
             yield item
-
-
-_GUESSED: dict[tuple[str, str], str | None] = {}
-
-
-def _guessed_end(place: tuple[str, str]) -> str | None:
-    """The end date ingest will give a session the database does not have yet (once per
-    session: a first import asks it for every bill)."""
-    end = _GUESSED.get(place, False)
-    if end is False:
-        end = _GUESSED[place] = guess_session_dates(place[1], place[0])[1]
-    return end  # type: ignore[return-value]
-
-
-def _prepare(item: RawBill, rows: bool = True) -> None:
-    """Digest `item` and, when `rows` and it is new, validate it and compute its rows."""
-    key, digest = item.bill_key(), item.digest()
-    if key is None or digest is None:
-        return  # ingest validates it and reports what is wrong
-    token = key_token(key)
-    if rows and _PREPARE[0] and token not in _known:
-        # Met again later in this import (the same session in two archives), the bill is
-        # stored by then: ingest compares it, and prepared rows would go unused.
-        _known.add(token)
-        bill = item.build()
-        if isinstance(bill, ScrapedBill) and key == (
-            bill.state,
-            bill.legislative_session,
-            normalize_identifier(bill.identifier),
-        ):  # else ingest validates it again and reports what is wrong
-            from tracker.ingest import prepare_new
-
-            place = key[:2]
-            end = _ends[place] if place in _ends else _guessed_end(place)
-            try:
-                item.prepared = orjson.dumps(prepare_new(bill, end))
-            except TypeError:  # a value JSON cannot carry: ingest computes the rows itself
-                item.prepared = None
-    item.shed()  # travels as item.blob
 
 
 __all__ = ["RecordError", "default_workers", "import_stream", "prefetch", "units"]
