@@ -222,10 +222,16 @@ def openstates_rows(python: str | None) -> None:
     folder = shared() / "data/openstates/scraper_output_id_2025"
     # Each side's first import and re-import, OPENSTATES_REPEAT times into fresh databases,
     # alternating; the median of each. One run of their importer varied 2x (6.3 to 12.1 s).
+    # Before each side's run the server writes out what the runs before left dirty (a
+    # CHECKPOINT, waited for), so neither pays for the other's writes nor for an earlier
+    # section's import still being flushed in the background.
     runs_theirs, runs_ours = [], []
     for i in range(OPENSTATES_REPEAT):
-        runs_theirs.append(run_openstates(python, pg_database(f"os{i}"), folder / "_data" / "id"))
+        theirs_url = pg_database(f"os{i}")
+        checkpoint()
+        runs_theirs.append(run_openstates(python, theirs_url, folder / "_data" / "id"))
         ours_url = pg_database(f"ours{i}")
+        checkpoint()
         runs_ours.append(
             [run_child(ours_url, [("openstates", [folder])], "auto") for _ in range(2)]
         )
@@ -328,6 +334,18 @@ def drop_created() -> None:
     with admin.connect() as c:
         for name in CREATED:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def checkpoint() -> None:
+    """PostgreSQL: write every dirty page now (returns when done)."""
+    from sqlalchemy import create_engine, text
+
+    from tracker.db import normalize_url
+
+    admin = create_engine(normalize_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text("CHECKPOINT"))
+    admin.dispose()
 
 
 def pg_database(tag: str = "") -> str:
