@@ -173,3 +173,24 @@ def test_api_cli_and_page_show_the_topic(graded, monkeypatch: pytest.MonkeyPatch
     assert {r["identifier"] for r in rows[:2]} == {"S 1", "S 2"}
     table = CliRunner().invoke(app, ["search", "single payer"], env={"COLUMNS": "160"})
     assert "[single-payer]" in table.stdout and "[possibly single-payer]" in table.stdout
+
+
+def test_the_command_line_table_shows_a_scraped_title_as_it_is(
+    sqlite_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Titles are scraped text: neither rich's markup ([bold]) nor its emoji codes
+    (:thumbs_up:) may change what `tracker search` prints."""
+    from typer.testing import CliRunner
+
+    from tests.test_search import synthetic_bill
+    from tracker.cli import app
+    from tracker.settings import reset_settings
+
+    title = "Health care :thumbs_up: for all [bold]now[/bold] :smile:"
+    ingest_bills(sqlite_engine, [synthetic_bill("S 77", title)], source="test")
+    monkeypatch.setenv("TRACKER_DATABASE_URL", sqlite_engine.url.render_as_string(False))
+    monkeypatch.setenv("COLUMNS", "200")
+    reset_settings()
+    done = CliRunner().invoke(app, ["search", "health"])
+    assert done.exit_code == 0, done.output
+    assert title in done.output, done.output

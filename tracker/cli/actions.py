@@ -173,7 +173,7 @@ def explain_command(
         _fail(str(exc))
         return
     matches = rules.explain(text, actor)
-    out = Console(file=sys.stdout, width=160)
+    out = Console(file=sys.stdout, width=160, emoji=False)
     if not matches:
         out.print("no rule matched: classification is empty", highlight=False)
         return

@@ -27,7 +27,7 @@ def console() -> Console:
     search --format json` loads no rich)."""
     from rich.console import Console
 
-    return Console(stderr=True, soft_wrap=True)
+    return Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 db_app = typer.Typer(help="Database commands.\n\nExample: tracker db upgrade", no_args_is_help=True)

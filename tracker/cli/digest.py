@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 # soft_wrap: messages name files and lines; never break them. markup=False: user text.
-console = Console(stderr=True, soft_wrap=True)
+console = Console(stderr=True, soft_wrap=True, emoji=False)
 app = typer.Typer(
     help="Weekly what-changed digests.\n\nExample: tracker digest send --period 2025-W10 --dry-run",
     no_args_is_help=True,

@@ -17,7 +17,7 @@ app = typer.Typer(
     help="Mail set-up.\n\nExample: tracker mail test ann@example.org",
     no_args_is_help=True,
 )
-err = Console(stderr=True, soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
 
 LOCAL_SERVER = "python -m aiosmtpd -n -l 127.0.0.1:8025"
 

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err = Console(stderr=True)
+console = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 jobs_app = typer.Typer(
     help="Scheduled jobs: list them with their next run, or run one now.\n\n"

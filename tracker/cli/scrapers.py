@@ -30,8 +30,8 @@ app = typer.Typer(
     "Example: tracker scrapers parse nm --page bill=2019_SB11_legislation_detail.html",
     no_args_is_help=True,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 REPO = Path(__file__).resolve().parent.parent.parent
 

@@ -23,7 +23,7 @@ def _err() -> Console:
     """The error stream's console (rich is loaded only for a table or a message)."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, emoji=False)
 
 
 class Format(StrEnum):
@@ -150,7 +150,7 @@ def _table(result: SearchResult) -> None:
 
     from tracker.vocab import STAGE_LABELS
 
-    console = Console()
+    console = Console(emoji=False)
     rows = [
         (
             f"{h['state'].upper()} {h['identifier']}",
@@ -187,6 +187,7 @@ def _badge(hit: dict[str, Any]) -> str:
 def _grid(rows: Sequence[tuple[str, ...]], *, title_width: int | None = None) -> Table:
     """The results table; without `title_width`, holding the other columns only (to measure)."""
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
@@ -194,7 +195,7 @@ def _grid(rows: Sequence[tuple[str, ...]], *, title_width: int | None = None) ->
         table.add_column(head, no_wrap=True)
     if title_width is None:
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*map(escape, row))  # measured as they will be printed
     else:
         table.add_column("Title", overflow="fold", width=title_width)
     return table

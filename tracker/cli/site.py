@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-err = Console(stderr=True)
+err = Console(stderr=True, emoji=False)
 app = typer.Typer(
     help="Static site commands.\n\nExample: tracker site build ./public",
     no_args_is_help=True,

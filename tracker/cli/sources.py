@@ -16,8 +16,8 @@ app = typer.Typer(
     "their quotas and disagreements.\n\nExample: tracker sources status",
     no_args_is_help=True,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 StateOpt = Annotated[str | None, typer.Option("--state", help="one state, e.g. wa")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]

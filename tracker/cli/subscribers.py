@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 # soft_wrap: messages name files and lines; never break them. markup=False: user text.
-console = Console(stderr=True, soft_wrap=True)
+console = Console(stderr=True, soft_wrap=True, emoji=False)
 app = typer.Typer(
     help="Manage digest subscribers.\n\nExample: tracker subscribers add ann@example.org --state ny --confirmed",
     no_args_is_help=True,

@@ -153,7 +153,7 @@ def explain_command(
     except TopicConfigError as exc:
         _fail(str(exc))
         return
-    out = Console(file=sys.stdout, width=160)
+    out = Console(file=sys.stdout, width=160, emoji=False)
     out.print(
         f"topic: {result.topic}  decision: {result.decision}  "
         f"relevant: {str(result.relevant).lower()}  score: {result.score:g}",
@@ -196,7 +196,7 @@ def review_list(
     with session_scope(engine_ready()) as session:
         refresh_name_lineage(session, state=state)
         bills = review_queue(session, state=state, limit=limit)
-    out = Console(file=sys.stdout, width=200)
+    out = Console(file=sys.stdout, width=200, emoji=False)
     if not bills:
         out.print("no bill is waiting for review", highlight=False)
         return
