@@ -325,39 +325,34 @@ def run_child(
 CREATED: list[str] = []  # scratch PostgreSQL databases, dropped at the end
 
 
-def drop_created() -> None:
+def _admin_sql(*statements: str) -> None:
+    """Run `statements` on the PostgreSQL server as the admin connection, outside a
+    transaction (CREATE/DROP DATABASE, CHECKPOINT)."""
     from sqlalchemy import create_engine, text
 
     from tracker.db import normalize_url
 
     admin = create_engine(normalize_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        for name in CREATED:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for statement in statements:
+            c.execute(text(statement))
+    admin.dispose()
+
+
+def drop_created() -> None:
+    _admin_sql(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in CREATED))
 
 
 def checkpoint() -> None:
     """PostgreSQL: write every dirty page now (returns when done)."""
-    from sqlalchemy import create_engine, text
-
-    from tracker.db import normalize_url
-
-    admin = create_engine(normalize_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text("CHECKPOINT"))
-    admin.dispose()
+    _admin_sql("CHECKPOINT")
 
 
 def pg_database(tag: str = "") -> str:
-    from sqlalchemy import create_engine, text
-
     from tracker.db import normalize_url
 
     name = f"tracker_importer_bench_{os.getpid()}{'_' + tag if tag else ''}"
-    admin = create_engine(normalize_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        c.execute(text(f'CREATE DATABASE "{name}"'))
+    _admin_sql(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
     CREATED.append(name)
     return normalize_url(PG_ADMIN).rsplit("/", 1)[0] + "/" + name
 

@@ -235,7 +235,7 @@ def _ingest_all(
             _ingest_batch(conn, batch, report, run_id=run_id, source=source)
             if ids := report.batch_ids:
                 while_waiting(partial(search.reindex_bills, conn, ids))
-                _link_relevant(conn, report.batch_ids)
+                _link_relevant(conn, ids)
         if progress:
             progress(sum(1 for item in batch if item.key is not _FILE_DONE))
         del batch, conn  # freed before the collection (see _batches)

@@ -81,10 +81,10 @@ class Hints:
         return self.ends[place] if place in self.ends else _guessed_end(place)
 
 
-_GUESSED: dict[tuple[str, str], str | None] = {}
+_GUESSED: dict[Place, str | None] = {}
 
 
-def _guessed_end(place: tuple[str, str]) -> str | None:
+def _guessed_end(place: Place) -> str | None:
     """The end date ingest will give a session the database does not have yet (once per
     session: a first import asks it for every bill)."""
     end = _GUESSED.get(place, False)
