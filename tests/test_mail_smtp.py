@@ -33,16 +33,37 @@ from tracker.web.security import SecurityHeadersMiddleware
 
 
 class Collector:
-    """An aiosmtpd handler that keeps every message and can refuse recipients on cue."""
+    """An aiosmtpd handler that keeps every message and can refuse recipients on cue; with
+    `pipelining` its server offers PIPELINING (aiosmtpd does not by default; Postfix, Exim and
+    the big providers do), and it notes how each transaction's commands arrived."""
 
-    def __init__(self) -> None:
+    def __init__(self, pipelining: bool = False) -> None:
+        self.pipelining = pipelining
+        self.commands: list[str] = []  # MAIL, RCPT, DATA as they were handled
+        self.mail_replies: list[str] = []  # replies to MAIL FROM to give, in order
+        self.envelopes: list[tuple[str, list[str], list[str]]] = []  # from, to, MAIL options
         self.messages: list[EmailMessage] = []
         self.raw: list[bytes] = []  # the bytes as they arrived
         self.peers: list[tuple[str, int]] = []
         self.rcpt_replies: dict[str, list[str]] = {}  # address -> replies to give, in order
         self.always: dict[str, str] = {}  # address -> reply on every attempt
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # type: ignore[no-untyped-def]
+        self.commands.append("MAIL")
+        if self.mail_replies:
+            return self.mail_replies.pop(0)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        self.commands.append("RCPT")
         if address in self.always:
             return self.always[address]
         queue = self.rcpt_replies.get(address)
@@ -52,6 +73,9 @@ class Collector:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.commands.append("DATA")
+        options = [o.upper() for o in envelope.mail_options]
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos), options))
         self.raw.append(envelope.original_content or envelope.content)
         msg = email.message_from_bytes(self.raw[-1], policy=default_policy)
         self.messages.append(msg)  # type: ignore[arg-type]
@@ -68,9 +92,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def smtp(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    handler = Collector()
+@pytest.fixture(params=["plain", "pipelining"])
+def smtp(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """A real SMTP server on loopback; every test runs against one without and one with
+    PIPELINING (the transport sends both ways)."""
+    handler = Collector(pipelining=request.param == "pipelining")
     controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
     controller.start()
     monkeypatch.setenv("TRACKER_SMTP_HOST", "127.0.0.1")
@@ -144,6 +170,71 @@ def test_reconnects_when_the_server_drops(smtp: Collector) -> None:
         smtp.controller.start()  # type: ignore[attr-defined]
         t.send(_msg("b@example.org"), to="b@example.org")
     assert t.connections == 2 and smtp.to() == {"a@example.org": 1, "b@example.org": 1}
+
+
+def test_pipelining_sends_a_message_in_two_writes_when_the_server_offers_it(
+    smtp: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MAIL, RCPT and DATA go out in one write where the server offers PIPELINING (then the
+    message): two round trips instead of four; elsewhere one command at a time. The server
+    gets the same transactions and the same bytes either way."""
+    import smtplib
+
+    writes: list[bytes] = []
+    real_send = smtplib.SMTP.send
+
+    def send(self: smtplib.SMTP, s: bytes | str) -> None:
+        writes.append(s.encode() if isinstance(s, str) else s)
+        real_send(self, s)
+
+    monkeypatch.setattr(smtplib.SMTP, "send", send)
+    body = b"Subject: dots\r\nMessage-ID: <dots@example.org>\r\n\r\nfirst\r\n.a dot\r\n..two\r\n.\r\nend\r\n"
+    with _transport() as t:
+        writes.clear()  # EHLO
+        for i in range(3):
+            t.send(mail.RawMessage(body, {"Message-ID": "<dots@example.org>"}), to=f"r{i}@x.org")
+        per_message = len(writes) / 3
+    assert smtp.commands == ["MAIL", "RCPT", "DATA"] * 3
+    assert smtp.raw == [body] * 3  # dots stuffed on the way, unstuffed by the server
+    assert smtp.envelopes == [
+        (t.envelope_from, [f"r{i}@x.org"], [f"SIZE={len(body)}"]) for i in range(3)
+    ]
+    if smtp.pipelining:
+        assert (
+            per_message == 2
+            and writes[0].startswith(b"MAIL FROM:<")
+            and writes[0].endswith(b"DATA\r\n")
+        )
+        assert b"\r\n..a dot\r\n...two\r\n..\r\n" in writes[1] and writes[1].endswith(b"\r\n.\r\n")
+    else:
+        assert per_message == 4
+
+
+def test_a_refused_sender_is_retried_and_the_connection_reset(smtp: Collector) -> None:
+    """A temporary refusal of MAIL FROM (pipelined, RCPT and DATA then fail too) is retried on
+    the same connection, which was reset; a permanent one bounces and the next message goes."""
+    smtp.mail_replies = ["451 4.3.0 try again later"]
+    waits: list[float] = []
+    with _transport(sleep=waits.append, backoff_seconds=0.5) as t:
+        t.send(_msg("a@example.org"), to="a@example.org")
+        smtp.mail_replies = ["550 5.7.1 sender refused"]
+        with pytest.raises(mail.PermanentFailure, match="550"):
+            t.send(_msg("b@example.org"), to="b@example.org")
+        t.send(_msg("c@example.org"), to="c@example.org")
+    assert waits == [0.5] and t.connections == 1
+    assert smtp.to() == {"a@example.org": 1, "c@example.org": 1}
+
+
+def test_a_closing_server_is_left_and_the_message_sent_on_a_new_connection(
+    smtp: Collector,
+) -> None:
+    """421 (the server is closing the connection) to MAIL FROM: the transport drops the
+    connection and the retry goes out on a new one, once."""
+    smtp.mail_replies = ["421 4.3.2 shutting down"]
+    with _transport() as t:
+        t.send(_msg("a@example.org"), to="a@example.org")
+    assert t.connections == 2 and smtp.to() == {"a@example.org": 1}
+    assert smtp.commands.count("MAIL") == 2
 
 
 def test_rate_limit_paces_messages(smtp: Collector) -> None:

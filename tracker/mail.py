@@ -11,7 +11,8 @@ mail needs to be trusted and easy to leave: Message-ID, Date, Reply-To, List-Uns
 https link (and a mailto) written plainly, never RFC 2047-encoded, and RFC 8058
 ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``.
 
-:class:`SmtpTransport` keeps ONE connection for a whole run, paces itself to a rate limit,
+:class:`SmtpTransport` keeps ONE connection for a whole run, pipelines where the server offers
+it (:func:`send_pipelined`), paces itself to a rate limit,
 retries temporary (4xx) failures with exponential backoff, reconnects when the server drops
 the connection, and reports permanent (5xx) refusals as :class:`PermanentFailure` so the caller
 can count a bounce.
@@ -622,7 +623,12 @@ class SmtpTransport:
                     raise PermanentFailure(
                         None, f"{self.host} cannot deliver to {to!r}: no SMTPUTF8"
                     )
-                self._smtp.sendmail(self.envelope_from, [to], as_bytes(msg), mail_options=options)
+                if self._smtp.has_extn("pipelining"):
+                    send_pipelined(self._smtp, self.envelope_from, to, as_bytes(msg), options)
+                else:
+                    self._smtp.sendmail(
+                        self.envelope_from, [to], as_bytes(msg), mail_options=options
+                    )
                 return
             except smtplib.SMTPRecipientsRefused as exc:
                 code, reply = next(iter(exc.recipients.values()))
@@ -650,3 +656,52 @@ class SmtpTransport:
         if code == 421:  # the server is closing the connection
             self._drop()
         return TemporaryFailure(code, text)
+
+
+def send_pipelined(
+    smtp: smtplib.SMTP, sender: str, to: str, data: bytes, options: list[str]
+) -> None:
+    """One message over a connection whose server offers PIPELINING (RFC 2920): MAIL, RCPT
+    and DATA go out together and their replies are read in order, then the message: two
+    round trips instead of smtplib's four, which is most of a message's time against a
+    remote server. Raises what ``smtplib.SMTP.sendmail`` raises for the same replies, and
+    leaves the connection as it does (reset after a refusal, closed after a 421)."""
+    if any(c in sender + to for c in "\r\n"):
+        raise ValueError(f"an address holds a line break: {sender!r} -> {to!r}")
+    params = ([f"SIZE={len(data)}"] if smtp.has_extn("size") else []) + options
+    if any(o.lower() == "smtputf8" for o in options):
+        smtp.command_encoding = "utf-8"  # as smtplib.SMTP.mail does
+    extra = "".join(" " + p for p in params)
+    smtp.send(
+        f"MAIL FROM:{smtplib.quoteaddr(sender)}{extra}\r\n"
+        f"RCPT TO:{smtplib.quoteaddr(to)}\r\nDATA\r\n"
+    )
+    mail_reply, rcpt_reply, data_reply = smtp.getreply(), smtp.getreply(), smtp.getreply()
+    failure: smtplib.SMTPException | None = None
+    if mail_reply[0] != 250:
+        failure = smtplib.SMTPSenderRefused(mail_reply[0], mail_reply[1], sender)
+    elif rcpt_reply[0] not in (250, 251):
+        failure = smtplib.SMTPRecipientsRefused({to: rcpt_reply})
+    elif data_reply[0] != 354:
+        failure = smtplib.SMTPDataError(*data_reply)
+    if failure is None:
+        body = _DOT_LINE.sub(b"..", data)
+        smtp.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+        code, reply = smtp.getreply()
+        if code == 250:
+            return
+        failure, data_reply = smtplib.SMTPDataError(code, reply), (code, reply)
+    elif data_reply[0] == 354:  # the server opened a message anyway: end it, empty
+        smtp.send(b".\r\n")
+        data_reply = smtp.getreply()
+    if 421 in (mail_reply[0], rcpt_reply[0], data_reply[0]):
+        smtp.close()
+    else:
+        try:
+            smtp.rset()
+        except smtplib.SMTPServerDisconnected:
+            pass
+    raise failure
+
+
+_DOT_LINE = re.compile(rb"(?m)^\.")  # a line that starts with a dot gets a second (RFC 5321)
