@@ -612,6 +612,7 @@ class SmtpTransport:
         self._pace()
         to = ascii_address(to)
         options = [] if to.isascii() else ["SMTPUTF8"]
+        data = as_bytes(msg)  # once, whatever the attempts
         last: DeliveryError | None = None
         for attempt in range(self.max_attempts):
             if attempt:
@@ -624,11 +625,9 @@ class SmtpTransport:
                         None, f"{self.host} cannot deliver to {to!r}: no SMTPUTF8"
                     )
                 if self._smtp.has_extn("pipelining"):
-                    send_pipelined(self._smtp, self.envelope_from, to, as_bytes(msg), options)
+                    send_pipelined(self._smtp, self.envelope_from, to, data, options)
                 else:
-                    self._smtp.sendmail(
-                        self.envelope_from, [to], as_bytes(msg), mail_options=options
-                    )
+                    self._smtp.sendmail(self.envelope_from, [to], data, mail_options=options)
                 return
             except smtplib.SMTPRecipientsRefused as exc:
                 code, reply = next(iter(exc.recipients.values()))
