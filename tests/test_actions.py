@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from tracker.actions import (
     RuleError,
+    analyse_regex,
     classify_action,
     clear_cache,
     compile_pattern,
@@ -339,6 +341,90 @@ def test_triggers_are_literals_every_match_contains():
         frozenset({"passed"}),
     ]
     assert split_alternatives(r"a(b|c)|[|]d|e\|f") == ["a(b|c)", "[|]d", r"e\|f"]
+
+
+def test_triggers_come_from_the_regex_that_is_matched():
+    """A branch's requirements are derived from its own regex (lower-cased, spaces flexible), the
+    one the fast path searches, not from the pattern as written."""
+    [rule] = parse_rules(
+        [{"pattern": "^(PASSED SENATE|passed assembly)$|[Ff]irst reading", "classifications": []}],
+        file="x.yaml",
+    )
+    first, second = rule.branches
+    assert first.regex_source == r"^(passed\s+senate|passed\s+assembly)$"
+    # lower-cased, both alternatives start with "passed" (the parser factors it out)
+    assert first.requires == (frozenset({"passed"}), frozenset({"senate", "assembly"}))
+    assert first.triggers == frozenset({"passed"})
+    # "[Ff]" is the literal "f" in lower-cased text
+    assert second.requires == (frozenset({"first"}), frozenset({"reading"}))
+    assert first.regex.search("passed  assembly") and not first.regex.search("passed house")
+
+
+def test_analysed_regex_matches_like_re_compile():
+    source = r"^(?:third|final)\s+reading\b[^;]*(passed|adopted)(?!\w)"
+    regex, required = analyse_regex(source)
+    assert required == required_literals(source)
+    expected = re.compile(source)
+    for text in ["third reading, passed", "final reading; passed", "third readings passed", ""]:
+        found, wanted = regex.search(text), expected.search(text)
+        assert (found and (found.span(), found.groups())) == (
+            wanted and (wanted.span(), wanted.groups())
+        )
+    with pytest.raises(re.error):
+        analyse_regex("(")
+
+
+def test_whole_pattern_is_compiled_only_for_explain():
+    rule = {
+        "id": "x",
+        "pattern": "^Amendment \\d+ ADOPTED",
+        "classifications": ["amendment-passage"],
+        "stop": True,
+    }
+    rules = load_rules(None, extra=[rule])
+    compiled = rules.rules[0]
+    assert "regex" not in vars(compiled)  # not compiled by loading
+    assert rules.classify("Amendment 3 adopted") == ["amendment-passage"]
+    assert "regex" not in vars(compiled)  # nor by the fast path
+    # explain matches the text as written, case-insensitively, and shows it unchanged
+    [match] = rules.explain("AMENDMENT  3 adopted, as amended")
+    assert match.rule_id == "x" and match.matched == "AMENDMENT  3 adopted"
+    assert compiled.regex.flags & re.IGNORECASE
+
+
+def test_a_branch_that_cannot_stand_alone_is_a_rule_error():
+    # the whole pattern compiles (group 1 exists), the second alternative alone does not
+    compile_pattern(r"(adopted)|\1")
+    with pytest.raises(
+        RuleError,
+        match=r"x\.yaml: rule 1 \(br\) is invalid: pattern: .*alternative '\\\\1' is not a valid "
+        r"regular expression on its own.*invalid group reference",
+    ):
+        parse_rules(
+            [
+                {"pattern": "a", "classifications": []},
+                {"id": "br", "pattern": r"(adopted)|\1", "classifications": []},
+            ],
+            file="x.yaml",
+        )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "error"),
+    [
+        ("passed|(?i)adopted", "global flags not at the start"),  # each alternative compiles
+        ("(passed|adopted", "missing \\), unterminated subpattern"),
+        ("passed|*adopted", "nothing to repeat"),
+        ("(?<=a+)passed", "look-behind requires fixed-width pattern"),  # from the compiler
+    ],
+)
+def test_an_invalid_pattern_is_rejected_at_load_time(pattern, error):
+    with pytest.raises(
+        RuleError,
+        match=rf"x\.yaml: rule 0 is invalid: pattern: pattern .* is not a valid "
+        rf"regular expression: {error}",
+    ):
+        parse_rules([{"pattern": pattern, "classifications": []}], file="x.yaml")
 
 
 def test_trigger_prefilter_never_changes_the_answer():

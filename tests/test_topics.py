@@ -10,12 +10,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tracker.actions import required_literals, triggers_for
 from tracker.paths import config_dir
 from tracker.settings import reset_settings
 from tracker.topics import (
     Example,
+    TopicClassifier,
     TopicConfigError,
     TopicResult,
+    TopicsConfig,
     classify_topic,
     clear_cache,
     load_pins,
@@ -182,6 +185,50 @@ def test_bad_config_names_file_and_entry(tmp_path):
     )
     with pytest.raises(TopicConfigError, match=r"overrides\.yaml: pin 0 is invalid: reason"):
         load_pins(pins)
+
+
+def test_a_bad_phrase_names_file_topic_and_pattern():
+    config = TopicsConfig.model_validate(
+        {
+            "field_weights": {"title": 1},
+            "topics": {
+                "single-payer": {
+                    "phrases": [
+                        {"pattern": "single payer", "weight": 3},
+                        {"pattern": "medicare (for all", "weight": 3},
+                    ]
+                }
+            },
+        }
+    )
+    with pytest.raises(
+        TopicConfigError,
+        match=r"x/topics\.yaml: topic single-payer: bad pattern 'medicare \(for all': missing \)",
+    ):
+        TopicClassifier(config, source="x/topics.yaml")
+
+
+def test_phrase_triggers_come_from_the_regex_that_is_searched():
+    """One parse per phrase: the requirements of the compiled tree are those of its source."""
+    classifier = TopicClassifier(load_topics_config(config_dir() / "topics.yaml"))
+    phrases = [
+        ph
+        for name in classifier.specs
+        for ph in classifier.phrases[name] + classifier.negatives[name]
+    ]
+    assert len(phrases) > 20
+    for ph in phrases:
+        assert ph.requires == tuple(required_literals(ph.regex_source)), ph.regex_source
+        assert ph.triggers == triggers_for(ph.regex_source)
+    config = TopicsConfig.model_validate(
+        {
+            "field_weights": {"title": 1},
+            "topics": {"single-payer": {"phrases": [{"pattern": "[Ss]ingle PAYER", "weight": 3}]}},
+        }
+    )
+    [phrase] = TopicClassifier(config).phrases["single-payer"]
+    assert phrase.requires == (frozenset({"single"}), frozenset({"payer"}))
+    assert phrase.regex.search("a single-payer system").group() == "single-payer"
 
 
 def _app():

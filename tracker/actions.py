@@ -12,16 +12,22 @@ matching rule has ``stop: true``. A rule with ``actor`` only applies to actions 
 
 Speed: each rule gets a set of literal "triggers" derived from its pattern (one of them must occur
 in any text the pattern matches), so most rules are skipped with a substring test instead of a
-regex search; results are cached per (chamber, lower-cased text).
+regex search; results are cached per (chamber, lower-cased text). Building a rule set is paid by
+every process that classifies, and most of it is the stdlib's pure-Python regex parser, so each
+top-level alternative is parsed once: its literal requirements come from the parse tree of the
+very regex that is matched, and that tree is compiled (:func:`analyse_regex`). The whole pattern,
+case-insensitive, is only needed by ``explain`` and is compiled on first use
+(:attr:`_Compiled.regex`); loading still rejects an invalid pattern (:func:`check_pattern`).
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 import re._parser as sre_parse  # the stdlib's own regex parser, to derive literal triggers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +40,12 @@ from tracker.vocab import ACTION_CLASSIFICATIONS, CHAMBERS
 DEFAULTS_FILE = "actions.yaml"
 STATE_RULES_DIR = "action_rules"
 _CACHE_SIZE = 65536
+_PATTERN_CACHE_SIZE = 4096  # distinct rule patterns whose analysed alternatives are kept
+# The stdlib's regex compiler: given a parse tree instead of a string it skips the parsing (what
+# re.compile runs after parsing). Imported by name: typeshed has no stub for re._compiler.
+_compile_tree: Callable[[Any, int], re.Pattern[str]] = importlib.import_module(
+    "re._compiler"
+).compile
 _WORDS = re.compile(r"[a-z]+")
 
 
@@ -72,10 +84,7 @@ class Rule(BaseModel):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, v: str) -> str:
-        try:
-            compile_pattern(v)
-        except re.error as exc:
-            raise ValueError(f"pattern {v!r} is not a valid regular expression: {exc}") from exc
+        check_pattern(v)
         return v
 
 
@@ -97,18 +106,25 @@ class Match:
 class _Branch:
     """One top-level alternative of a rule's pattern, with the literals one of which must occur."""
 
+    # compiled from its parse tree, so ``regex.pattern`` is None: `regex_source` is what it matches
     regex: re.Pattern[str]
     triggers: frozenset[str] | None  # None: no literal could be derived, always try it
     requires: tuple[frozenset[str], ...] = ()  # every literal requirement (one of each occurs)
+    regex_source: str = ""  # the regex, as compiled (for lower-cased text)
 
 
 @dataclass(frozen=True)
 class _Compiled:
     rule: Rule
-    regex: re.Pattern[str]  # case-insensitive, for any text (explain)
     file: str
     index: int
     branches: tuple[_Branch, ...]  # the top-level alternatives, for lower-cased text (fast path)
+
+    @cached_property
+    def regex(self) -> re.Pattern[str]:
+        """The whole pattern, case-insensitive, for any text (``explain``): compiled on first use;
+        the fast path only runs the branches."""
+        return compile_pattern(self.rule.pattern)
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:
@@ -152,14 +168,65 @@ def split_alternatives(pattern: str) -> list[str]:
     return parts
 
 
+class _AlternativeError(re.error):
+    """A top-level alternative of a pattern does not compile on its own."""
+
+    def __init__(self, part: str, exc: re.error) -> None:
+        super().__init__(str(exc))
+        self.part = part
+        self.cause = exc
+
+
+@lru_cache(maxsize=_PATTERN_CACHE_SIZE)
 def _branches(pattern: str) -> tuple[_Branch, ...]:
-    """Each top-level alternative compiled for lower-cased text, with its literal requirements."""
+    """Each top-level alternative compiled for lower-cased text, with its literal requirements.
+
+    Each alternative is parsed once (:func:`analyse_regex`). Cached per pattern: the validator
+    (:func:`check_pattern`) and :func:`parse_rules` share the work, and so do rule sets of
+    several states with the same rule. Raises :class:`_AlternativeError`.
+    """
     out = []
     for part in split_alternatives(pattern):
-        required = required_literals(part)
-        best = most_selective(required)
-        out.append(_Branch(re.compile(_flex_spaces(_lowered(part))), best, tuple(required)))
+        source = _flex_spaces(_lowered(part))
+        try:
+            regex, required = analyse_regex(source)
+        except re.error as exc:
+            raise _AlternativeError(part, exc) from exc
+        out.append(_Branch(regex, most_selective(required), tuple(required), source))
     return tuple(out)
+
+
+# What can make the whole pattern invalid while every alternative compiles on its own: inline
+# flags (global ones must start the whole pattern), group names, references and conditionals
+# (which see the groups of other alternatives), comments, \N{...} (its name is lower-cased for
+# the branches) and a class opening with "]" (split_alternatives would cut it differently).
+# A pattern without any of these is parsed as a whole only by `explain`.
+_CONTEXTUAL = re.compile(r"\(\?(?![:=!>]|<[=!])|\\[1-9N]|\[\^?\]")
+
+
+def check_pattern(pattern: str) -> None:
+    """Raise ValueError unless the pattern, and each of its top-level alternatives alone (the fast
+    path matches them separately), compile. Parses each alternative once, cached for
+    :func:`parse_rules`; the whole pattern is compiled too when one alternative fails (for the
+    error) or when the pattern has a construct that depends on the other alternatives."""
+    try:
+        _branches(pattern)
+    except _AlternativeError as exc:
+        _check_whole(pattern)
+        raise ValueError(
+            f"pattern {pattern!r}: its alternative {exc.part!r} is not a valid regular "
+            f"expression on its own (each top-level alternative is matched separately, in "
+            f"lower-cased text): {exc.cause}"
+        ) from exc
+    if _CONTEXTUAL.search(pattern):
+        _check_whole(pattern)
+
+
+def _check_whole(pattern: str) -> None:
+    try:
+        compile_pattern(pattern)  # re's own cache keeps it for `explain`
+    except re.error as exc:
+        raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from exc
 
 
 def _flex_spaces(pattern: str) -> str:
@@ -227,6 +294,26 @@ def required_literals(pattern: str) -> list[frozenset[str]]:
         parsed = sre_parse.parse(_flex_spaces(pattern), re.IGNORECASE)
     except re.error:
         return []
+    return _tree_requirements(parsed)
+
+
+def analyse_regex(source: str, flags: int = 0) -> tuple[re.Pattern[str], list[frozenset[str]]]:
+    """`source` (a regex as written: no space rewriting) compiled, and its literal requirements
+    (as :func:`required_literals`), from one parse.
+
+    The requirements are derived from the parse tree of the very regex that is matched, and the
+    same tree is compiled (CPython's ``re._compiler.compile`` accepts a parsed pattern; it is what
+    ``re.compile`` runs after parsing), so the pure-Python parser runs once instead of twice. The
+    Pattern's ``.pattern`` is None (and a pickled copy cannot be loaded: no rule set or classifier
+    crosses a process boundary; each process builds its own). Raises ``re.error`` like
+    ``re.compile``.
+    """
+    tree = sre_parse.parse(source, flags)
+    required = _tree_requirements(tree)  # from the tree as parsed, before the compiler sees it
+    return _compile_tree(tree, flags), required
+
+
+def _tree_requirements(parsed: Any) -> list[frozenset[str]]:
     return [frozenset(c) for c in _seq_requirements(list(parsed)) if all(len(t) >= 2 for t in c)]
 
 
@@ -437,14 +524,9 @@ def parse_rules(raw: Any, *, file: str) -> list[_Compiled]:
         except ValidationError as exc:
             label = f" ({item.get('id')})" if item.get("id") else ""
             raise RuleError(f"{file}: rule {index}{label} is invalid: {summarize(exc)}") from exc
+        # validation analysed the pattern's alternatives: this is a cache hit
         compiled.append(
-            _Compiled(
-                rule=rule,
-                regex=compile_pattern(rule.pattern),
-                file=file,
-                index=index,
-                branches=_branches(rule.pattern),
-            )
+            _Compiled(rule=rule, file=file, index=index, branches=_branches(rule.pattern))
         )
     return compiled
 

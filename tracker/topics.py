@@ -21,7 +21,10 @@ pins file within :data:`PINS_RECHECK_SECONDS`.
 
 Speed: every phrase has literal "triggers" (see :func:`tracker.actions.triggers_for`); a bill
 whose text contains none of them is ``none`` after a few substring tests, which is what almost
-every bill in a session is, and only phrases whose triggers occur are searched.
+every bill in a session is, and only phrases whose triggers occur are searched. Building the
+classifier (every process that classifies does) parses each phrase's regex once: its triggers
+come from the parse tree of the regex that is searched, and that tree is compiled
+(:func:`tracker.actions.analyse_regex`).
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tracker.actions import (
     _lowered,
+    analyse_regex,
     most_selective,
     read_rules_yaml,
-    required_literals,
     summarize,
 )
 from tracker.identifiers import normalize_identifier
@@ -156,13 +159,16 @@ class Pin(BaseModel):
 
 @dataclass(frozen=True)
 class _Phrase:
-    regex: re.Pattern[str]  # searched in lower-cased text; word boundaries are checked in Python
+    # searched in lower-cased text; word boundaries are checked in Python. Compiled from its parse
+    # tree, so ``regex.pattern`` is None: `regex_source` is the regex (:func:`_source`)
+    regex: re.Pattern[str]
     weight: float
     fields: frozenset[str]
     topic: str
     triggers: frozenset[str] | None  # literals one of which any match contains (None: unknown)
     requires: tuple[frozenset[str], ...]  # every literal requirement (all must hold)
     state_prefix: bool  # the pattern began with {state}: check for a state name before a match
+    regex_source: str = ""  # the regex as compiled
 
 
 _SPACE = r"[\s\-]+"
@@ -208,12 +214,13 @@ def _expand(pattern: str) -> str:
     )
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
-    """For lower-cased text, with no leading look-behind, so the regex engine can skip ahead to
-    the pattern's first literal (a leading 50-way state alternation would try every position).
-    The trailing look-ahead makes the engine backtrack to a longer alternative ("healthcare" after
-    "health") instead of returning a match that ends inside a word."""
-    return re.compile(f"(?:{_expand(pattern)})(?![a-z0-9_])")
+def _source(pattern: str) -> str:
+    """The regex of a phrase, for lower-cased text, with no leading look-behind, so the regex
+    engine can skip ahead to the pattern's first literal (a leading 50-way state alternation would
+    try every position). The trailing look-ahead makes the engine backtrack to a longer
+    alternative ("healthcare" after "health") instead of returning a match that ends inside a
+    word."""
+    return f"(?:{_expand(pattern)})(?![a-z0-9_])"
 
 
 def _find(
@@ -275,13 +282,14 @@ class TopicClassifier:
         state_prefix = pattern.startswith("{state} ")
         if state_prefix:
             pattern = pattern[len("{state} ") :]
+        regex_source = _source(pattern)
         try:
-            regex = _compile(pattern)
+            # one parse: the regex and its literal requirements (the triggers are one of them)
+            regex, required = analyse_regex(regex_source)
         except re.error as exc:
             raise TopicConfigError(
                 f"{source}: topic {topic}: bad pattern {p.pattern!r}: {exc}"
             ) from exc
-        required = required_literals(_expand(pattern))  # once: the triggers are one of them
         return _Phrase(
             regex,
             p.weight,
@@ -290,6 +298,7 @@ class TopicClassifier:
             most_selective(required),
             tuple(required),
             state_prefix,
+            regex_source,
         )
 
     def classify(
