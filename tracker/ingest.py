@@ -25,6 +25,7 @@ import gc
 import hashlib
 import logging
 import sqlite3
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -59,6 +60,7 @@ from tracker.vocab import state_name
 
 __all__ = [
     "BATCH_SIZE",
+    "STOP",
     "IngestError",
     "IngestReport",
     "bulk_insert",
@@ -230,6 +232,8 @@ def _ingest_all(
         bills, "while_waiting", _just_wait
     )
     for batch in _batches(_validated(bills, report, engine, source), batch_size):
+        if STOP.is_set():
+            raise KeyboardInterrupt("stop requested")
         with writing(engine) as conn:
             report.batch_ids = []
             _ingest_batch(conn, batch, report, run_id=run_id, source=source)
@@ -241,6 +245,12 @@ def _ingest_all(
         del batch, conn  # freed before the collection (see _batches)
         collector.between()
     apply_removals(engine, report)
+
+
+# Set by a stop signal's handler (tracker.cli.core) beside raising KeyboardInterrupt, which can
+# be lost: once in 30 SIGTERMs an import went on to the end, exit 0, nothing on stderr (Python
+# drops an exception raised while a finaliser runs, for one). The next batch then stops.
+STOP = threading.Event()
 
 
 def _just_wait(wait: Callable[[], None]) -> None:
