@@ -266,3 +266,20 @@ def test_each_file_read_is_recorded_with_its_fingerprint_and_bills(
     assert {row.seen_at for row in rows.values()} == first_seen  # one batch, one time
     again = _import(engine, root)
     assert (again.new, again.updated, again.unchanged) == (0, 0, 60)
+
+
+def test_a_fingerprint_reads_a_file_larger_than_one_read_whole(tmp_path: Path) -> None:
+    """Files are hashed in reads of 1 MiB: a file of 2.5 MiB has its full size and SHA-256,
+    and a folder named as a unit has no fingerprint."""
+    import hashlib
+
+    from tracker.ingest_files import fingerprint
+
+    big = tmp_path / "big.json"
+    data = bytes(range(256)) * (10 * 1024 + 7)  # 2.5 MiB and a little
+    big.write_bytes(data)
+    fp = fingerprint((None, (big,)))  # type: ignore[arg-type]
+    assert fp is not None and fp.size == len(data)
+    per_file = f"big.json\0{len(data)}\0{hashlib.sha256(data).hexdigest()}\n".encode()
+    assert fp.sha256 == hashlib.sha256(per_file).hexdigest()
+    assert fingerprint((None, (tmp_path,))) is None  # type: ignore[arg-type]

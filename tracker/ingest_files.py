@@ -121,42 +121,47 @@ class Reread:
         return self._bills
 
 
-def unit_files(unit: Unit) -> list[Path] | None:
+def unit_files(unit: Unit) -> list[str] | None:
     """The files a unit reads (a CSV's whole folder: its sibling tables), or None when it
-    reads a folder (never fingerprinted)."""
-    _func, args = unit
-    first = args[0]
-    paths = list(first) if isinstance(first, list | tuple) else [first]
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
+    reads a folder (never fingerprinted). Plain strings and ``os.path``: :func:`plan` calls it
+    for every file of an import, and ``pathlib`` cost more than the hashing."""
+    files: list[str] = []
+    for p in _unit_paths(unit):
+        if os.path.isdir(p):
             return None
-        if p.suffix.lower() == ".csv":
-            files += sorted(f for f in p.parent.iterdir() if f.is_file())
+        if os.path.splitext(p)[1].lower() == ".csv":  # as Path.suffix: ".csv" alone has none
+            parent = os.path.dirname(p) or "."
+            files += sorted(
+                f
+                for f in (os.path.join(parent, n) for n in os.listdir(parent))
+                if os.path.isfile(f)
+            )
         else:
             files.append(p)
     return files
 
 
+def _unit_paths(unit: Unit) -> list[str]:
+    first = unit[1][0]
+    return [os.fspath(p) for p in first] if isinstance(first, list | tuple) else [os.fspath(first)]
+
+
 def unit_path(unit: Unit, folders: dict[str, str] | None = None) -> str:
     """The unit's resolved path(s), one a line. `folders` (folder -> its resolved path) is
     filled as a cache: a folder of many files is resolved once, not once per file."""
-    first = unit[1][0]
-    paths = list(first) if isinstance(first, list | tuple) else [first]
-    return "\n".join(_resolved(p, folders) for p in paths)
+    return "\n".join(_resolved(p, folders) for p in _unit_paths(unit))
 
 
-def _resolved(p: Path | str, folders: dict[str, str] | None) -> str:
-    """``str(Path(p).resolve())``: a file that is not a symbolic link resolves to its resolved
-    folder joined with its name, so the folder's resolution is cached in `folders`."""
-    path = Path(p)
-    if folders is None or path.name in ("", ".", "..") or os.path.islink(path):
-        return str(path.resolve())
-    parent = str(path.parent)
-    folder = folders.get(parent)
-    if folder is None:
-        folder = folders[parent] = str(path.parent.resolve())
-    return os.path.join(folder, path.name)
+def _resolved(path: str, folders: dict[str, str] | None) -> str:
+    """``str(Path(path).resolve())``: a file that is not a symbolic link resolves to its
+    resolved folder joined with its name, so the folder's resolution is cached in `folders`."""
+    folder, name = os.path.split(path)
+    if folders is None or name in ("", ".", "..") or os.path.islink(path):
+        return str(Path(path).resolve())
+    found = folders.get(folder)
+    if found is None:
+        found = folders[folder] = str(Path(folder or ".").resolve())
+    return os.path.join(found, name)
 
 
 def fingerprint(unit: Unit, folders: dict[str, str] | None = None) -> Fingerprint | None:
@@ -167,14 +172,26 @@ def fingerprint(unit: Unit, folders: dict[str, str] | None = None) -> Fingerprin
     size = 0
     try:
         for f in files:
-            with open(f, "rb") as handle:
-                digest = hashlib.file_digest(handle, "sha256").hexdigest()
-                n = handle.tell()
-            sha.update(f"{f.name}\0{n}\0{digest}\n".encode("utf-8", "surrogateescape"))
+            n, digest = _file_sha256(f)
+            sha.update(f"{os.path.basename(f)}\0{n}\0{digest}\n".encode("utf-8", "surrogateescape"))
             size += n
     except OSError:
         return None  # the unit reports it
     return Fingerprint(unit_path(unit, folders), size, sha.hexdigest())
+
+
+def _file_sha256(path: str) -> tuple[int, str]:
+    """Size and SHA-256 of a file (``os.read`` in chunks of 1 MiB: ``hashlib.file_digest``
+    allocates 256 KiB a call, and most files are a few KiB)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sha, n = hashlib.sha256(), 0
+        while chunk := os.read(fd, 1 << 20):
+            sha.update(chunk)
+            n += len(chunk)
+    finally:
+        os.close(fd)
+    return n, sha.hexdigest()
 
 
 def stored(engine: Engine, source: str) -> dict[str, tuple[str, int, str]]:

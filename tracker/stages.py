@@ -94,7 +94,6 @@ _NOT_RECONSIDERED = re.compile(
 _RETURNED_TO = re.compile(
     r"\breturned to (the )?(?P<chamber>senate|house|assembly)\b[^;]*\bcommittee\b", re.IGNORECASE
 )
-_HINTS = re.compile(r"reported|reconsider|returned to", re.IGNORECASE)
 _FLOOR_READING = re.compile(r"\b(second|third|2nd|3rd) reading\b", re.IGNORECASE)
 # Identifier prefixes of resolutions and memorials used across the states (SR, HR, AR; SJR, HCR,
 # ACR; SM, HJM; MT-style HJ): the fallback when a source classifies everything as "bill".
@@ -312,9 +311,11 @@ def _apply(
 def _text_fallbacks(kinds: set[str], description: str) -> None:
     """Classes the stage needs that the action rules may not emit; see the module docstring.
     ("reconsidered" and "returned" are internal to this module, not action classifications.)"""
-    if not _HINTS.search(description):  # one cheap search for the usual action
-        return
     low = description.lower()
+    # the usual action has none of the words every test below needs (a case-insensitive regex
+    # cannot skip ahead to a literal: three substring tests of the lower-cased text cost less)
+    if "reported" not in low and "reconsider" not in low and "returned to" not in low:
+        return
     if "referral-committee" in kinds and "reported" in low and not kinds & _COMMITTEE_PASS:
         if _REPORTED_ON.search(description):
             kinds.add("committee-passage")
