@@ -14,7 +14,10 @@ from typer.testing import CliRunner
 
 from tracker.actions import (
     RuleError,
+    RuleSet,
+    ScanThenMatch,
     analyse_regex,
+    analyse_search,
     classify_action,
     clear_cache,
     compile_pattern,
@@ -616,3 +619,61 @@ def test_cli_classify_on_real_labelled_actions(tmp_path, shared_data):
         if set(a[-1].split("|")) == set(b[-1].split("|"))
     )
     assert agree / (len(rows) - 1) > 0.6
+
+
+def test_a_branch_opening_with_assertions_is_searched_by_scanning_for_what_follows():
+    """``\\b``, ``\\B`` and look-behinds at the start keep ``re`` from skipping ahead to a
+    literal; such a branch is a ScanThenMatch, which finds exactly what ``re.search`` finds:
+    the same span and groups, the assertions judged on the text before the place (so "xthird"
+    and "for third reading" are not matches), the leftmost place first, pos and endpos kept."""
+    sources = [
+        r"\b(third|final|3rd)\s+(reading|passage)\b[^;]*\b(passed|adopted)\b",
+        r"(?<!for\s)(?<!to\s)\b(second|2nd)\s+reading\b(?!,?\s+cal(endar|\.|\b))",
+        r"\bread\s+(a\s+|the\s+)?third\s+time\b",
+        r"\Bing\b",
+    ]
+    texts = [
+        "third reading, passed",
+        "xthird reading; passed",
+        "for third reading: third reading, adopted",
+        "ordered to second reading; second reading, calendar; 2nd reading",
+        "moved to second reading and second reading passed",
+        "read the third time, passed; read a third time",
+        "reading ring kingdom",
+        "",
+        "third reading; passed",
+    ]
+    for source in sources:
+        searcher, required = analyse_search(source)
+        regex, same = analyse_regex(source)
+        assert isinstance(searcher, ScanThenMatch) and required == same
+        expected = re.compile(source)
+        for text in texts:
+            for pos, endpos in ((0, len(text)), (3, len(text)), (0, max(0, len(text) - 6))):
+                found = searcher.search(text, pos, endpos)
+                wanted = expected.search(text, pos, endpos)
+                assert (found and (found.span(), found.groups())) == (
+                    wanted and (wanted.span(), wanted.groups())
+                ), (source, text, pos, endpos)
+    # nothing to scan for after the opening, or no opening: the compiled regex itself
+    for source in (r"\b\w+ing", r"third\s+reading", r"^\bthird"):
+        assert not isinstance(analyse_search(source)[0], ScanThenMatch), source
+
+
+def test_rule_branches_that_open_with_a_word_boundary_scan_and_classify_as_before():
+    rules = parse_rules(
+        [
+            {
+                "id": "third",
+                "pattern": r"\bthird reading\b[^;]*\bpassed\b|(?<!for\s)\bfinal passage",
+                "classifications": ["passage"],
+            }
+        ],
+        file="<test>",
+    )
+    assert all(isinstance(b.regex, ScanThenMatch) for b in rules[0].branches)
+    ruleset = RuleSet(rules)
+    assert ruleset.classify("Third reading, PASSED") == ["passage"]
+    assert ruleset.classify("Xthird reading, passed") == []
+    assert ruleset.classify("held for final passage") == []
+    assert ruleset.classify("Final passage") == ["passage"]
