@@ -188,3 +188,19 @@ def test_an_import_read_ahead_stores_what_the_plain_import_stores(
     # every bill but the first batch's (read before the first wait) and the stored one
     assert 600 <= len(prepared) < 689
     assert later.identifier not in {p.fields()["identifier"] for p in prepared}
+
+
+def test_a_files_done_marker_does_not_count_against_what_is_read_ahead(
+    sqlite_engine: Any,
+) -> None:
+    """One-bill files give a bill then its FileDone: counted, the markers would halve what is
+    read ahead while the caller waits. `ahead` bounds the other items only."""
+    from tracker.ingest_files import FileDone, Fingerprint
+
+    done = FileDone(Fingerprint("/x.json", 1, "0" * 64), [])
+    source = [item for n in range(30) for item in (n, done)]
+    items = ReadAhead(iter(source), sqlite_engine, ahead=10)
+    items.while_waiting(lambda: time_passes(0.3))  # long enough to read all it may
+    assert sum(1 for item in items._ready if item is not done) == 10
+    assert sum(1 for item in items._ready if item is done) in (9, 10)
+    assert list(items) == source
