@@ -794,3 +794,45 @@ def test_the_collector_runs_between_batches_from_the_second_on(
         assert not gc.isenabled() and collected == [1, 2, 1, 1, 2, 1]  # the caller's choice
     finally:
         gc.enable()
+
+
+def test_a_batchs_time_is_stored_to_the_microsecond_in_every_row_it_writes(
+    engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch stamps its bills, their sources, children and changes with one `now`. On
+    PostgreSQL it goes as the text psycopg would write for it, made once per batch (COPY for
+    60 bills' children, INSERT for the few sponsors of 3): the same instant either way."""
+    import tracker.ingest as ingest
+
+    when = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return when
+
+    monkeypatch.setattr(ingest, "datetime", Clock)
+    many = [
+        synthetic_bill(
+            identifier=f"S {n}",
+            actions=[
+                {"date": "2025-01-08", "description": f"Referred {k}", "chamber": "upper"}
+                for k in range(2)
+            ],
+        )
+        for n in range(60)
+    ]
+    assert ingest_bills(engine, many, source="test").new == 60
+    assert ingest_bills(engine, [synthetic_bill(identifier="S 999")], source="test").new == 1
+    with engine.connect() as c:
+        stamps = [
+            *c.execute(select(Bill.first_seen, Bill.last_checked, Bill.last_changed)).all(),
+            *c.execute(select(BillSource.first_seen, BillSource.last_seen)).all(),
+            *c.execute(select(Action.first_seen)).all(),
+            *c.execute(select(Sponsorship.first_seen)).all(),
+            *c.execute(select(Version.first_seen)).all(),
+            *c.execute(select(Change.seen_at)).all(),
+        ]
+    assert len(stamps) == 61 + 61 + 121 + 61 + 61 + 61
+    values = {v.replace(tzinfo=UTC) if v.tzinfo is None else v for row in stamps for v in row}
+    assert values == {when}

@@ -335,7 +335,9 @@ class _Children:
         self.tables = dict(zip(CHILD_KINDS, CHILD_TABLES, strict=True))
         self.stamp = {}  # `now` as bulk_insert stores it in each table's first_seen
         for kind, table in self.tables.items():
-            encode = _encoder(table.c.first_seen, sqlite)
+            encode = _encoder(table.c.first_seen, sqlite) or _pg_time_encoder(
+                conn, table.c.first_seen
+            )
             self.stamp[kind] = encode(now) if encode is not None else now
         self.params: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
 
@@ -386,7 +388,8 @@ def bulk_insert(
     encoders = [
         (i, enc, c)
         for i, c in enumerate(columns)
-        if (enc := _encoder(c, sqlite)) and not (json_encoded and not _is_time(c))
+        if (enc := _encoder(c, sqlite) or _pg_time_encoder(conn, c))
+        and not (json_encoded and not _is_time(c))
     ]
     if encoders:
         # Column by column (transposed with zip, in C): one Python call per value at most, and
@@ -431,6 +434,26 @@ def _is_time(column: Any) -> bool:
     from sqlalchemy import DateTime
 
     return isinstance(column.type, DateTime)
+
+
+def _pg_time_encoder(conn: Connection, column: Any) -> Callable[[Any], Any] | None:
+    """PostgreSQL, a ``timestamptz`` column: an aware datetime as the text psycopg sends for
+    it (what COPY writes; as a parameter, PostgreSQL reads it as the column's type). Made once
+    per batch for its one `now` (see the memo in :func:`bulk_insert`), instead of once per row
+    by the driver: 1.3 of the 2 us COPY spends on a child row went to its timestamp."""
+    if conn.dialect.name != "postgresql" or not getattr(column.type, "timezone", False):
+        return None
+    from psycopg.adapt import PyFormat, Transformer
+
+    transformer = Transformer(conn.connection.driver_connection)
+
+    def encode_time(value: Any) -> Any:
+        if type(value) is not datetime or value.utcoffset() is None:
+            return value  # the driver's own way
+        dumped = transformer.get_dumper(value, PyFormat.TEXT).dump(value)
+        return value if dumped is None else bytes(dumped).decode()
+
+    return encode_time
 
 
 def _encoder(column: Any, sqlite: bool) -> Callable[[Any], Any] | None:
