@@ -342,9 +342,13 @@ _SKIPPABLE_OPENING = {
 }
 
 
-def _searcher(tree: Any, whole: re.Pattern[str], flags: int) -> Searcher:
-    """`whole` (compiled from `tree`), or a :class:`ScanThenMatch` when it opens with zero-width
-    assertions and what follows them starts with something ``re`` scans for fast."""
+def _searcher(source: str, tree: Any, whole: re.Pattern[str], flags: int) -> Searcher:
+    """`whole` (compiled from `tree`, parsed from `source`), or a :class:`ScanThenMatch` when it
+    opens with zero-width assertions and what follows them starts with something ``re`` scans
+    for fast. Not for a regex with references or inline flags (:data:`_CONTEXTUAL`): the head
+    alone could refer to a group it does not hold."""
+    if _CONTEXTUAL.search(source):
+        return whole
     data = list(tree.data)
     skip = 0
     while skip < len(data) and (
@@ -360,8 +364,6 @@ def _searcher(tree: Any, whole: re.Pattern[str], flags: int) -> Searcher:
         literals += 1
     # a run of literals, or the first item (with the one after it when it is a lone character)
     head = sre_parse.SubPattern(tree.state, rest[: literals if literals > 1 else literals + 1])
-    if "GROUPREF" in repr(head.data):  # refers to a group the head may not hold
-        return whole
     try:  # the compiler's own test for a prefix it scans for (private: not used if it moves)
         literal, _skip, _all = _compiler._get_literal_prefix(head, flags)
         if len(literal) < 2 and not _compiler._get_charset_prefix(head, flags):
@@ -382,17 +384,20 @@ def analyse_regex(source: str, flags: int = 0) -> tuple[re.Pattern[str], list[fr
     crosses a process boundary; each process builds its own). Raises ``re.error`` like
     ``re.compile``.
     """
-    tree = sre_parse.parse(source, flags)
-    required = _tree_requirements(tree)  # from the tree as parsed, before the compiler sees it
+    tree, required = _parsed(source, flags)
     return _compile_tree(tree, flags), required
 
 
 def analyse_search(source: str, flags: int = 0) -> tuple[Searcher, list[frozenset[str]]]:
     """:func:`analyse_regex`, for a caller that only searches: a regex that opens with
     zero-width assertions comes as a :class:`ScanThenMatch`."""
+    tree, required = _parsed(source, flags)
+    return _searcher(source, tree, _compile_tree(tree, flags), flags), required
+
+
+def _parsed(source: str, flags: int) -> tuple[Any, list[frozenset[str]]]:
     tree = sre_parse.parse(source, flags)
-    required = _tree_requirements(tree)
-    return _searcher(tree, _compile_tree(tree, flags), flags), required
+    return tree, _tree_requirements(tree)  # from the tree as parsed, before the compiler sees it
 
 
 def _tree_requirements(parsed: Any) -> list[frozenset[str]]:

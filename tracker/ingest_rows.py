@@ -331,13 +331,10 @@ class _Children:
 
     def __init__(self, conn: Connection, source: str, now: datetime) -> None:
         self.conn, self.source = conn, source
-        sqlite = conn.dialect.name == "sqlite"
         self.tables = dict(zip(CHILD_KINDS, CHILD_TABLES, strict=True))
         self.stamp = {}  # `now` as bulk_insert stores it in each table's first_seen
         for kind, table in self.tables.items():
-            encode = _encoder(table.c.first_seen, sqlite) or _pg_time_encoder(
-                conn, table.c.first_seen
-            )
+            encode = _encoder(table.c.first_seen, conn)
             self.stamp[kind] = encode(now) if encode is not None else now
         self.params: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
 
@@ -380,7 +377,6 @@ def bulk_insert(
         return
     columns = [c for c in table.columns if c.name in rows[0]]
     names = [c.name for c in columns]
-    sqlite = conn.dialect.name == "sqlite"
     pick = operator.itemgetter(*names)
     params: list[tuple[Any, ...]] = (
         [(pick(row),) for row in rows] if len(names) == 1 else [pick(row) for row in rows]
@@ -388,8 +384,7 @@ def bulk_insert(
     encoders = [
         (i, enc, c)
         for i, c in enumerate(columns)
-        if (enc := _encoder(c, sqlite) or _pg_time_encoder(conn, c))
-        and not (json_encoded and not _is_time(c))
+        if (enc := _encoder(c, conn)) and not (json_encoded and not _is_time(c))
     ]
     if encoders:
         # Column by column (transposed with zip, in C): one Python call per value at most, and
@@ -436,27 +431,13 @@ def _is_time(column: Any) -> bool:
     return isinstance(column.type, DateTime)
 
 
-def _pg_time_encoder(conn: Connection, column: Any) -> Callable[[Any], Any] | None:
-    """PostgreSQL, a ``timestamptz`` column: an aware datetime as the text psycopg sends for
-    it (what COPY writes; as a parameter, PostgreSQL reads it as the column's type). Made once
-    per batch for its one `now` (see the memo in :func:`bulk_insert`), instead of once per row
-    by the driver: 1.3 of the 2 us COPY spends on a child row went to its timestamp."""
-    if conn.dialect.name != "postgresql" or not getattr(column.type, "timezone", False):
-        return None
-    from psycopg.adapt import PyFormat, Transformer
-
-    transformer = Transformer(conn.connection.driver_connection)
-
-    def encode_time(value: Any) -> Any:
-        if type(value) is not datetime or value.utcoffset() is None:
-            return value  # the driver's own way
-        dumped = transformer.get_dumper(value, PyFormat.TEXT).dump(value)
-        return value if dumped is None else bytes(dumped).decode()
-
-    return encode_time
-
-
-def _encoder(column: Any, sqlite: bool) -> Callable[[Any], Any] | None:
+def _encoder(column: Any, conn: Connection) -> Callable[[Any], Any] | None:
+    """How a value of `column` goes to the driver when it needs encoding here: JSON as its
+    text; a timestamp as SQLite's text, or on PostgreSQL (``timestamptz``, an aware datetime)
+    as the text psycopg sends for it (what COPY writes; as a parameter, PostgreSQL reads it as
+    the column's type). Timestamps are encoded once per distinct value (see the memo in
+    :func:`bulk_insert`): a batch's one `now`, instead of once per row by the driver (1.3 of
+    the 2 us COPY spent on a child row went to its timestamp)."""
     from sqlalchemy import JSON, DateTime
 
     if isinstance(column.type, JSON):
@@ -474,12 +455,26 @@ def _encoder(column: Any, sqlite: bool) -> Callable[[Any], Any] | None:
             return json_dumps(value)
 
         return encode_json
-    if sqlite and isinstance(column.type, DateTime):
+    if not isinstance(column.type, DateTime):
+        return None
+    if conn.dialect.name == "sqlite":
 
         def encode_time(value: Any) -> Any:
             return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
         return encode_time
+    if conn.dialect.name == "postgresql" and column.type.timezone:
+        from psycopg.adapt import PyFormat, Transformer
+
+        transformer = Transformer(conn.connection.driver_connection)
+
+        def encode_aware(value: Any) -> Any:
+            if type(value) is not datetime or value.utcoffset() is None:
+                return value  # the driver's own way
+            dumped = transformer.get_dumper(value, PyFormat.TEXT).dump(value)
+            return value if dumped is None else bytes(dumped).decode()
+
+        return encode_aware
     return None
 
 
