@@ -54,7 +54,7 @@ class Recorder:
         self.hashes: dict[str, str] = {}
         self.sizes = 0
 
-    def send(self, msg: Any, *, to: str) -> None:
+    def send(self, msg: Any, *, to: str, meanwhile: Any = None) -> None:
         from tracker import mail
 
         data = mail.as_bytes(msg)
@@ -62,6 +62,8 @@ class Recorder:
             raise AssertionError(f"{to} got two messages")
         self.hashes[to] = hashlib.sha256(data).hexdigest()
         self.sizes += len(data)
+        if meanwhile is not None:
+            meanwhile()
 
 
 def run(db: Path, period: str | None, limit: int | None) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 
@@ -163,11 +164,15 @@ class ListTransport:
         self.sent: list[EmailMessage] = []
         self.refuse = refuse or {}
 
-    def send(self, msg: EmailMessage, *, to: str) -> None:
+    def send(
+        self, msg: EmailMessage, *, to: str, meanwhile: Callable[[], object] | None = None
+    ) -> None:
         if to in self.refuse:
             raise self.refuse[to]
         raw = mail.as_bytes(msg)
         self.sent.append(email.message_from_bytes(raw, policy=email.policy.default))  # type: ignore[arg-type]
+        if meanwhile is not None:
+            meanwhile()
 
 
 def _ledger(engine) -> dict[int, str]:  # type: ignore[no-untyped-def]

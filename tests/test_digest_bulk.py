@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from collections.abc import Callable
 from email.message import EmailMessage
 
 import pytest
@@ -190,8 +191,10 @@ class ListTransport:
     def __init__(self) -> None:
         self.sent: list[bytes] = []
 
-    def send(self, msg: object, *, to: str) -> None:
+    def send(self, msg: object, *, to: str, meanwhile: Callable[[], object] | None = None) -> None:
         self.sent.append(mail.as_bytes(msg))  # type: ignore[arg-type]
+        if meanwhile is not None:
+            meanwhile()
 
 
 def test_ledger_is_written_in_groups(engine) -> None:  # type: ignore[no-untyped-def]
@@ -229,3 +232,52 @@ def test_ledger_is_written_in_groups(engine) -> None:  # type: ignore[no-untyped
     assert all(
         r.message_id == delivery.digest_message_id(r.subscriber_id, PERIOD, settings) for r in rows
     )
+
+
+class OrderTransport:
+    """Notes when each message is written and when its answer comes, calling `meanwhile` in
+    between as the SMTP transport does."""
+
+    def __init__(self, events: list[tuple[str, str]]) -> None:
+        self.events = events
+
+    def send(self, msg: object, *, to: str, meanwhile: Callable[[], object] | None = None) -> None:
+        self.events.append(("write", to))
+        if meanwhile is not None:
+            meanwhile()
+        self.events.append(("answer", to))
+
+
+def test_each_message_is_built_while_the_server_takes_the_one_before(
+    engine, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Every message but the first is built between the write of the message before it and
+    that message's answer, across ledger groups too (the next group's first during the last
+    of the group before); none is built twice, and a dry run still builds every one."""
+    load_synthetic_week(engine)
+    add_synthetic_subscribers(
+        engine, [{"email": f"o{i:02d}@example.org", "states": ["ny"]} for i in range(40)]
+    )
+    events: list[tuple[str, str]] = []
+    real = delivery.digest_message
+
+    def logged(subscriber, **kw):  # type: ignore[no-untyped-def]
+        events.append(("build", subscriber.email))
+        return real(subscriber, **kw)
+
+    monkeypatch.setattr(delivery, "digest_message", logged)
+    report = delivery.send_digests(
+        engine, period=PERIOD, transport=OrderTransport(events), ledger_group=16
+    )
+    assert report.sent == 40
+    writes = [to for kind, to in events if kind == "write"]
+    assert [to for kind, to in events if kind == "build"] == writes  # each once, in order
+    for before, after in zip(writes, writes[1:], strict=False):
+        built = events.index(("build", after))
+        assert events.index(("write", before)) < built < events.index(("answer", before))
+
+    events.clear()
+    with engine.begin() as conn:
+        conn.execute(DigestLedger.__table__.delete())
+    dry = delivery.send_digests(engine, period=PERIOD, transport=None, dry_run=True)
+    assert dry.would_send == 40 and len(events) == 40  # built (checked), nothing written

@@ -7,14 +7,17 @@ digest, leave by RFC 8058 one-click; plus a crash mid-run and a rerun sending ea
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
 import socket
+import threading
 import time
 from collections import Counter
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -47,6 +50,9 @@ class Collector:
         self.peers: list[tuple[str, int]] = []
         self.rcpt_replies: dict[str, list[str]] = {}  # address -> replies to give, in order
         self.always: dict[str, str] = {}  # address -> reply on every attempt
+        self.data_replies: list[str] = []  # replies to a whole message to give, in order
+        self.hold: threading.Event | None = None  # a message's answer waits for it (5 s at most)
+        self.held: list[bool] = []  # whether each held answer got the event in time
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
         session.host_name = hostname
@@ -74,6 +80,11 @@ class Collector:
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         self.commands.append("DATA")
+        if self.hold is not None:
+            loop = asyncio.get_running_loop()
+            self.held.append(await loop.run_in_executor(None, self.hold.wait, 5))
+        if self.data_replies:
+            return self.data_replies.pop(0)
         options = [o.upper() for o in envelope.mail_options]
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos), options))
         self.raw.append(envelope.original_content or envelope.content)
@@ -208,6 +219,68 @@ def test_pipelining_sends_a_message_in_two_writes_when_the_server_offers_it(
         assert b"\r\n..a dot\r\n...two\r\n..\r\n" in writes[1] and writes[1].endswith(b"\r\n.\r\n")
     else:
         assert per_message == 4
+
+
+def test_meanwhile_runs_once_while_the_server_takes_the_message(smtp: Collector) -> None:
+    """`meanwhile` is called after the message is written and before the server's answer is
+    read (the server holds its answer until `meanwhile` lets it go: the other order would
+    wait out the hold), once whatever the attempts, and not at all when the server refuses
+    before the message is written. What it raises comes out of `send` once the answer is
+    read, never taken for a delivery failure: not retried, and the connection goes on."""
+    calls: list[str] = []
+    smtp.hold = threading.Event()
+
+    def release() -> None:
+        calls.append("a")
+        smtp.hold.set()  # type: ignore[union-attr]
+
+    with _transport() as t:
+        started = time.monotonic()
+        t.send(_msg("a@example.org"), to="a@example.org", meanwhile=release)
+        assert smtp.held == [True] and time.monotonic() - started < 4
+        smtp.hold = None
+        t.send(_msg("b@example.org"), to="b@example.org", meanwhile=lambda: calls.append("b"))
+        smtp.data_replies = ["452 4.3.1 insufficient storage"]  # refused after the message
+        t.send(_msg("c@example.org"), to="c@example.org", meanwhile=lambda: calls.append("c"))
+        smtp.always["gone@example.org"] = "550 5.1.1 no such user"  # before it
+        with pytest.raises(mail.PermanentFailure):
+            t.send(_msg("gone@example.org"), to="gone@example.org", meanwhile=lambda: 1 / 0)
+
+        def boom() -> None:
+            raise RuntimeError("the caller's own failure")
+
+        with pytest.raises(RuntimeError, match="the caller's own failure"):
+            t.send(_msg("d@example.org"), to="d@example.org", meanwhile=boom)
+        t.send(_msg("e@example.org"), to="e@example.org")
+    assert calls == ["a", "b", "c"]
+    assert smtp.to() == {f"{x}@example.org": 1 for x in "abcde"}  # d too: delivered, then raised
+    assert t.connections == 1
+
+
+def test_a_message_refused_after_it_is_written_is_classified_and_the_connection_reset(
+    smtp: Collector,
+) -> None:
+    """The answer to the message itself: 5xx is permanent, 4xx retried; either way the
+    transaction is reset and the next message goes out on the same connection."""
+    smtp.data_replies = ["554 5.6.0 message refused"]
+    with _transport() as t:
+        with pytest.raises(mail.PermanentFailure, match="554"):
+            t.send(_msg("x@example.org"), to="x@example.org")
+        t.send(_msg("y@example.org"), to="y@example.org")
+    assert smtp.to() == {"y@example.org": 1} and t.connections == 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dots_are_stuffed_as_smtplib_stuffs_them(seed: int) -> None:
+    """:func:`mail.stuff_dots` gives what smtplib's regex gives, on lines of dots, CRs and
+    LFs in any order (the edges: a dot first, a bare LF, a CR before the dot)."""
+    import random
+
+    rng = random.Random(seed)
+    smtplib_regex = re.compile(rb"(?m)^\.")
+    for _ in range(5000):
+        data = bytes(rng.choice(b".\r\na") for _ in range(rng.randint(0, 14)))
+        assert mail.stuff_dots(data) == smtplib_regex.sub(b"..", data), data
 
 
 def test_a_refused_sender_is_retried_and_the_connection_reset(smtp: Collector) -> None:
@@ -357,8 +430,8 @@ class CrashAfter(mail.SmtpTransport):
         super().__init__(**kw)
         self.n = n
 
-    def send(self, msg: EmailMessage, *, to: str) -> None:
-        super().send(msg, to=to)
+    def send(self, msg: EmailMessage, *, to: str, **kw: Any) -> None:
+        super().send(msg, to=to, **kw)
         self.n -= 1
         if self.n == 0:
             raise RuntimeError("simulated crash")

@@ -4,15 +4,14 @@ Building a week's digests is :mod:`tracker.digest`, rendering them :mod:`tracker
 this module delivers them.
 The ledger (``digest_ledger``) is written per message: a row is claimed before the SMTP
 transaction and finished after it, so a crash and a rerun send every remaining subscriber once
-and nobody twice. Rendering (this thread) overlaps the wait for the server (a sender thread).
+and nobody twice. The next message is built while the server takes in the one before
+(:func:`tracker.mail.smtp_transaction`'s `meanwhile`), so building costs the run no time.
 """
 
 from __future__ import annotations
 
 import gc
-import queue
-import sys
-import threading
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -36,7 +35,6 @@ ledger_table, subscriber_table = DigestLedger.__table__, Subscriber.__table__
 # loss, SIGKILL) can leave at most this many rows `sending`, which the next run resends with
 # their first Message-ID; anything short of that (an exception, Ctrl-C) leaves at most one.
 LEDGER_GROUP = 16
-SWITCH_INTERVAL = 0.0005  # seconds; see send_digests
 
 
 @dataclass
@@ -104,14 +102,9 @@ def send_digests(
 ) -> SendReport:
     """Send `period`'s digest to every confirmed subscriber who has not had it yet.
 
-    `transport` is a :class:`tracker.mail.SmtpTransport` (opened by the caller); with
-    ``dry_run`` nothing is sent or written and the report counts what would go out.
-
-    This thread renders; one sender thread claims ledger rows (in groups), sends over the one
-    SMTP connection and records the outcomes, so rendering overlaps the wait for the server.
-    While it runs, the interpreter switches threads every half millisecond instead of every
-    5 ms, so the sender takes the server's answer when it comes instead of waiting for the
-    rendering thread's turn to end (the GIL).
+    `transport` is a :class:`tracker.mail.SmtpTransport` (opened by the caller), or anything
+    with its ``send(msg, *, to, meanwhile=None)``; with ``dry_run`` nothing is sent or
+    written, and the report counts what would go out (every message is still built).
     """
     settings = settings or get_settings()
     ledger_group = LEDGER_GROUP if ledger_group is None else ledger_group
@@ -119,60 +112,91 @@ def send_digests(
         bounce_threshold = settings.digest_bounce_threshold
     report = SendReport(period)
     started = time.perf_counter()
-    sender = (
-        None
-        if dry_run
-        else _Sender(
-            engine, transport, period=period, threshold=bounce_threshold, group=ledger_group
-        )
-    )
     with engine.connect() as conn:
         renderer = renderer or DigestRenderer(load_week(conn, period=period, settings=settings))
         conn.rollback()
-        if sender is not None:
+
+        def build(item: _Item) -> mail.RawMessage:
+            return digest_message(
+                item.row,
+                prefs=item.prefs,
+                renderer=renderer,
+                settings=settings,
+                message_id=item.message_id,
+            )[1]
+
+        if not dry_run:
             report.uncertain += _mark_uncertain(conn, period)
-            switch = sys.getswitchinterval()
-            sys.setswitchinterval(min(switch, SWITCH_INTERVAL))
-            sender.start()
         # The week (bills, events, rendered blocks) lives as long as the run and is only read:
         # the collector need not go through it again and again while thousands of messages
         # are made (a tenth of the run's time otherwise); given back to it after the run.
         gc.freeze()
         try:
-            for batch in _confirmed_batches(conn):
-                done = _done_ids(conn, period, [r.id for r in batch])
-                conn.rollback()
-                for row in batch:
-                    if row.id in done:
-                        report.already += 1
-                        continue
-                    item = _prepare(row, renderer, settings)
-                    if sender is not None:
-                        sender.put(item)
-                    elif item[0] == "skip":
+            items = _to_send(conn, period, renderer, settings, report)
+            if dry_run:
+                for item in items:
+                    if item.skip:
                         report.skipped += 1
                     else:
+                        build(item)  # what a real run would send is built, checked
                         report.would_send += 1
+            else:
+                sender = _Sender(
+                    engine,
+                    transport,
+                    period=period,
+                    threshold=bounce_threshold,
+                    group=ledger_group,
+                    build=build,
+                )
+                try:
+                    sender.run(items)
+                finally:
+                    sender.merge_into(report)
         finally:
             gc.unfreeze()
-            if sender is not None:
-                try:
-                    sender.finish()
-                finally:
-                    sys.setswitchinterval(switch)
-    if sender is not None:
-        sender.merge_into(report)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _prepare(row: Any, renderer: DigestRenderer, settings: Settings) -> tuple[Any, ...]:
-    """("skip", id) for a quiet week the subscriber skips, else ("send", id, address, message)."""
-    prefs = prefs_of(row)
-    if prefs.quiet_week == "skip" and renderer.quiet(prefs):
-        return ("skip", row.id)
-    _, msg = digest_message(row, prefs=prefs, renderer=renderer, settings=settings)
-    return ("send", row.id, row.email, msg, bool(row.bounce_count))
+@dataclass(slots=True)
+class _Item:
+    """A subscriber to deliver to: `skip` for a quiet week they skip; `message_id` is their
+    digest's (what the ledger records when the row is claimed, before the message is built)."""
+
+    row: Any
+    prefs: Any
+    skip: bool
+    message_id: str
+
+    @property
+    def sub_id(self) -> int:
+        return int(self.row.id)
+
+
+def _to_send(
+    conn: Connection,
+    period: str,
+    renderer: DigestRenderer,
+    settings: Settings,
+    report: SendReport,
+) -> Iterator[_Item]:
+    """The confirmed subscribers whose digest of `period` is not done, in id order (counting
+    the ones done in ``report.already``)."""
+    for batch in _confirmed_batches(conn):
+        done = _done_ids(conn, period, [r.id for r in batch])
+        conn.rollback()
+        for row in batch:
+            if row.id in done:
+                report.already += 1
+                continue
+            prefs = prefs_of(row)
+            yield _Item(
+                row,
+                prefs,
+                prefs.quiet_week == "skip" and renderer.quiet(prefs),
+                digest_message_id(row.id, period, settings),
+            )
 
 
 def digest_message(
@@ -183,6 +207,7 @@ def digest_message(
     settings: Settings,
     preview: bool = False,
     links: dict[str, str] | None = None,
+    message_id: str | None = None,
 ) -> tuple[EncodedDigest, mail.RawMessage]:
     """One subscriber's digest and the message that carries it: what ``digest send`` sends and
     ``digest preview`` writes (the same code, so the same bytes apart from Date and
@@ -198,7 +223,8 @@ def digest_message(
         html=digest.html,
         boundary=digest.boundary,
         unsubscribe_url=links["unsubscribe_url"],
-        message_id=digest_message_id(subscriber.id, period, settings, preview=preview),
+        message_id=message_id
+        or digest_message_id(subscriber.id, period, settings, preview=preview),
         settings=settings,
     )
     return digest, msg
@@ -218,88 +244,48 @@ def digest_message_id(
     return mail.message_id_for(kind=kind, key=f"{period}.{subscriber_id}", settings=settings)
 
 
-class _Sender(threading.Thread):
-    """Owns the SMTP connection and the ledger writes; takes prepared messages from a queue.
+class _Sender:
+    """Owns the ledger writes and drives the transport over the items to send.
 
     Ledger writes go in groups of up to `group` messages: one transaction records the previous
     group's outcomes and claims the next group (rows `sending`, or `skipped` for a quiet week),
-    then the group's messages go out one by one. If sending raises anything but a delivery
-    failure (the process is being stopped, a bug), the outcomes known so far are committed, the
-    message in flight stays `sending` (uncertain: the next run resends it with the same
-    Message-ID) and the group's messages not yet tried are released, so a rerun sends them
-    normally. Only a hard kill leaves a whole group `sending`: at most `group` messages that
-    the next run resends, each with its first Message-ID."""
+    then the group's messages go out one by one, each built while the server takes in the one
+    before. If sending raises anything but a delivery failure (the process is being stopped, a
+    bug), the outcomes known so far are committed, the message in flight stays `sending`
+    (uncertain: the next run resends it with the same Message-ID) and the group's messages not
+    yet tried are released, so a rerun sends them normally. Only a hard kill leaves a whole
+    group `sending`: at most `group` messages that the next run resends, each with its first
+    Message-ID."""
 
     def __init__(
-        self, engine: Engine, transport: Any, *, period: str, threshold: int, group: int
+        self,
+        engine: Engine,
+        transport: Any,
+        *,
+        period: str,
+        threshold: int,
+        group: int,
+        build: Callable[[_Item], mail.RawMessage],
     ) -> None:
-        super().__init__(name=f"digest-sender-{period}", daemon=True)
-        self.engine, self.transport = engine, transport
+        self.engine, self.transport, self.build = engine, transport, build
         self.period, self.threshold = period, threshold
         self.group = max(1, group)
-        self.queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=2 * self.group)
-        self.error: BaseException | None = None
         self.counts: Counter[str] = Counter()
         self._outcomes: list[dict[str, Any]] = []  # ledger rows to finish, not yet committed
         self._extra: list[Any] = []  # subscriber updates (bounces), not yet committed
-        self._done = False
-
-    def put(self, item: tuple[Any, ...]) -> None:
-        while True:
-            self._raise_if_failed()
-            try:
-                self.queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def finish(self) -> None:
-        if self.is_alive():
-            while self.is_alive():
-                try:
-                    self.queue.put(None, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-            self.join()
-        self._raise_if_failed()
-
-    def _raise_if_failed(self) -> None:
-        if self.error is not None:
-            raise self.error
+        self._built: dict[int, mail.RawMessage] = {}  # the next group's first message, built
 
     def merge_into(self, report: SendReport) -> None:
         for name, n in self.counts.items():
             setattr(report, name, getattr(report, name) + n)
 
-    def run(self) -> None:
-        try:
-            with self.engine.connect() as conn:
-                while group := self._next_group():
-                    self._send_group(conn, group)
-                self._write_outcomes(conn)
-                conn.commit()
-        except BaseException as exc:  # noqa: BLE001 - handed to the rendering thread
-            self.error = exc
-
-    def _next_group(self) -> list[tuple[Any, ...]]:
-        if self._done:
-            return []
-        first = self.queue.get()
-        if first is None:
-            self._done = True
-            return []
-        group = [first]
-        while len(group) < self.group:
-            try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                self._done = True
-                break
-            group.append(item)
-        return group
+    def run(self, items: Iterator[_Item]) -> None:
+        with self.engine.connect() as conn:
+            group = list(itertools.islice(items, self.group))
+            while group:
+                group = self._send_group(conn, group, items)
+            self._write_outcomes(conn)
+            conn.commit()
 
     def _write_outcomes(self, conn: Connection) -> None:
         """Execute the outcomes not yet committed (the caller commits, then clears them)."""
@@ -308,42 +294,64 @@ class _Sender(threading.Thread):
         for statement in self._extra:
             conn.execute(statement)
 
-    def _send_group(self, conn: Connection, group: list[tuple[Any, ...]]) -> None:
+    def _send_group(
+        self, conn: Connection, group: list[_Item], items: Iterator[_Item]
+    ) -> list[_Item]:
+        """Claim and send `group`; returns the next group, taken from `items` (and its first
+        message built) while the server took in this group's last message."""
         claimed = _claim_group(conn, self.period, group, before=self._write_outcomes)
         self._outcomes, self._extra = [], []  # committed with the claim
         self.counts["already"] += len(group) - len(claimed)
-        for i, (item, retaken) in enumerate(claimed):
-            if item[0] == "skip":
-                self.counts["skipped"] += 1
-                continue
-            _, sub_id, address, msg, had_bounces = item
+        sends = [(item, was) for item, was in claimed if not item.skip]
+        self.counts["skipped"] += len(claimed) - len(sends)
+        built, self._built = self._built, {}  # messages built ahead, by subscriber id
+        following: list[_Item] = []
+        taken = False
+
+        def ahead(i: int) -> None:
+            """While the server takes in `sends[i]`: build the next message, or after the
+            group's last, take the next group and build its first."""
+            nonlocal taken
+            if i + 1 < len(sends):
+                item = sends[i + 1][0]
+                built[item.sub_id] = self.build(item)
+                return
+            taken = True
+            following.extend(itertools.islice(items, self.group))
+            first = next((item for item in following if not item.skip), None)
+            if first is not None:
+                self._built[first.sub_id] = self.build(first)
+
+        for i, (item, retaken) in enumerate(sends):
+            msg = built.pop(item.sub_id, None) or self.build(item)
             try:
-                self.transport.send(msg, to=address)
+                self.transport.send(msg, to=item.row.email, meanwhile=lambda i=i: ahead(i))
             except mail.PermanentFailure as exc:
-                self._finish(sub_id, "bounced", str(exc))
-                self._extra += _bounced(sub_id, self.threshold)
+                self._finish(item.sub_id, "bounced", str(exc))
+                self._extra += _bounced(item.sub_id, self.threshold)
                 self.counts["bounced"] += 1
                 continue
             except mail.TemporaryFailure as exc:
-                self._finish(sub_id, "failed", str(exc))
+                self._finish(item.sub_id, "failed", str(exc))
                 self.counts["failed"] += 1
                 continue
             except BaseException:
                 # the outcome of this message is unknown: it stays `sending` (uncertain);
                 # the ones after it were never tried: released for the next run
                 self._write_outcomes(conn)
-                _release(conn, self.period, claimed[i + 1 :])
+                _release(conn, self.period, sends[i + 1 :])
                 conn.commit()
                 raise
             note = RESENT if retaken == "uncertain" else ""
-            self._finish(sub_id, "sent", note)
-            if had_bounces:
+            self._finish(item.sub_id, "sent", note)
+            if item.row.bounce_count:
                 self._extra.append(
                     update(subscriber_table)
-                    .where(subscriber_table.c.id == sub_id)
+                    .where(subscriber_table.c.id == item.sub_id)
                     .values(bounce_count=0)
                 )
             self.counts["sent"] += 1
+        return following if taken else list(itertools.islice(items, self.group))
 
     def _finish(self, sub_id: int, status: str, error: str) -> None:
         self._outcomes.append(
@@ -374,15 +382,15 @@ RETAKE = ("failed", "uncertain")  # ledger rows a run takes again: never deliver
 def _claim_group(
     conn: Connection,
     period: str,
-    group: list[tuple[Any, ...]],
+    group: list[_Item],
     *,
     before: Callable[[Connection], None],
-) -> list[tuple[tuple[Any, ...], str]]:
+) -> list[tuple[_Item, str]]:
     """Claim the group's ledger rows in one transaction (after `before`, the previous group's
     outcomes); returns the claimed items with what their row was (``new``, ``failed`` or
     ``uncertain``). An item whose row another run holds is left out."""
     now = datetime.now(UTC)
-    ids = [item[1] for item in group]
+    ids = [item.sub_id for item in group]
     before(conn)
     existing = dict(
         conn.execute(
@@ -391,15 +399,15 @@ def _claim_group(
             )
         ).all()
     )
-    claimed: list[tuple[tuple[Any, ...], str]] = []
+    claimed: list[tuple[_Item, str]] = []
     new_rows = []
     for item in group:
-        status, message_id = _claim_values(item)
-        was = existing.get(item[1])
+        status, message_id = ("skipped", "") if item.skip else ("sending", item.message_id)
+        was = existing.get(item.sub_id)
         if was is None:
             new_rows.append(
                 {
-                    "subscriber_id": item[1],
+                    "subscriber_id": item.sub_id,
                     "period": period,
                     "attempts": 1,
                     "status": status,
@@ -413,7 +421,7 @@ def _claim_group(
             n = conn.execute(
                 update(ledger_table)
                 .where(
-                    ledger_table.c.subscriber_id == item[1],
+                    ledger_table.c.subscriber_id == item.sub_id,
                     ledger_table.c.period == period,
                     ledger_table.c.status == was,
                 )
@@ -444,9 +452,9 @@ def _claim_group(
 def _claim_one_by_one(
     conn: Connection,
     period: str,
-    group: list[tuple[Any, ...]],
+    group: list[_Item],
     before: Callable[[Connection], None],
-) -> list[tuple[tuple[Any, ...], str]]:
+) -> list[tuple[_Item, str]]:
     before(conn)  # again after the rollback: the previous group's outcomes
     conn.commit()
     claimed = []
@@ -455,17 +463,11 @@ def _claim_one_by_one(
     return claimed
 
 
-def _claim_values(item: tuple[Any, ...]) -> tuple[str, str]:
-    if item[0] == "skip":
-        return "skipped", ""
-    return "sending", str(item[3]["Message-ID"])
-
-
-def _release(conn: Connection, period: str, items: list[tuple[tuple[Any, ...], str]]) -> None:
+def _release(conn: Connection, period: str, items: list[tuple[_Item, str]]) -> None:
     """Give back claimed rows whose message was never tried: a new row goes, a retaken one gets
     its status back."""
     for item, was in items:
-        where = (ledger_table.c.subscriber_id == item[1], ledger_table.c.period == period)
+        where = (ledger_table.c.subscriber_id == item.sub_id, ledger_table.c.period == period)
         if was == "new":
             conn.execute(delete(ledger_table).where(*where))
         else:

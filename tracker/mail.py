@@ -12,7 +12,7 @@ https link (and a mailto) written plainly, never RFC 2047-encoded, and RFC 8058
 ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``.
 
 :class:`SmtpTransport` keeps ONE connection for a whole run, pipelines where the server offers
-it (:func:`send_pipelined`), paces itself to a rate limit,
+it (:func:`smtp_transaction`), paces itself to a rate limit,
 retries temporary (4xx) failures with exponential backoff, reconnects when the server drops
 the connection, and reports permanent (5xx) refusals as :class:`PermanentFailure` so the caller
 can count a bounce.
@@ -606,13 +606,49 @@ class SmtpTransport:
             now = self._next_at
         self._next_at = now + self.interval
 
-    def send(self, msg: EmailMessage | RawMessage, *, to: str) -> None:
+    def send(
+        self,
+        msg: EmailMessage | RawMessage,
+        *,
+        to: str,
+        meanwhile: Callable[[], object] | None = None,
+    ) -> None:
         """Deliver `msg` (from :func:`build_message`) to `to` as the bytes :func:`as_bytes`
-        gives; raises PermanentFailure or TemporaryFailure."""
+        gives; raises PermanentFailure or TemporaryFailure.
+
+        `meanwhile`, if given, is called at most once: after the message is written, while the
+        server takes it in (see :func:`smtp_transaction`). It is not called if the server
+        refuses the message before it is written. What it raises is raised here once the
+        server's answer is read, never taken for a delivery failure."""
         self._pace()
         to = ascii_address(to)
         options = [] if to.isascii() else ["SMTPUTF8"]
         data = as_bytes(msg)  # once, whatever the attempts
+        raised: list[BaseException] = []
+
+        def then() -> None:
+            nonlocal meanwhile
+            work, meanwhile = meanwhile, None  # at most once, whatever the attempts
+            if work is not None:
+                try:
+                    work()
+                except BaseException as exc:  # noqa: BLE001 - raised below, after the reply
+                    raised.append(exc)
+
+        try:
+            self._deliver(msg, to, data, options, then)
+        finally:
+            if raised:
+                raise raised[0]
+
+    def _deliver(
+        self,
+        msg: EmailMessage | RawMessage,
+        to: str,
+        data: bytes,
+        options: list[str],
+        then: Callable[[], None],
+    ) -> None:
         last: DeliveryError | None = None
         for attempt in range(self.max_attempts):
             if attempt:
@@ -624,10 +660,7 @@ class SmtpTransport:
                     raise PermanentFailure(
                         None, f"{self.host} cannot deliver to {to!r}: no SMTPUTF8"
                     )
-                if self._smtp.has_extn("pipelining"):
-                    send_pipelined(self._smtp, self.envelope_from, to, data, options)
-                else:
-                    self._smtp.sendmail(self.envelope_from, [to], data, mail_options=options)
+                smtp_transaction(self._smtp, self.envelope_from, to, data, options, then)
                 return
             except smtplib.SMTPRecipientsRefused as exc:
                 code, reply = next(iter(exc.recipients.values()))
@@ -657,43 +690,62 @@ class SmtpTransport:
         return TemporaryFailure(code, text)
 
 
-def send_pipelined(
-    smtp: smtplib.SMTP, sender: str, to: str, data: bytes, options: list[str]
+def smtp_transaction(
+    smtp: smtplib.SMTP,
+    sender: str,
+    to: str,
+    data: bytes,
+    options: list[str],
+    meanwhile: Callable[[], None] | None = None,
 ) -> None:
-    """One message over a connection whose server offers PIPELINING (RFC 2920): MAIL, RCPT
-    and DATA go out together and their replies are read in order, then the message: two
-    round trips instead of smtplib's four, which is most of a message's time against a
-    remote server. Raises what ``smtplib.SMTP.sendmail`` raises for the same replies, and
-    leaves the connection as it does (reset after a refusal, closed after a 421)."""
+    """One message to one recipient over an open connection. Where the server offers
+    PIPELINING (RFC 2920), MAIL, RCPT and DATA go out together and their replies are read in
+    order: two round trips instead of four, which is most of a message's time against a
+    remote server; elsewhere one command at a time, as ``smtplib.SMTP.sendmail`` does.
+
+    `meanwhile` is called once the message is written and before the server's answer is read:
+    the server is then busy taking the message in, the longest wait of the transaction, so
+    what the caller does in it (building the next message) costs no time. It is not called
+    if the server refuses before the message is written.
+
+    Raises what ``sendmail`` raises for the same replies, and leaves the connection as it
+    does (reset after a refusal, closed after a 421)."""
     if any(c in sender + to for c in "\r\n"):
         raise ValueError(f"an address holds a line break: {sender!r} -> {to!r}")
     params = ([f"SIZE={len(data)}"] if smtp.has_extn("size") else []) + options
     if any(o.lower() == "smtputf8" for o in options):
         smtp.command_encoding = "utf-8"  # as smtplib.SMTP.mail does
     extra = "".join(" " + p for p in params)
-    smtp.send(
-        f"MAIL FROM:{smtplib.quoteaddr(sender)}{extra}\r\n"
-        f"RCPT TO:{smtplib.quoteaddr(to)}\r\nDATA\r\n"
+    commands = (
+        f"MAIL FROM:{_quoted_sender(sender)}{extra}\r\n",
+        f"RCPT TO:{smtplib.quoteaddr(to)}\r\n",
+        "DATA\r\n",
     )
-    mail_reply, rcpt_reply, data_reply = smtp.getreply(), smtp.getreply(), smtp.getreply()
-    failure: smtplib.SMTPException | None = None
-    if mail_reply[0] != 250:
-        failure = smtplib.SMTPSenderRefused(mail_reply[0], mail_reply[1], sender)
-    elif rcpt_reply[0] not in (250, 251):
-        failure = smtplib.SMTPRecipientsRefused({to: rcpt_reply})
-    elif data_reply[0] != 354:
-        failure = smtplib.SMTPDataError(*data_reply)
+    replies: list[tuple[int, bytes]] = []
+    if smtp.has_extn("pipelining"):
+        smtp.send("".join(commands))
+        replies = [smtp.getreply() for _ in commands]
+    else:
+        for command, expected in zip(commands, _EXPECTED, strict=True):
+            smtp.send(command)
+            replies.append(smtp.getreply())
+            if replies[-1][0] not in expected:
+                break  # the next command would be refused too
+    failure = _refusal(replies, sender, to)
     if failure is None:
-        body = _DOT_LINE.sub(b"..", data)
+        body = stuff_dots(data)
         smtp.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+        if meanwhile is not None:
+            meanwhile()
         code, reply = smtp.getreply()
         if code == 250:
             return
-        failure, data_reply = smtplib.SMTPDataError(code, reply), (code, reply)
-    elif data_reply[0] == 354:  # the server opened a message anyway: end it, empty
-        smtp.send(b".\r\n")
-        data_reply = smtp.getreply()
-    if 421 in (mail_reply[0], rcpt_reply[0], data_reply[0]):
+        failure = smtplib.SMTPDataError(code, reply)
+        replies.append((code, reply))
+    elif len(replies) == 3 and replies[2][0] == 354:  # the server opened a message anyway
+        smtp.send(b".\r\n")  # end it, empty
+        replies.append(smtp.getreply())
+    if any(code == 421 for code, _ in replies):
         smtp.close()
     else:
         try:
@@ -703,4 +755,30 @@ def send_pipelined(
     raise failure
 
 
-_DOT_LINE = re.compile(rb"(?m)^\.")  # a line that starts with a dot gets a second (RFC 5321)
+_EXPECTED = ((250,), (250, 251), (354,))  # the good replies to MAIL, RCPT and DATA
+
+
+def _refusal(
+    replies: list[tuple[int, bytes]], sender: str, to: str
+) -> smtplib.SMTPException | None:
+    """The exception ``sendmail`` raises for the first refused command, or None."""
+    for i, (code, reply) in enumerate(replies):
+        if code in _EXPECTED[i]:
+            continue
+        if i == 0:
+            return smtplib.SMTPSenderRefused(code, reply, sender)
+        if i == 1:
+            return smtplib.SMTPRecipientsRefused({to: (code, reply)})
+        return smtplib.SMTPDataError(code, reply)
+    return None
+
+
+def stuff_dots(data: bytes) -> bytes:
+    """A second dot at the start of every line that starts with one (RFC 5321 4.5.2), as
+    ``smtplib`` does with the regex ``(?m)^\\.``: a line starts at the beginning and after each
+    LF. Two byte searches instead of a regex tried at every position of the message."""
+    stuffed = data.replace(b"\n.", b"\n..")
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed
+
+
+_quoted_sender = lru_cache(maxsize=16)(smtplib.quoteaddr)  # the same envelope sender each time
