@@ -9,7 +9,11 @@
 A figure alone says little on a shared, noisy machine; its ratio to the limit measured a moment
 before on the same machine says more. So each row is: what we do, the limit (the raw library
 doing the least that job needs, or the same thing idle), the ratio of the two, and the issue's
-target. Absolute targets are judged on a quiet machine; ratios on any.
+target. Absolute targets are judged on a quiet machine; ratios on any. Before each section the
+bench waits (90 s at most) until the machine is quiet, under a tenth of its CPU busy over a
+second, so that what the section before left running (PostgreSQL's autovacuum after an import)
+is not measured with the next; what it waited and found is printed at the end and kept in the
+JSON (``settled``).
 
 Most sections are the other bench/*.py scripts, run as they are (``--quick``: with their small
 inputs): each prints one line ``BENCH_ROW {json}`` (keys as in :class:`Row`) per figure, and
@@ -586,13 +590,48 @@ def key(row: Row) -> str:
     return f"{row.section} | {row.name}"
 
 
-def payload(rows: list[Row], *, load: float, quick: bool) -> dict[str, Any]:
+def busy_share(seconds: float = 1.0, stat: Path = Path("/proc/stat")) -> float:
+    """The share of all cores' time that was not idle over the next `seconds` (Linux)."""
+
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:9]]
+        return values[3] + values[4], sum(values)  # idle + iowait; user .. steal
+
+    idle0, total0 = sample()
+    time.sleep(seconds)
+    idle1, total1 = sample()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+QUIET = 0.10  # a quiet machine: under a tenth of its CPU busy over a second
+SETTLE_S = 90.0  # the longest a section waits for it
+
+
+def settle(
+    measure: Callable[[], float] = busy_share, *, limit_s: float = SETTLE_S
+) -> tuple[float, float]:
+    """Wait until the machine is quiet (:data:`QUIET`) before a section: what the section
+    before left running (PostgreSQL's autovacuum after a big import, a server still exiting)
+    would otherwise be measured with it. Gives up after `limit_s` and says so; returns the
+    seconds waited and the busy share last seen."""
+    started = time.perf_counter()
+    while True:
+        busy = measure()
+        waited = time.perf_counter() - started
+        if busy < QUIET or waited >= limit_s:
+            return waited, busy
+
+
+def payload(
+    rows: list[Row], *, load: float, quick: bool, settled: dict[str, str] | None = None
+) -> dict[str, Any]:
     """What --json writes (and --compare reads)."""
     return {
         "commit": commit(),
         "quick": quick,
         "load_average": load,
         "cores": os.cpu_count(),
+        "settled": settled or {},
         "rows": [{**asdict(r), "ratio": r.ratio} for r in rows],
     }
 
@@ -620,9 +659,16 @@ def main() -> None:
     why: dict[str, str] = {}
     outputs: list[str] = []
     started = time.perf_counter()
+    settled: dict[str, str] = {}
     for section in SECTIONS:
         if section not in wanted:
             continue
+        if Path("/proc/stat").exists():
+            waited, busy = settle()
+            settled[section] = f"waited {waited:.0f} s, then {100 * busy:.0f}% busy" + (
+                "" if busy < QUIET else " (not quiet)"
+            )
+            print(f"{section}: {settled[section]}", file=sys.stderr, flush=True)
         if section == "cli":
             rows += cli_rows(repeat=5)
         elif section == "smtp":
@@ -648,8 +694,13 @@ def main() -> None:
           f"must-reach rows not measured; {time.perf_counter() - started:.0f} s; load average "
           f"{load:.1f} on {os.cpu_count()} cores (absolute targets are judged on a quiet machine, "
           "ratios on any)")  # fmt: skip
+    if settled:
+        print("before each section, the machine (all cores): " + "; ".join(
+            f"{name} {what}" for name, what in settled.items()))  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(payload(rows, load=load, quick=args.quick), indent=2))
+    args.json.write_text(
+        json.dumps(payload(rows, load=load, quick=args.quick, settled=settled), indent=2)
+    )
     print(f"wrote {args.json}")
 
 

@@ -152,3 +152,34 @@ def test_the_table_json_and_compare_carry_each_figure_beside_its_limit(
     assert "before" in head and "note" in head
     assert "40 s" in first and "raw executemany" in first and "160x" in first and "50 s" in first
     assert "not measured: openstates is not installed" in second and ">= 5x" in second
+
+
+def test_a_section_waits_for_a_quiet_machine_and_gives_up_in_time(run_all: ModuleType) -> None:
+    """`settle` measures until the machine is under QUIET busy; a machine that stays busy
+    is waited for `limit_s` at most, and the busy share it was left at is returned."""
+    seen = iter([0.9, 0.4, 0.05, 0.9])
+    waited, busy = run_all.settle(lambda: next(seen), limit_s=60)
+    assert busy == 0.05 and waited < 60
+    assert next(seen) == 0.9  # the fourth was never taken
+
+    calls: list[int] = []
+
+    def busy_forever() -> float:
+        calls.append(1)
+        return 0.8
+
+    waited, busy = run_all.settle(busy_forever, limit_s=0)
+    assert busy == 0.8 and calls == [1]
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs Linux's /proc/stat")
+def test_busy_share_reads_proc_stat(run_all: ModuleType) -> None:
+    share = run_all.busy_share(0.05)
+    assert 0.0 <= share <= 1.0
+    lines = iter(["cpu  100 0 50 800 50 0 0 0 0 0", "cpu  130 0 60 850 60 0 0 0 0 0"])
+
+    class Stat:  # two readings: 100 jiffies passed, 60 of them idle or waiting for the disk
+        def read_text(self) -> str:
+            return next(lines) + "\ncpu0 1 2 3 4 5 6 7 8\n"
+
+    assert run_all.busy_share(0, stat=Stat()) == pytest.approx(0.4)
