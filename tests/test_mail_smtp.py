@@ -10,13 +10,18 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -692,3 +697,66 @@ def test_production_refuses_a_base_url_that_is_not_https(
     monkeypatch.setenv("TRACKER_BASE_URL", "https://tracker.example")
     reset_settings()
     assert _msg("ann@example.org")["List-Unsubscribe"].startswith("<https://tracker.example/")
+
+
+def test_ctrl_c_during_digest_send_says_what_is_left_and_a_rerun_sends_it(
+    engine, smtp: Collector
+) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C while the server takes in the first digest: `tracker digest send` exits 130 at
+    once (the connection dropped, not waiting for the server) with what the ledger holds and
+    what to run; that message stays `sending` (it may have
+    arrived), the others were never tried and are left to the rerun, which sends each one
+    once, the uncertain one with its first Message-ID."""
+    load_synthetic_week(engine)
+    addresses = [f"c{i}@example.org" for i in range(3)]
+    ids = dict(
+        zip(
+            addresses,
+            add_synthetic_subscribers(engine, [{"email": a} for a in addresses]),
+            strict=True,
+        )
+    )
+    smtp.hold = threading.Event()  # the first message's answer waits
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracker.cli", "digest", "send", "--period", PERIOD],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # a shell's background job ignores SIGINT; this is the terminal's foreground one
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while "DATA" not in smtp.commands and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "DATA" in smtp.commands, "the digest never reached the server"
+        proc.send_signal(signal.SIGINT)
+        pressed = time.monotonic()
+        out, _ = proc.communicate(timeout=10)
+        # the connection is dropped, not QUIT politely: that would wait out the server's hold
+        assert time.monotonic() - pressed < 3, "Ctrl-C waited for the server's answer"
+    finally:
+        smtp.hold.set()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    assert f"interrupted: {PERIOD} so far: nothing sent." in out
+    assert "1 message may or may not have arrived" in out
+    assert f"tracker digest send --period {PERIOD}` again" in out
+    assert "Traceback" not in out
+    with engine.connect() as conn:
+        assert list(conn.execute(select(DigestLedger.status)).scalars()) == ["sending"]
+
+    with _transport() as t:
+        report = delivery.send_digests(engine, period=PERIOD, transport=t)
+    assert (report.uncertain, report.sent) == (1, 3)
+    # the server never answered the held message: a dropped connection ends its transaction
+    # (aiosmtpd, like Postfix, keeps no message it did not answer), so each arrives once
+    assert _ids_by_address(smtp) == {
+        a: [delivery.digest_message_id(i, PERIOD, get_settings())] for a, i in ids.items()
+    }
+    with engine.connect() as conn:
+        notes = dict(conn.execute(select(DigestLedger.subscriber_id, DigestLedger.error)).all())
+    assert notes == {i: delivery.RESENT if a == "c0@example.org" else "" for a, i in ids.items()}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tracker import mail, subscriptions
@@ -472,6 +472,18 @@ def _release(conn: Connection, period: str, items: list[tuple[_Item, str]]) -> N
             conn.execute(delete(ledger_table).where(*where))
         else:
             conn.execute(update(ledger_table).where(*where).values(status=was))
+
+
+def ledger_counts(engine: Engine, period: str) -> dict[str, int]:
+    """How many ledger rows of `period` are in each status (what a stopped run leaves says
+    what the next one will do: `sending` rows are resent with their first Message-ID)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(ledger_table.c.status, func.count())
+            .where(ledger_table.c.period == period)
+            .group_by(ledger_table.c.status)
+        ).all()
+    return {status: int(n) for status, n in rows}
 
 
 def _mark_uncertain(conn: Connection, period: str) -> int:

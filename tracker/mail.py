@@ -672,6 +672,13 @@ class SmtpTransport:
                 last = TemporaryFailure(None, f"connection to {self.host}:{self.port}: {exc}")
             except (smtplib.SMTPException, UnicodeError) as exc:  # e.g. SMTPUTF8 not offered
                 raise PermanentFailure(None, f"cannot send to {to!r}: {exc}") from exc
+            except DeliveryError:
+                raise
+            except BaseException:
+                # stopped mid-transaction (Ctrl-C, a bug): the connection is out of step with
+                # the server, and a polite QUIT would wait for its answer first: dropped
+                self._drop()
+                raise
             log.info(
                 "temporary SMTP failure for message %s (attempt %d): %s",
                 msg["Message-ID"],

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 # soft_wrap: messages name files and lines; never break them. markup=False: user text.
 console = Console(stderr=True, soft_wrap=True, emoji=False)
@@ -58,9 +61,32 @@ def send(
         except (OSError, mail.DeliveryError) as exc:
             console.print(f"error: SMTP: {exc}", style="red", markup=False)
             raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            _interrupted(engine, value)
+            raise typer.Exit(130) from None
     print(report.line())
     if report.failed:
         raise typer.Exit(1)
+
+
+def _interrupted(engine: Engine, period: str) -> None:
+    """What a stopped run leaves, from the ledger, and what running again does with it."""
+    from tracker import delivery
+
+    counts = delivery.ledger_counts(engine, period)
+    done = [f"{counts[s]} {s}" for s in ("sent", "skipped", "bounced", "failed") if s in counts]
+    unsure = counts.get("sending", 0) + counts.get("uncertain", 0)
+    console.print(
+        f"interrupted: {period} so far: {', '.join(done) or 'nothing sent'}."
+        + (
+            f" {unsure} message{'s' if unsure > 1 else ''} may or may not have arrived: the next"
+            " run resends them with the same Message-ID."
+            if unsure
+            else ""
+        )
+        + f" Run `tracker digest send --period {period}` again to send the rest.",
+        markup=False,
+    )
 
 
 @app.command("preview")
