@@ -80,7 +80,7 @@ def _interrupted(engine: Engine, period: str) -> None:
         f"interrupted: {period} so far: {', '.join(done) or 'nothing sent'}."
         + (
             f" {unsure} message{'s' if unsure > 1 else ''} may or may not have arrived: the next"
-            " run resends them with the same Message-ID."
+            f" run resends {'them' if unsure > 1 else 'it'} with the same Message-ID."
             if unsure
             else ""
         )
