@@ -162,7 +162,8 @@ def send_digests(
 @dataclass(slots=True)
 class _Item:
     """A subscriber to deliver to: `skip` for a quiet week they skip; `message_id` is their
-    digest's (what the ledger records when the row is claimed, before the message is built)."""
+    digest's (what the ledger records when the row is claimed, before the message is built;
+    empty for a skip)."""
 
     row: Any
     prefs: Any
@@ -191,11 +192,9 @@ def _to_send(
                 report.already += 1
                 continue
             prefs = prefs_of(row)
+            skip = prefs.quiet_week == "skip" and renderer.quiet(prefs)
             yield _Item(
-                row,
-                prefs,
-                prefs.quiet_week == "skip" and renderer.quiet(prefs),
-                digest_message_id(row.id, period, settings),
+                row, prefs, skip, "" if skip else digest_message_id(row.id, period, settings)
             )
 
 
@@ -305,19 +304,17 @@ class _Sender:
         sends = [(item, was) for item, was in claimed if not item.skip]
         self.counts["skipped"] += len(claimed) - len(sends)
         built, self._built = self._built, {}  # messages built ahead, by subscriber id
-        following: list[_Item] = []
-        taken = False
+        following: list[_Item] | None = None  # the next group, once taken
 
         def ahead(i: int) -> None:
             """While the server takes in `sends[i]`: build the next message, or after the
             group's last, take the next group and build its first."""
-            nonlocal taken
+            nonlocal following
             if i + 1 < len(sends):
                 item = sends[i + 1][0]
                 built[item.sub_id] = self.build(item)
                 return
-            taken = True
-            following.extend(itertools.islice(items, self.group))
+            following = list(itertools.islice(items, self.group))
             first = next((item for item in following if not item.skip), None)
             if first is not None:
                 self._built[first.sub_id] = self.build(first)
@@ -351,7 +348,7 @@ class _Sender:
                     .values(bounce_count=0)
                 )
             self.counts["sent"] += 1
-        return following if taken else list(itertools.islice(items, self.group))
+        return list(itertools.islice(items, self.group)) if following is None else following
 
     def _finish(self, sub_id: int, status: str, error: str) -> None:
         self._outcomes.append(
@@ -402,7 +399,7 @@ def _claim_group(
     claimed: list[tuple[_Item, str]] = []
     new_rows = []
     for item in group:
-        status, message_id = ("skipped", "") if item.skip else ("sending", item.message_id)
+        status = "skipped" if item.skip else "sending"
         was = existing.get(item.sub_id)
         if was is None:
             new_rows.append(
@@ -411,7 +408,7 @@ def _claim_group(
                     "period": period,
                     "attempts": 1,
                     "status": status,
-                    "message_id": message_id,
+                    "message_id": item.message_id,
                     "updated_at": now,
                     "error": "",
                 }
@@ -427,7 +424,7 @@ def _claim_group(
                 )
                 .values(
                     status=status,
-                    message_id=message_id,
+                    message_id=item.message_id,
                     updated_at=now,
                     error="",
                     attempts=ledger_table.c.attempts + 1,
